@@ -1,0 +1,1 @@
+"""Teacher and student models: loading, the task head, and locating model folders."""

@@ -1,0 +1,136 @@
+"""A Hugging Face encoder together with its task head, as one ``nn.Module``.
+
+For ``sentence-embedding`` the head is the sentence-transformers pooling (mean, CLS or max, read from
+``1_Pooling/config.json`` when present, mean otherwise) followed by L2 normalisation; for
+``sequence-classification`` it is the model's own classifier and the output is logits. The exported ONNX
+graph contains the head, so a device app gets embeddings or logits directly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgedistill.errors import InputError
+
+POOLING_DIR = "1_Pooling"
+OUTPUT_NAMES = {"sentence-embedding": "sentence_embedding", "sequence-classification": "logits"}
+
+
+def read_pooling(model_dir: Path) -> tuple[str, bool]:
+    """Return (pooling mode, normalize) from the sentence-transformers files, defaulting to (mean, True)."""
+    mode, normalize = "mean", True
+    cfg = model_dir / POOLING_DIR / "config.json"
+    if cfg.is_file():
+        data = json.loads(cfg.read_text())
+        for name in ("cls", "max", "mean"):
+            if data.get(f"pooling_mode_{name}_token" if name == "cls" else f"pooling_mode_{name}_tokens"):
+                mode = name
+                break
+    modules = model_dir / "modules.json"
+    if modules.is_file():
+        normalize = any(m.get("type", "").endswith("Normalize") for m in json.loads(modules.read_text()))
+    return mode, normalize
+
+
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> torch.Tensor:
+    """Pool token states (B, S, H) into one vector per text (B, H), ignoring padding."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, S, 1)
+    if mode == "cls":
+        return hidden[:, 0]
+    if mode == "max":
+        return hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).amax(dim=1)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+class TaskModel(nn.Module):
+    """Encoder + task head. ``forward(input_ids, attention_mask, token_type_ids)`` returns (B, D) or (B, C)."""
+
+    def __init__(self, backbone: nn.Module, task: str, pooling: str = "mean", normalize: bool = True):
+        super().__init__()
+        self.backbone = backbone
+        self.task = task
+        self.pooling = pooling
+        self.normalize = normalize
+
+    @property
+    def output_name(self) -> str:
+        return OUTPUT_NAMES[self.task]
+
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The transformer layers (``encoder.layer`` in BERT-style models)."""
+        base = getattr(self.backbone, "base_model", self.backbone)
+        layers: nn.ModuleList = base.encoder.layer
+        return layers
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        out = self.backbone(**kwargs)
+        if self.task == "sequence-classification":
+            logits: torch.Tensor = out.logits
+            return logits
+        emb = pool(out.last_hidden_state, attention_mask, self.pooling)
+        return nn.functional.normalize(emb, p=2, dim=-1) if self.normalize else emb
+
+
+def check_model_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise InputError(f"model folder not found: {path}")
+    if not (path / "config.json").is_file():
+        raise InputError(f"{path} is not a Hugging Face model folder (no config.json)")
+
+
+def load_task_model(path: Path, task: str, trust_remote_code: bool = False) -> tuple[TaskModel, Any]:
+    """Load a model folder as a :class:`TaskModel` in eval mode, plus its tokenizer.
+
+    Weights load from safetensors where present; ``trust_remote_code`` stays off unless asked for.
+
+    Raises:
+        InputError: the folder is missing or does not hold a loadable model.
+    """
+    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+
+    check_model_dir(path)
+    auto = AutoModelForSequenceClassification if task == "sequence-classification" else AutoModel
+    try:
+        backbone = auto.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=None)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, KeyError) as err:
+        raise InputError(f"cannot load model from {path}: {str(err).splitlines()[0]}") from None
+    pooling, normalize = read_pooling(path)
+    model = TaskModel(backbone, task, pooling, normalize)
+    model.eval()
+    return model, tokenizer
+
+
+def save_task_model(model: TaskModel, tokenizer: Any, out: Path) -> None:
+    """Save as a Hugging Face folder (safetensors) with tokenizer and sentence-transformers pooling files."""
+    model.backbone.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    if model.task != "sentence-embedding":
+        return
+    hidden = model.backbone.config.hidden_size
+    pooling = {f"pooling_mode_{m}_tokens": model.pooling == m for m in ("mean", "max", "mean_sqrt_len")}
+    pooling["pooling_mode_cls_token"] = model.pooling == "cls"
+    (out / POOLING_DIR).mkdir(exist_ok=True)
+    (out / POOLING_DIR / "config.json").write_text(json.dumps({"word_embedding_dimension": hidden, **pooling}, indent=2))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": POOLING_DIR, "type": "sentence_transformers.models.Pooling"},
+    ]
+    if model.normalize:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+    (out / "modules.json").write_text(json.dumps(modules, indent=2))
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
