@@ -52,7 +52,7 @@ class TaskModel(nn.Module):
 
     def __init__(self, backbone: nn.Module, task: str, pooling: str = "mean", normalize: bool = True):
         super().__init__()
-        self.backbone = backbone
+        self.backbone: Any = backbone  # a transformers PreTrainedModel
         self.task = task
         self.pooling = pooling
         self.normalize = normalize
@@ -64,9 +64,13 @@ class TaskModel(nn.Module):
     @property
     def layers(self) -> nn.ModuleList:
         """The transformer layers (``encoder.layer`` in BERT-style models)."""
-        base = getattr(self.backbone, "base_model", self.backbone)
-        layers: nn.ModuleList = base.encoder.layer
+        layers: nn.ModuleList = self.base_model.encoder.layer
         return layers
+
+    @property
+    def base_model(self) -> Any:
+        """The encoder without a task-specific head (``BertModel`` inside ``BertForSequenceClassification``)."""
+        return getattr(self.backbone, "base_model", self.backbone)
 
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
@@ -98,7 +102,10 @@ def load_task_model(path: Path, task: str, trust_remote_code: bool = False) -> t
         InputError: the folder is missing or does not hold a loadable model.
     """
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # our own progress bars report the work; keep the terminal clean
+    hf_logging.set_verbosity_error()
     check_model_dir(path)
     auto = AutoModelForSequenceClassification if task == "sequence-classification" else AutoModel
     try:

@@ -1,0 +1,41 @@
+# The two commands: `make demo` runs the main job, `make test` runs the checks. Each sets itself up.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# torch is pinned so that pip takes the CPU build on machines without a GPU (a local CPU wheel of this
+# version is preferred where pip's find-links offer one). Elsewhere, choose the build, e.g.
+#   make demo TORCH_INSTALL="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
+TORCH_INSTALL ?= torch==2.13.0
+RUN    ?= runs/minilm-cpu
+
+.PHONY: setup demo test lint typecheck unit slow clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH_INSTALL)
+	$(PY) -m pip install --quiet -e ".[demo,dev]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: setup
+	$(VENV)/bin/edgedistill run examples/minilm-cpu.yaml --out $(RUN)
+
+test: setup lint typecheck unit
+
+lint: setup
+	$(VENV)/bin/ruff check edgedistill tests benchmarks
+
+typecheck: setup
+	$(VENV)/bin/mypy edgedistill
+
+unit: setup
+	$(PY) -m pytest -q
+
+slow: setup
+	$(PY) -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

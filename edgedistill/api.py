@@ -1,0 +1,269 @@
+"""The public Python API. Every CLI command is a thin wrapper over one of these functions.
+
+Each function writes only into its own stage folder under ``out`` (a run directory), records the stage
+in ``out/manifest.json``, and skips the work when config and inputs are unchanged (``force=True`` redoes it).
+Models can come from a run directory (the previous stage's output) or from plain paths, so a user can
+enter the pipeline anywhere — e.g. bring their own ONNX file to :func:`quantize` and :func:`bench`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from edgedistill.artifacts import MANIFEST, Artifact, read_json
+from edgedistill.config import (
+    BenchConfig,
+    EvaluateConfig,
+    ExportConfig,
+    PipelineConfig,
+    QuantizeStep,
+    load_config,
+)
+from edgedistill.errors import InputError
+from edgedistill.pipeline import RunDir, dump, relocate
+
+DEFAULT_TASK = "sentence-embedding"
+
+
+def as_config(config: PipelineConfig | str | Path) -> PipelineConfig:
+    return config if isinstance(config, PipelineConfig) else load_config(config)
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / MANIFEST).is_file()
+
+
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (checked to be a model first)."""
+    from edgedistill.models.onnx_file import check_onnx_file
+
+    return {p.key: p.value for p in check_onnx_file(path).metadata_props}
+
+
+def onnx_task(path: Path) -> str:
+    """The task recorded in an ONNX file's metadata by our exporter, else the default."""
+    return onnx_metadata(path).get("edgedistill.task", DEFAULT_TASK)
+
+
+def check_bench_shapes(artifact: Artifact, cfg: BenchConfig) -> None:
+    """Refuse shapes outside the dynamic range an ONNX file was exported (and verified) for.
+
+    Raises:
+        InputError: naming the shape, the axis and the exported range.
+    """
+    from edgedistill.config import DynamicAxes, check_shape_in_range
+
+    meta = onnx_metadata(artifact.path) if artifact.kind == "onnx" else {}
+    if "edgedistill.batch_range" not in meta:
+        return
+    batch, seq = (meta[f"edgedistill.{k}_range"].split(",") for k in ("batch", "sequence"))
+    dynamic = DynamicAxes.model_validate({"batch": batch, "sequence": seq})
+    for shape in cfg.shapes:
+        try:
+            check_shape_in_range(shape, dynamic, where=f"{artifact.name} ({artifact.path.name}): shape {shape.label}")
+        except ValueError as err:
+            raise InputError(str(err).replace("widen export.dynamic", "re-export with a wider range")) from None
+
+
+def artifact_from_path(path: Path, task: str | None = None, name: str | None = None) -> Artifact:
+    """An :class:`Artifact` for a plain path: an ``.onnx`` file or a Hugging Face model folder.
+
+    Raises:
+        InputError: the path does not exist or is neither.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"model not found: {path}")
+    if path.is_file():
+        if path.suffix != ".onnx":
+            raise InputError(f"{path}: expected an .onnx file or a Hugging Face model folder")
+        label = name or (path.parent.name if path.stem == "model" else path.stem)
+        return Artifact(label, "onnx", path, task or onnx_task(path))
+    if not (path / "config.json").is_file():
+        raise InputError(f"{path}: not a Hugging Face model folder (no config.json) and not a run directory")
+    return Artifact(name or path.name, "hf", path, task or DEFAULT_TASK)
+
+
+def run_artifacts(run_dir: Path) -> dict[str, Artifact]:
+    """The artifacts a run directory holds, by name, read from its manifest."""
+    manifest = read_json(run_dir / MANIFEST)
+    found: dict[str, Artifact] = {}
+    for stage in manifest["stages"].values():
+        for entry in stage.get("metrics", {}).get("artifacts", []):
+            a = Artifact(entry["name"], entry["kind"], run_dir / entry["path"], entry["task"])
+            found[a.name] = a
+    return found
+
+
+def pick(model: Path | Artifact, wanted: str, task: str | None = None) -> Artifact:
+    """Resolve ``model``: an Artifact, a plain path, or a run directory (then the artifact named ``wanted``)."""
+    if isinstance(model, Artifact):
+        return model
+    model = Path(model)
+    if model.is_dir() and is_run_dir(model):
+        found = run_artifacts(model)
+        if wanted not in found:
+            raise InputError(f"run directory {model} has no '{wanted}' yet; run the stage that makes it first")
+        return found[wanted]
+    return artifact_from_path(model, task)
+
+
+def artifact_entry(artifact: Artifact, root: Path) -> dict[str, str]:
+    return {"name": artifact.name, "kind": artifact.kind, "task": artifact.task,
+            "path": str(artifact.path.relative_to(root))}
+
+
+def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> Artifact:
+    """Distil the configured teacher into a student; returns the student (a Hugging Face folder).
+
+    Raises:
+        ConfigError, InputError: bad config or data, before any training.
+    """
+    from edgedistill.distill import stage
+
+    cfg = as_config(config)
+    run = RunDir(out, force)
+    section = {k: dump(getattr(cfg, k)) for k in ("teacher", "student", "data", "distill")}
+    inputs = {"teacher": cfg.teacher.path}
+
+    def work(partial: Path) -> dict[str, Any]:
+        metrics = stage.run(cfg, partial, cache_dir=run.root / "cache")
+        made = [Artifact("student-untrained", "hf", partial / "untrained", cfg.teacher.task),
+                Artifact("student", "hf", partial / "student", cfg.teacher.task)]
+        metrics["artifacts"] = [artifact_entry(relocate(a, partial, run.path("distill")), run.root) for a in made]
+        return metrics
+
+    run.stage("distill", section, inputs, ["student", "untrained", stage.HELDOUT], work)
+    return run_artifacts(run.root)["student"]
+
+
+def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None, task: str | None = None,
+           force: bool = False) -> Artifact:
+    """Export a Hugging Face model (or a run's student) to ONNX with its task head, verified against torch.
+
+    Raises:
+        VerificationError: ONNX Runtime and torch disagree beyond tolerance (nothing is written).
+    """
+    from edgedistill.export import onnx as onnx_export
+
+    source = pick(model, "student", task)
+    cfg = config or ExportConfig()
+    run = RunDir(out, force)
+
+    def work(partial: Path) -> dict[str, Any]:
+        made = onnx_export.run(cfg, source, partial)
+        made = Artifact("student-onnx" if source.name == "student" else made.name, made.kind, made.path, made.task)
+        entry = artifact_entry(relocate(made, partial, run.path("export")), run.root)
+        return {"artifacts": [entry], "verification": made.meta.get("verification")}
+
+    run.stage("export", dump(cfg), {"model": source.path}, ["model.onnx"], work)
+    return run_artifacts(run.root)["student-onnx" if source.name == "student" else source.name + "-onnx"]
+
+
+def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None = None, task: str | None = None,
+             force: bool = False) -> list[Artifact]:
+    """Quantize an ONNX model (or a run's export) with each step; returns the quantized artifacts."""
+    from edgedistill.quantize import ort
+
+    source = pick(model, "student-onnx", task)
+    steps = steps or [QuantizeStep(mode="dynamic-int8")]
+    run = RunDir(out, force)
+    names = [f"{source.name.removesuffix('-onnx')}-{s.mode}" for s in steps]
+
+    def work(partial: Path) -> dict[str, Any]:
+        entries = []
+        for step, name in zip(steps, names):
+            made = ort.run(step, source, partial / step.mode)
+            made = Artifact(name, made.kind, made.path, made.task, made.meta)
+            entries.append(artifact_entry(relocate(made, partial, run.path("quantize")), run.root))
+        return {"artifacts": entries}
+
+    run.stage("quantize", dump(steps), {"model": source.path}, [f"{s.mode}/model.onnx" for s in steps], work)
+    found = run_artifacts(run.root)
+    return [found[n] for n in names]
+
+
+def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldout: list[str],
+             sts: dict[str, Path], config: EvaluateConfig | None = None, force: bool = False) -> dict[str, Any]:
+    """Measure every model the same way: fidelity to ``teacher`` on ``heldout`` texts, Spearman on STS files."""
+    from edgedistill.artifacts import atomic_write_json
+    from edgedistill.data.stsb import read_sts
+    from edgedistill.evaluate.run import evaluate_artifact, teacher_reference
+
+    cfg = config or EvaluateConfig()
+    run = RunDir(out, force)
+    inputs = {a.name: a.path for a in models} | {f"sts_{k}": p for k, p in sts.items()}
+    section = {"evaluate": dump(cfg), "heldout": len(heldout), "teacher": teacher.name if teacher else None}
+
+    def work(partial: Path) -> dict[str, Any]:
+        pairs = {k: read_sts(p) for k, p in sts.items()}
+        reference = teacher_reference(teacher, heldout, cfg) if teacher and heldout else None
+        results = {}
+        for a in models:
+            console_note(f"evaluating {a.name}")
+            results[a.name] = evaluate_artifact(a, teacher_embeddings=reference, heldout=heldout, sts=pairs, cfg=cfg)
+        atomic_write_json(partial / "metrics.json", {"artifacts": results, "order": [a.name for a in models]})
+        return {"quality": {n: {k: v for k, v in r.items() if k.startswith(("fidelity", "sts"))}
+                            for n, r in results.items()}}
+
+    return run.stage("evaluate", section, inputs, ["metrics.json"], work)
+
+
+def bench(models: Sequence[Path | Artifact], out: Path, config: BenchConfig | None = None, task: str | None = None,
+          force: bool = False) -> dict[str, Any]:
+    """Benchmark models side by side in one run (same inputs, same threads); writes ``bench/results.json``.
+
+    Raises:
+        InputError: a model is missing or not a model, or a shape lies outside an ONNX model's fixed dims.
+    """
+    from edgedistill.bench import runner
+
+    cfg = config or BenchConfig()
+    artifacts = [pick(m, "student", task) for m in models]
+    for artifact in artifacts:
+        check_bench_shapes(artifact, cfg)
+    run = RunDir(out, force)
+    inputs = {a.name: a.path for a in artifacts}
+    return run.stage("bench", dump(cfg), inputs, ["results.json"],
+                     lambda partial: summarize_bench(runner.run(cfg, artifacts, partial)))
+
+
+def summarize_bench(results: dict[str, Any]) -> dict[str, Any]:
+    return {"p50_ms": {f"{r['artifact']}@{r['shape']}": r["p50_ms"] for r in results["results"]}}
+
+
+def report(run_dir: Path) -> dict[str, Any]:
+    """Write ``report.md``, ``report.json`` and ``report.png`` into ``run_dir`` from its evaluate and bench results."""
+    from edgedistill.report import run as write_report
+
+    return write_report(Path(run_dir))
+
+
+def console_note(text: str) -> None:
+    from edgedistill.progress import console
+
+    console.print(f"[dim]{text}[/dim]")
+
+
+def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> dict[str, Any]:
+    """The whole pipeline from one config: distill → export → quantize → evaluate → bench → report."""
+    from edgedistill.distill.stage import HELDOUT
+
+    cfg = as_config(config)
+    out = Path(out)
+    student = distill(cfg, out, force)
+    onnx_model = export(student, out, cfg.export, force=force)
+    quantized = quantize(onnx_model, out, cfg.quantize, force=force)
+    found = run_artifacts(out)
+    teacher = Artifact("teacher", "hf", cfg.teacher.path, cfg.teacher.task)
+    heldout = (out / "distill" / HELDOUT).read_text(encoding="utf-8").splitlines()
+    sts = {k: s.path for k, s in (("eval", cfg.data.eval), ("test", cfg.data.test)) if s is not None}
+    evaluate([teacher, found["student-untrained"], student, onnx_model, *quantized], out, teacher, heldout, sts,
+             cfg.evaluate, force)
+    backends = set(cfg.bench.backends)
+    benched = [a for a in (teacher, student, onnx_model, *quantized)
+               if (a.kind == "hf" and "torch" in backends) or (a.kind == "onnx" and "onnxruntime" in backends)]
+    bench(benched, out, cfg.bench, force=force)
+    return report(out)

@@ -1,0 +1,178 @@
+"""The ``edgedistill`` command: a thin table over :mod:`edgedistill.api`.
+
+Heavy libraries (torch, transformers, onnxruntime) are imported inside the commands, so ``--help`` is
+instant. Errors the user can act on print as one line and exit 1; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+app = typer.Typer(
+    help="Distil a teacher into a small student, export to ONNX, quantize, benchmark and report.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+STATE = {"debug": False}
+T = TypeVar("T")
+
+OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write into.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo stages even if inputs and config are unchanged.")]
+TaskOpt = Annotated[
+    str | None, typer.Option(help="Model task for plain paths: sentence-embedding or sequence-classification.")
+]
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False) -> None:
+    STATE["debug"] = debug
+
+
+def guarded(fn: Callable[[], T]) -> T:
+    """Run ``fn``; turn our errors (and Ctrl-C) into one line on stderr and exit 1, unless --debug."""
+    from edgedistill.errors import EdgeDistillError
+
+    try:
+        return fn()
+    except (EdgeDistillError, KeyboardInterrupt) as err:
+        if STATE["debug"]:
+            raise
+        name = type(err).__name__
+        text = "interrupted; completed stages are kept, re-run to resume" if isinstance(err, KeyboardInterrupt) else err
+        typer.echo(f"error: {name}: {text}", err=True)
+        raise typer.Exit(1) from None
+
+
+def show_report(report: dict[str, Any]) -> None:
+    from edgedistill.report.render import print_table
+
+    print_table(report)
+
+
+@app.command()
+def run(config: Annotated[Path, typer.Argument(help="Pipeline YAML.")], out: OutOpt, force: ForceOpt = False) -> None:
+    """Run the whole pipeline: distill → export → quantize → evaluate → bench → report."""
+    from edgedistill import api
+
+    show_report(guarded(lambda: api.run(config, out, force)))
+
+
+@app.command()
+def distill(
+    config: Annotated[Path, typer.Argument(help="Pipeline YAML.")], out: OutOpt, force: ForceOpt = False
+) -> None:
+    """Distil the teacher into the student (uses the teacher, student, data and distill sections)."""
+    from edgedistill import api
+
+    student = guarded(lambda: api.distill(config, out, force))
+    typer.echo(f"student: {student.path}")
+
+
+@app.command()
+def export(
+    model: Annotated[Path, typer.Argument(help="Hugging Face model folder, or a run directory.")],
+    out: OutOpt,
+    opset: Annotated[int, typer.Option(help="ONNX opset (17-23).")] = 20,
+    exporter: Annotated[str, typer.Option(help="dynamo or torchscript.")] = "dynamo",
+    max_batch: Annotated[int, typer.Option(help="Largest batch the export must accept.")] = 64,
+    max_seq: Annotated[int, typer.Option(help="Longest sequence the export must accept.")] = 256,
+    task: TaskOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Export to ONNX (task head included), verified against torch on several shapes."""
+    from edgedistill import api
+    from edgedistill.config import ExportConfig
+
+    def work() -> Any:
+        cfg = validated(ExportConfig, opset=opset, exporter=exporter,
+                        dynamic={"batch": [1, max_batch], "sequence": [1, max_seq]})
+        return api.export(model, out, cfg, task, force)
+
+    typer.echo(f"onnx: {guarded(work).path}")
+
+
+@app.command()
+def quantize(
+    model: Annotated[Path, typer.Argument(help="ONNX file, or a run directory.")],
+    out: OutOpt,
+    mode: Annotated[list[str], typer.Option(help="Quantization mode (repeatable).")] = ["dynamic-int8"],  # noqa: B006
+    per_channel: Annotated[bool, typer.Option(help="Per-channel weight scales.")] = False,
+    task: TaskOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Quantize an ONNX model with ONNX Runtime."""
+    from edgedistill import api
+    from edgedistill.config import QuantizeStep
+
+    def work() -> Any:
+        steps = [validated(QuantizeStep, mode=m, per_channel=per_channel) for m in mode]
+        return api.quantize(model, out, steps, task, force)
+
+    for artifact in guarded(work):
+        typer.echo(f"{artifact.name}: {artifact.path}")
+
+
+@app.command()
+def bench(
+    models: Annotated[list[Path], typer.Argument(help="ONNX files and/or Hugging Face model folders.")],
+    out: OutOpt,
+    shape: Annotated[list[str], typer.Option(help="BATCHxSEQ, e.g. 1x128 (repeatable).")] = ["1x128"],  # noqa: B006
+    backend: Annotated[list[str], typer.Option(help="torch and/or onnxruntime.")] = ["torch", "onnxruntime"],  # noqa: B006
+    iterations: Annotated[int, typer.Option(help="Timed iterations per shape.")] = 50,
+    warmup: Annotated[int, typer.Option(help="Untimed warm-up iterations per shape.")] = 5,
+    threads: Annotated[int | None, typer.Option(help="Intra-op threads for every backend.")] = None,
+    task: TaskOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Benchmark models side by side: p50/p90/p99, throughput, peak memory, size."""
+    from edgedistill import api
+    from edgedistill.config import BenchConfig
+
+    def work() -> Any:
+        cfg = validated(BenchConfig, backends=backend, shapes=[parse_shape(s) for s in shape],
+                        iterations=iterations, warmup=warmup, threads=threads)
+        api.bench(models, out, cfg, task, force)
+        return api.report(out)
+
+    show_report(guarded(work))
+
+
+@app.command()
+def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
+    """Write report.md, report.json and report.png for a run directory and print the table."""
+    from edgedistill import api
+
+    show_report(guarded(lambda: api.report(run_dir)))
+
+
+def parse_shape(text: str) -> dict[str, int]:
+    from edgedistill.errors import ConfigError
+
+    try:
+        batch, seq = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"--shape {text!r}: expected BATCHxSEQ, e.g. 1x128") from None
+    return {"batch": batch, "seq": seq}
+
+
+def validated(model: Any, **values: Any) -> Any:
+    """Validate command-line options through the same config model as YAML (same messages)."""
+    from pydantic import ValidationError
+
+    from edgedistill.config import format_validation_error
+    from edgedistill.errors import ConfigError
+
+    try:
+        return model.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, "options")) from None
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,1 @@
+"""Distillation: students derived from the teacher, named losses, and the training loop."""

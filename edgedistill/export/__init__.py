@@ -1,0 +1,1 @@
+"""Export a task model to ONNX and verify ONNX Runtime's outputs against torch."""

@@ -1,0 +1,1 @@
+"""Quantize exported ONNX models (ONNX Runtime dynamic INT8)."""

@@ -1,0 +1,32 @@
+"""The ledger: for every artifact, its size, speed and quality, and the ratios against the teacher.
+
+``run(run_dir)`` reads ``evaluate/metrics.json`` and ``bench/results.json`` and writes ``report.md``,
+``report.json`` and ``report.png`` into ``run_dir``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgedistill.artifacts import atomic_write_json, atomic_write_text
+from edgedistill.report.ledger import build_report, load_inputs
+from edgedistill.report.render import markdown_report, markdown_table, print_table, write_plot
+
+__all__ = ["build_report", "markdown_table", "print_table", "run"]
+
+
+def run(run_dir: Path) -> dict[str, Any]:
+    """Build the report for ``run_dir`` and write report.md, report.json and report.png there.
+
+    Returns:
+        The report dict written to report.json (see :func:`build_report`).
+    Raises:
+        InputError: evaluation or benchmark results are missing or unreadable (names the stage to run).
+    """
+    metrics, bench = load_inputs(run_dir)
+    report = build_report(metrics, bench)
+    write_plot(report, run_dir / "report.png")
+    atomic_write_json(run_dir / "report.json", report)
+    atomic_write_text(run_dir / "report.md", markdown_report(report, image="report.png"))
+    return report

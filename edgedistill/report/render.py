@@ -1,0 +1,133 @@
+"""Render a report dict as a markdown table, a rich table and a quality-vs-latency plot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgedistill.artifacts import atomic_write_bytes
+
+BLANK = "—"
+
+
+def fmt(value: Any, spec: str, suffix: str = "") -> str:
+    """Format a number, or a dash for a value that was not measured."""
+    return BLANK if value is None else f"{value:{spec}}{suffix}"
+
+
+def infer_layout(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(shapes, STS set names) present in ``rows``, in first-seen order."""
+    shapes: list[str] = []
+    sets: list[str] = []
+    for row in rows:
+        shapes += [s for s in row.get("latency", {}) if s not in shapes]
+        sets += [k[4:-9] for k in row if k.startswith("sts_") and k.endswith("_spearman") and k[4:-9] not in sets]
+    return shapes, sets
+
+
+def columns(shapes: list[str], sts_sets: list[str]) -> list[str]:
+    heads = ["artifact", "backend", "params (M)", "size MB", "size vs teacher", "fidelity"]
+    heads += [f"STS {s}" for s in sts_sets]
+    for shape in shapes:
+        heads += [f"p50 ms {shape}", f"p99 ms {shape}", f"samples/s {shape}", f"speed-up {shape}"]
+    return heads
+
+
+def cells(row: dict[str, Any], shapes: list[str], sts_sets: list[str]) -> list[str]:
+    """One row's cells, in the order of :func:`columns`."""
+    params = row["params"] / 1e6 if row.get("params") is not None else None
+    out = [row["name"], row.get("backend") or BLANK, fmt(params, ".2f"), fmt(row.get("file_mb"), ".1f"),
+           fmt(row.get("size_ratio"), ".2f", "×"), fmt(row.get("fidelity_cosine"), ".4f")]
+    out += [fmt(row.get(f"sts_{s}_spearman"), ".2f") for s in sts_sets]
+    for shape in shapes:
+        lat = row.get("latency", {}).get(shape, {})
+        out += [fmt(lat.get("p50_ms"), ".2f"), fmt(lat.get("p99_ms"), ".2f"),
+                fmt(lat.get("throughput_per_s"), ".1f"), fmt(row.get("speedup_p50", {}).get(shape), ".2f", "×")]
+    return out
+
+
+def markdown_table(rows: list[dict[str, Any]], shapes: list[str] | None = None,
+                   sts_sets: list[str] | None = None) -> str:
+    """A GitHub-markdown table, one line per report row; shapes and STS sets default to those in ``rows``."""
+    found_shapes, found_sets = infer_layout(rows)
+    shapes = found_shapes if shapes is None else shapes
+    sts_sets = found_sets if sts_sets is None else sts_sets
+    heads = columns(shapes, sts_sets)
+    lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(["---"] * len(heads)) + "|"]
+    lines += ["| " + " | ".join(cells(r, shapes, sts_sets)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def env_line(env: dict[str, Any]) -> str:
+    keys = ("cpu", "cores", "threads", "python", "torch", "onnxruntime")
+    return ", ".join(f"{k}: {env[k]}" for k in keys if env.get(k) is not None)
+
+
+def markdown_report(report: dict[str, Any], image: str | None = None) -> str:
+    """The whole report.md: environment, the table, how to read the ratios, and the plot."""
+    parts = ["# edgedistill report", ""]
+    if report["env"]:
+        parts += [f"Measured on {env_line(report['env'])}.", ""]
+    for stage in report.get("missing_stages", []):
+        parts += [f"> The {stage} stage has not run for this directory; its columns are blank.", ""]
+    parts += [markdown_table(report["rows"], report["shapes"], report["sts_sets"])]
+    parts += ["Speed-up is the teacher's p50 latency divided by the artifact's; size vs teacher is the artifact's "
+              "file size divided by the teacher's. Fidelity is the mean cosine to the teacher's embeddings on "
+              "held-out texts; STS is Spearman ×100. — means not measured.", ""]
+    if image:
+        parts += [f"![quality vs latency]({image})", ""]
+    return "\n".join(parts)
+
+
+def plot_points(report: dict[str, Any]) -> tuple[str, list[tuple[str, float, float]]]:
+    """(y-axis label, [(name, p50 ms at the first shape, quality)]) for rows with both numbers."""
+    use_sts = "test" in report["sts_sets"]
+    key, label = ("sts_test_spearman", "STS test Spearman ×100") if use_sts else ("fidelity_cosine", "fidelity")
+    shape = report["shapes"][0] if report["shapes"] else None
+    points = []
+    for row in report["rows"]:
+        p50 = row["latency"].get(shape, {}).get("p50_ms") if shape else None
+        if p50 is not None and row.get(key) is not None:
+            points.append((row["name"], p50, row[key]))
+    return label, points
+
+
+def write_plot(report: dict[str, Any], path: Path) -> None:
+    """Write a PNG of quality vs p50 latency at the first shape, one labelled point per artifact."""
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    label, points = plot_points(report)
+    fig = Figure(figsize=(6.4, 4.4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for name, x, y in points:
+        ax.scatter([x], [y])
+        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
+    if not points:
+        ax.text(0.5, 0.5, "no artifact has both latency and quality", ha="center", va="center", transform=ax.transAxes)
+    shape = report["shapes"][0] if report["shapes"] else "?"
+    ax.set_xlabel(f"p50 latency at {shape} (ms)")
+    ax.set_ylabel(label)
+    ax.set_title("quality vs latency")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def print_table(report: dict[str, Any], console: Any = None) -> None:
+    """Print the report's table with rich (to stdout unless a console is given)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="edgedistill report")
+    shapes, sts_sets = report["shapes"], report["sts_sets"]
+    for i, head in enumerate(columns(shapes, sts_sets)):
+        table.add_column(head, justify="left" if i < 2 else "right")
+    for row in report["rows"]:
+        table.add_row(*cells(row, shapes, sts_sets))
+    (console or Console()).print(table)

