@@ -37,11 +37,19 @@ class Artifact:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def umask_mode(mode: int = 0o666) -> int:
+    """``mode`` as the current umask lets a new file have it (mkstemp's 0600 is too private for artifacts)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mode & ~mask
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, umask_mode())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()

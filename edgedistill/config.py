@@ -32,6 +32,13 @@ Task = Literal["sentence-embedding", "sequence-classification"]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
+def known(name: str, choices: tuple[str, ...], what: str) -> str:
+    """``name`` if it is one of ``choices``, else ValueError with a did-you-mean hint."""
+    if name not in choices:
+        raise ValueError(f"unknown {what} '{name}'; {suggest(name, choices)}")
+    return name
+
+
 class StrictModel(BaseModel):
     """Base: frozen, and unknown keys are errors (a typo never passes silently)."""
 
@@ -69,7 +76,7 @@ class TeacherConfig(StrictModel):
 
     source: Literal["huggingface"] = "huggingface"
     path: Path = Field(description="Model folder, or `pkg:<python package>/<subdir>` inside an installed package.")
-    task: Task = "sentence-embedding"
+    task: Task = Field("sentence-embedding", description="What the exported model outputs: embeddings or logits.")
     trust_remote_code: bool = Field(False, description="Allow custom model code from the folder (off by default).")
 
     @field_validator("path", mode="before")
@@ -81,7 +88,9 @@ class TeacherConfig(StrictModel):
 class FromTeacher(StrictModel):
     """A student made of a subset of the teacher's transformer layers (0-based, in order)."""
 
-    layers: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
+    layers: list[Annotated[int, Field(ge=0)]] = Field(
+        min_length=1, description="Teacher layers to keep, e.g. [0, 3, 5]."
+    )
 
     @field_validator("layers")
     @classmethod
@@ -103,7 +112,7 @@ class TextSource(StrictModel):
     STS Benchmark file, scores ignored.
     """
 
-    source: Literal["text-lines", "python-docs", "stsb"]
+    source: Literal["text-lines", "python-docs", "stsb"] = Field(description="Kind of text source (see above).")
     path: Path | None = None
     required: bool = Field(True, description="If false, a missing file is skipped with a warning instead of an error.")
     limit: PositiveInt | None = Field(None, description="Use at most this many texts from this source.")
@@ -155,21 +164,19 @@ class LossSpec(StrictModel):
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
-        if v not in LOSS_NAMES:
-            raise ValueError(f"unknown loss '{v}'; {suggest(v, LOSS_NAMES)}")
-        return v
+        return known(v, LOSS_NAMES, "loss")
 
 
 class DistillConfig(StrictModel):
     losses: list[LossSpec] = Field(default_factory=lambda: [LossSpec(name="embedding_mse")], min_length=1)
-    steps: PositiveInt = 1500
-    batch_size: PositiveInt = 64
-    lr: float = Field(1.0e-4, gt=0)
+    steps: PositiveInt = Field(1500, description="Optimizer steps.")
+    batch_size: PositiveInt = Field(64, description="Texts per step.")
+    lr: float = Field(1.0e-4, gt=0, description="Peak AdamW learning rate (linear warm-up, then linear decay).")
     weight_decay: float = Field(0.01, ge=0)
-    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of steps spent warming up the learning rate.")
     max_length: PositiveInt = Field(128, description="Token limit for training texts.")
     grad_clip: float = Field(1.0, gt=0)
-    seed: int = 0
+    seed: int = Field(0, description="Seeds the student's batch order and dropout; same seed, same result on CPU.")
     checkpoint_every: PositiveInt = Field(100, description="Steps between resumable checkpoints.")
     keep_better: bool = Field(
         True, description="Keep the untrained student if distillation did not improve it on the eval data."
@@ -202,24 +209,24 @@ class DynamicAxes(StrictModel):
 
 
 class ExportConfig(StrictModel):
-    opset: int = Field(20, ge=17, le=23)
-    exporter: Literal["dynamo", "torchscript"] = "dynamo"
+    opset: int = Field(20, ge=17, le=23, description="ONNX opset of the export.")
+    exporter: Literal["dynamo", "torchscript"] = Field("dynamo", description="torch.onnx exporter to use.")
     dynamic: DynamicAxes = DynamicAxes()
     atol: float = Field(1e-4, gt=0, description="Max absolute difference allowed between ONNX Runtime and torch.")
     min_cosine: float = Field(0.9999, gt=0, le=1, description="Min cosine per row between ONNX Runtime and torch.")
 
 
 class QuantizeStep(StrictModel):
-    mode: str
-    per_channel: bool = False
+    mode: str = Field(description="Quantization mode: " + ", ".join(QUANTIZE_MODES) + ".")
+    per_channel: bool = Field(
+        True, description="One weight scale per output channel (per-tensor loses ~3% cosine on MiniLM)."
+    )
     reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI where saturation hurts.")
 
     @field_validator("mode")
     @classmethod
     def _known(cls, v: str) -> str:
-        if v not in QUANTIZE_MODES:
-            raise ValueError(f"unknown quantization mode '{v}'; {suggest(v, QUANTIZE_MODES)}")
-        return v
+        return known(v, QUANTIZE_MODES, "quantization mode")
 
 
 class Shape(StrictModel):
@@ -234,8 +241,8 @@ class Shape(StrictModel):
 class BenchConfig(StrictModel):
     backends: list[Literal["torch", "onnxruntime"]] = ["torch", "onnxruntime"]
     shapes: list[Shape] = Field(default_factory=lambda: [Shape(batch=1, seq=128)], min_length=1)
-    warmup: int = Field(5, ge=0)
-    iterations: PositiveInt = 50
+    warmup: int = Field(5, ge=0, description="Untimed runs per shape before timing.")
+    iterations: PositiveInt = Field(50, description="Timed runs per shape.")
     min_duration_s: float = Field(0.0, ge=0, description="Keep iterating until this much time has passed.")
     threads: PositiveInt | None = Field(None, description="Intra-op threads for every backend (default: all cores).")
 
@@ -248,7 +255,7 @@ class EvaluateConfig(StrictModel):
 class PipelineConfig(StrictModel):
     """The whole pipeline, from one YAML file."""
 
-    name: str
+    name: str = Field(description="A name for the run, shown in the report.")
     teacher: TeacherConfig
     student: StudentConfig
     data: DataConfig

@@ -128,6 +128,9 @@ def load_source(source: TextSource) -> list[str]:
     elif source.path is None or not source.path.exists():
         if source.required:
             raise InputError(f"training data not found: {source.path}")
+        from edgedistill.progress import console
+
+        console.print(f"[yellow]warning:[/yellow] optional training data {source.path} not found; skipped")
         return []
     elif source.source == "stsb":
         from edgedistill.data.stsb import read_sts

@@ -149,6 +149,7 @@ def quiet_exporter() -> Iterator[None]:
             warnings.filterwarnings("ignore", message=r".*legacy TorchScript-based ONNX export")
             warnings.filterwarnings("ignore", message=r"Exporting aten::index operator")
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings("ignore", message=r".*LeafSpec.* is deprecated", category=FutureWarning)
             yield
     finally:
         registration.setLevel(level)

@@ -129,7 +129,8 @@ def save_task_model(model: TaskModel, tokenizer: Any, out: Path) -> None:
     pooling = {f"pooling_mode_{m}_tokens": model.pooling == m for m in ("mean", "max", "mean_sqrt_len")}
     pooling["pooling_mode_cls_token"] = model.pooling == "cls"
     (out / POOLING_DIR).mkdir(exist_ok=True)
-    (out / POOLING_DIR / "config.json").write_text(json.dumps({"word_embedding_dimension": hidden, **pooling}, indent=2))
+    pooling_config = {"word_embedding_dimension": hidden, **pooling}
+    (out / POOLING_DIR / "config.json").write_text(json.dumps(pooling_config, indent=2))
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": POOLING_DIR, "type": "sentence_transformers.models.Pooling"},

@@ -9,11 +9,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgedistill.artifacts import atomic_write_json, atomic_write_text
+from edgedistill.artifacts import MANIFEST, atomic_write_json, atomic_write_text, read_json
 from edgedistill.report.ledger import build_report, load_inputs
 from edgedistill.report.render import markdown_report, markdown_table, print_table, write_plot
 
 __all__ = ["build_report", "markdown_table", "print_table", "run"]
+
+
+def distill_summary(run_dir: Path) -> dict[str, Any] | None:
+    """What the distill stage chose and why (from the manifest), or None if it did not run here."""
+    path = run_dir / MANIFEST
+    stage = read_json(path)["stages"].get("distill") if path.is_file() else None
+    if not stage:
+        return None
+    keys = ("selected", "selection_metric", "selection_scores", "train_texts", "loss_first", "loss_last")
+    return {k: stage["metrics"][k] for k in keys if k in stage["metrics"]}
 
 
 def run(run_dir: Path) -> dict[str, Any]:
@@ -26,6 +36,7 @@ def run(run_dir: Path) -> dict[str, Any]:
     """
     metrics, bench = load_inputs(run_dir)
     report = build_report(metrics, bench)
+    report["distill"] = distill_summary(run_dir)
     write_plot(report, run_dir / "report.png")
     atomic_write_json(run_dir / "report.json", report)
     atomic_write_text(run_dir / "report.md", markdown_report(report, image="report.png"))

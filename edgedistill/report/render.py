@@ -8,6 +8,7 @@ from typing import Any
 from edgedistill.artifacts import atomic_write_bytes
 
 BLANK = "—"
+TERMINAL_DROPS = ("params", "size vs", "p99", "samples/s")  # left out of the terminal table to fit 100 columns
 
 
 def fmt(value: Any, spec: str, suffix: str = "") -> str:
@@ -74,9 +75,19 @@ def markdown_report(report: dict[str, Any], image: str | None = None) -> str:
     parts += ["Speed-up is the teacher's p50 latency divided by the artifact's; size vs teacher is the artifact's "
               "file size divided by the teacher's. Fidelity is the mean cosine to the teacher's embeddings on "
               "held-out texts; STS is Spearman ×100. — means not measured.", ""]
+    parts += distill_lines(report.get("distill"))
     if image:
         parts += [f"![quality vs latency]({image})", ""]
     return "\n".join(parts)
+
+
+def distill_lines(distill: dict[str, Any] | None) -> list[str]:
+    """A sentence on which student was kept: the distilled one, or the untrained one when training did not help."""
+    if not distill or "selected" not in distill:
+        return []
+    scores = ", ".join(f"{name} {value:.4g}" for name, value in distill["selection_scores"].items())
+    return [f"Distillation kept **{distill['selected']}** as the student, by {distill['selection_metric']} "
+            f"on the eval data ({scores}); trained on {distill.get('train_texts', '?')} texts.", ""]
 
 
 def plot_points(report: dict[str, Any]) -> tuple[str, list[tuple[str, float, float]]]:
@@ -124,10 +135,14 @@ def print_table(report: dict[str, Any], console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="edgedistill report")
+    table = Table(title="edgedistill report (all columns: report.md)")
     shapes, sts_sets = report["shapes"], report["sts_sets"]
-    for i, head in enumerate(columns(shapes, sts_sets)):
-        table.add_column(head, justify="left" if i < 2 else "right")
+    heads = columns(shapes, sts_sets)
+    keep = [i for i, head in enumerate(heads) if not head.startswith(TERMINAL_DROPS)]
+    for i in keep:
+        table.add_column(heads[i].replace(" ms ", " ms\n").replace("speed-up ", "speed-up\n"),
+                         justify="left" if i < 2 else "right", no_wrap=i < 2)
     for row in report["rows"]:
-        table.add_row(*cells(row, shapes, sts_sets))
+        row_cells = cells(row, shapes, sts_sets)
+        table.add_row(*(row_cells[i] for i in keep))
     (console or Console()).print(table)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests_support import write_sts
 from typer.testing import CliRunner
 
 from edgedistill.cli import app
-from tests_support import write_sts
 
 SHAPES = [{"batch": 1, "seq": 16}, {"batch": 2, "seq": 16}]
 

@@ -1,0 +1,77 @@
+"""The config reference in README, generated from the config models so it cannot drift.
+
+``python -m edgedistill.config_doc --write README.md`` rewrites the block between the markers;
+a test fails when README and the models disagree.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from edgedistill.config import PipelineConfig
+
+BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
+
+
+def type_name(annotation: Any) -> str:
+    text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("edgedistill.config.", "")
+    text = text.replace("<class '", "").replace("'>", "").replace("NoneType", "None")
+    text = re.sub(r"Annotated\[(\w+), FieldInfo\(.*?\]\)\]", r"\1", text)
+    return re.sub(r"Optional\[(.*)\]", r"\1 | None", text)
+
+
+def nested_model(annotation: Any) -> type[BaseModel] | None:
+    for arg in (annotation, *typing.get_args(annotation)):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
+
+
+def default_text(field: Any) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "required"
+    value = field.default_factory() if field.default_factory else field.default
+    if isinstance(value, BaseModel):
+        return "see below"
+    if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+        return "`" + str([v.model_dump(exclude_defaults=True) for v in value]) + "`"
+    return f"`{value}`"
+
+
+def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+    out = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        doc = (field.description or "").replace("|", "\\|")
+        kind = type_name(field.annotation).replace("|", "\\|")
+        out.append(f"| `{key}` | {kind} | {default_text(field)} | {doc} |")
+        child = nested_model(field.annotation)
+        if child is not None:
+            many = typing.get_origin(field.annotation) is list
+            out.extend(rows(child, f"{key}[]." if many else f"{key}."))
+    return out
+
+
+def config_reference() -> str:
+    header = ["| key | type | default | meaning |", "|---|---|---|---|"]
+    return "\n".join([BEGIN, *header, *rows(PipelineConfig), END])
+
+
+def replace_block(text: str) -> str:
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    return text[:start] + config_reference() + text[end:]
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--write":
+        path = Path(sys.argv[2])
+        path.write_text(replace_block(path.read_text()))
+    else:
+        print(config_reference())
