@@ -102,8 +102,8 @@ def stage_dir(final: Path, keep_partial: bool = True) -> Iterator[Path]:
     try:
         yield partial
     except BaseException:
-        if not keep_partial:
-            shutil.rmtree(partial, ignore_errors=True)
+        if not keep_partial or not any(partial.rglob("*")):
+            shutil.rmtree(partial, ignore_errors=True)  # nothing worth resuming from
         raise
     old = final.with_name(final.name + ".old")
     if final.exists():

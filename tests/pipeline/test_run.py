@@ -120,7 +120,7 @@ def test_bad_inputs_give_one_line_and_leave_nothing(tmp_path, tiny_bert, tiny_te
     (tmp_path / "corpus.txt").write_bytes(b"\xff\xfe\x00bad")
     config.write_text(text)
     one_line_error(runner.invoke(app, ["distill", str(config), "--out", str(out)]), "cannot read corpus")
-    assert not (out / "distill").exists()
+    assert not (out / "distill").exists() and not (out / "distill.partial").exists()
 
     fake = tmp_path / "fake.onnx"
     fake.write_text("not a model")
