@@ -8,8 +8,12 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 #   make demo TORCH_INSTALL="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_INSTALL ?= torch==2.13.0
 RUN    ?= runs/minilm-cpu
+# The fused-attention kernel library (host reference + CUDA kernel where nvcc exists). One CUDA arch keeps
+# CI's nvcc build short; `cmake -S . -B build` without it builds the default list (see plugins README).
+NATIVE_BUILD ?= build/native
+CUDA_ARCHS   ?= 87
 
-.PHONY: setup demo test lint typecheck unit slow clean
+.PHONY: setup demo test lint typecheck unit slow plugins clean
 
 setup: $(STAMP)
 
@@ -31,11 +35,15 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy edgedistill
 
-unit: setup
-	$(PY) -m pytest -q
+plugins:
+	cmake -S . -B $(NATIVE_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$(CUDA_ARCHS)"
+	cmake --build $(NATIVE_BUILD) -j 2 --target edgedistill_attention
+
+unit: setup plugins
+	EDGEDISTILL_PLUGIN_DIR=$(CURDIR)/$(NATIVE_BUILD)/lib $(PY) -m pytest -q
 
 slow: setup
 	$(PY) -m pytest -q -m slow
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) runs $(NATIVE_BUILD) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,187 @@
+"""Python entry points of the fused-attention kernel: the host reference on numpy arrays, the CUDA kernel on torch.
+
+Both take the plugin's layout: query (B, S_q, num_heads * head_size), key / value (B, S_kv, num_heads * head_size);
+a key-padding ``mask`` (B, S_kv) (nonzero = keep) or valid ``lengths`` (B,); ``causal`` (top-left aligned,
+key <= query); ``scale`` (None: 1/sqrt(head_size)). Rows that see no key return zeros.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from edgedistill.errors import InputError, MissingDependencyError
+from edgedistill.plugins import fused_attention_spec
+from edgedistill.plugins.loader import (
+    EDFA_ERR_NO_CUDA,
+    EDFA_OK,
+    EdfaProblem,
+    build_command,
+    error_message,
+    load_kernel_library,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+DTYPE_CODES = {"float32": 0, "float16": 1, "bfloat16": 2}
+MASK_NONE, MASK_KEY_PADDING, MASK_LENGTHS = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class AttentionShape:
+    """Sizes of one call, checked against what the kernel supports."""
+
+    batch: int
+    seq_q: int
+    seq_kv: int
+    num_heads: int
+    head_size: int
+
+
+def check_shapes(
+    q_shape: tuple[int, ...], k_shape: tuple[int, ...], v_shape: tuple[int, ...], num_heads: int,
+    mask_shape: tuple[int, ...] | None = None, lengths_shape: tuple[int, ...] | None = None,
+) -> AttentionShape:
+    """Validate query/key/value/mask shapes; returns the sizes.
+
+    Raises:
+        InputError: wrong rank, mismatched Q/K/V, unsupported head size, or mask of the wrong shape.
+    """
+    if len(q_shape) != 3 or len(k_shape) != 3 or len(v_shape) != 3:
+        raise InputError(f"query/key/value must be (B, S, num_heads * head_size); got {q_shape}, {k_shape}, {v_shape}")
+    if k_shape != v_shape or k_shape[0] != q_shape[0] or k_shape[2] != q_shape[2]:
+        raise InputError(f"key and value must be (B, S_kv, {q_shape[2]}) with B={q_shape[0]}; got {k_shape}, {v_shape}")
+    if num_heads <= 0 or q_shape[2] % num_heads:
+        raise InputError(f"hidden size {q_shape[2]} is not a multiple of num_heads={num_heads}")
+    head_size = q_shape[2] // num_heads
+    supported = fused_attention_spec()["supported_head_sizes"]
+    if head_size not in supported:
+        raise InputError(
+            f"head_size {head_size} is not supported by the fused-attention kernel (supported: {supported})"
+        )
+    if min(q_shape[:2]) <= 0 or k_shape[1] <= 0:
+        raise InputError(f"empty batch or sequence: query {q_shape}, key {k_shape}")
+    if mask_shape is not None and lengths_shape is not None:
+        raise InputError("give either a key-padding mask or valid lengths, not both")
+    if mask_shape is not None and tuple(mask_shape) != (q_shape[0], k_shape[1]):
+        raise InputError(f"key-padding mask must be (B, S_kv) = {(q_shape[0], k_shape[1])}; got {tuple(mask_shape)}")
+    if lengths_shape is not None and tuple(lengths_shape) != (q_shape[0],):
+        raise InputError(f"valid lengths must be (B,) = {(q_shape[0],)}; got {tuple(lengths_shape)}")
+    return AttentionShape(q_shape[0], q_shape[1], k_shape[1], num_heads, head_size)
+
+
+def make_problem(shape: AttentionShape, dtype: str, mask_type: int, causal: bool, scale: float | None) -> EdfaProblem:
+    """The C ABI's problem description."""
+    return EdfaProblem(
+        shape.batch, shape.seq_q, shape.seq_kv, shape.num_heads, shape.head_size, DTYPE_CODES[dtype], mask_type,
+        int(causal), 0.0 if scale is None else float(scale),
+    )
+
+
+def float_to_bf16_bits(x: np.ndarray) -> np.ndarray:
+    """Round float32 values to bfloat16 (nearest even), returned as uint16 bit patterns."""
+    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
+    return np.where(np.isnan(x), np.uint32(0x7FC0), rounded).astype(np.uint16)
+
+
+def bf16_bits_to_float(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 bit patterns (uint16) to float32."""
+    return (bits.astype(np.uint32) << np.uint32(16)).view(np.float32)
+
+
+def _mask_array(mask: Any, lengths: Any) -> tuple[int, np.ndarray | None]:
+    if mask is not None:
+        return MASK_KEY_PADDING, np.ascontiguousarray(np.asarray(mask) != 0, dtype=np.int32)
+    if lengths is not None:
+        return MASK_LENGTHS, np.ascontiguousarray(lengths, dtype=np.int32)
+    return MASK_NONE, None
+
+
+def host_attention(
+    q: np.ndarray, k: np.ndarray, v: np.ndarray, num_heads: int, mask: np.ndarray | None = None,
+    lengths: np.ndarray | None = None, causal: bool = False, scale: float | None = None, dtype: str | None = None,
+) -> np.ndarray:
+    """Run the kernel's host reference (same tiling and online softmax as the CUDA kernel) on numpy arrays.
+
+    Args:
+        q, k, v: (B, S_q | S_kv, num_heads * head_size), float32 or float16.
+        dtype: storage type the kernel sees: "float32", "float16" or "bfloat16" (inputs rounded to it);
+            None: the dtype of ``q``.
+
+    Returns:
+        (B, S_q, num_heads * head_size) in q's dtype (float32 holding bf16-rounded values for "bfloat16").
+
+    Raises:
+        InputError: bad shapes or dtype. MissingDependencyError: the library is not built.
+    """
+    shape = check_shapes(q.shape, k.shape, v.shape, num_heads, None if mask is None else np.shape(mask),
+                         None if lengths is None else np.shape(lengths))
+    dtype = dtype or str(q.dtype)
+    if dtype not in DTYPE_CODES:
+        raise InputError(
+            f"dtype {dtype} is not supported by the fused-attention kernel (supported: {list(DTYPE_CODES)})"
+        )
+    if dtype == "bfloat16":
+        q_, k_, v_ = (float_to_bf16_bits(np.asarray(t, dtype=np.float32)) for t in (q, k, v))
+    else:
+        q_, k_, v_ = (np.ascontiguousarray(t, dtype=np.dtype(dtype)) for t in (q, k, v))
+    out = np.empty_like(q_)
+    mask_type, mask_arr = _mask_array(mask, lengths)
+    lib = load_kernel_library()
+    problem = make_problem(shape, dtype, mask_type, causal, scale)
+    status = lib.edfa_host_attention(
+        ctypes.byref(problem), q_.ctypes.data, k_.ctypes.data, v_.ctypes.data,
+        None if mask_arr is None else mask_arr.ctypes.data, out.ctypes.data,
+    )
+    if status != EDFA_OK:
+        raise InputError(f"fused attention (host reference): {error_message(lib, status)}")
+    if dtype == "bfloat16":
+        return bf16_bits_to_float(out)
+    return out.astype(q.dtype, copy=False) if q.dtype in (np.float32, np.float16) else out
+
+
+def cuda_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int, mask: torch.Tensor | None = None,
+    lengths: torch.Tensor | None = None, causal: bool = False, scale: float | None = None,
+) -> torch.Tensor:
+    """Run the CUDA kernel on CUDA tensors (float32 / float16 / bfloat16) on torch's current stream.
+
+    Raises:
+        InputError: bad shapes, dtype or device. MissingDependencyError: no CUDA build of the library.
+    """
+    import torch
+
+    names = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+    if q.dtype not in names or k.dtype != q.dtype or v.dtype != q.dtype:
+        raise InputError(f"query/key/value must share one dtype of {list(names.values())}; got {q.dtype}")
+    if not (q.is_cuda and k.is_cuda and v.is_cuda):
+        raise InputError("cuda_attention needs CUDA tensors")
+    shape = check_shapes(tuple(q.shape), tuple(k.shape), tuple(v.shape), num_heads,
+                         None if mask is None else tuple(mask.shape), None if lengths is None else tuple(lengths.shape))
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    mask_type, mask_t = MASK_NONE, None
+    if mask is not None:
+        mask_type, mask_t = MASK_KEY_PADDING, (mask != 0).to(device=q.device, dtype=torch.int32).contiguous()
+    elif lengths is not None:
+        mask_type, mask_t = MASK_LENGTHS, lengths.to(device=q.device, dtype=torch.int32).contiguous()
+    out = torch.empty_like(q)
+    lib = load_kernel_library()
+    problem = make_problem(shape, names[q.dtype], mask_type, causal, scale)
+    with torch.cuda.device(q.device):
+        stream = torch.cuda.current_stream().cuda_stream
+        status = lib.edfa_cuda_attention(
+            ctypes.byref(problem), q.data_ptr(), k.data_ptr(), v.data_ptr(),
+            None if mask_t is None else mask_t.data_ptr(), out.data_ptr(), stream,
+        )
+    if status == EDFA_ERR_NO_CUDA:
+        raise MissingDependencyError(
+            f"the fused-attention library was built without CUDA; rebuild with nvcc: {build_command()}"
+        )
+    if status != EDFA_OK:
+        raise InputError(f"fused attention (CUDA): {error_message(lib, status)}")
+    return out

@@ -1,0 +1,85 @@
+// C ABI of the fused-attention kernel library (libedgedistill_attention): loadable with ctypes, linked by the plugin.
+//
+// Tensors are contiguous, row-major:
+//   query        (B, S_q,  num_heads * head_size)
+//   key, value   (B, S_kv, num_heads * head_size)
+//   output       (B, S_q,  num_heads * head_size), same dtype as query
+//   mask         int32 (B, S_kv) nonzero = keep when mask_type = 1; int32 (B,) valid lengths when mask_type = 2;
+//                ignored (may be NULL) when mask_type = 0
+// dtype: 0 float32, 1 float16, 2 bfloat16 (16-bit types as raw bits). scale <= 0 means 1/sqrt(head_size).
+// Rows that see no key at all (length 0, or a mask row of zeros) output zeros.
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define EDFA_API __declspec(dllexport)
+#else
+#define EDFA_API __attribute__((visibility("default")))
+#endif
+
+// Return codes.
+#define EDFA_OK 0
+#define EDFA_ERR_HEAD_SIZE 1
+#define EDFA_ERR_DTYPE 2
+#define EDFA_ERR_SHAPE 3
+#define EDFA_ERR_MASK 4
+#define EDFA_ERR_NULL 5
+#define EDFA_ERR_CUDA 6
+#define EDFA_ERR_NO_CUDA 7
+
+typedef struct EdfaProblem
+{
+    int32_t batch;
+    int32_t seq_q;
+    int32_t seq_kv;
+    int32_t num_heads;
+    int32_t head_size;
+    int32_t dtype;
+    int32_t mask_type;
+    int32_t causal;
+    float scale;
+} EdfaProblem;
+
+// Version of this ABI (bumped on any signature or layout change).
+EDFA_API int32_t edfa_abi_version(void);
+
+// Human-readable message for a return code.
+EDFA_API char const* edfa_error_string(int32_t code);
+
+// Checks a problem description; EDFA_OK if the kernel supports it.
+EDFA_API int32_t edfa_validate(EdfaProblem const* problem);
+
+// Host reference: the kernel's tiling and online softmax run on the CPU. Synchronous.
+EDFA_API int32_t edfa_host_attention(EdfaProblem const* problem, void const* query, void const* key,
+    void const* value, int32_t const* mask, void* output);
+
+// CUDA launch on `stream` (a cudaStream_t; NULL = default stream); device pointers. Asynchronous.
+// Returns EDFA_ERR_NO_CUDA from a library built without CUDA.
+EDFA_API int32_t edfa_cuda_attention(EdfaProblem const* problem, void const* query, void const* key,
+    void const* value, int32_t const* mask, void* output, void* stream);
+
+// Rounds n floats through the storage type `dtype` (float -> storage -> float), with the kernel's own conversions.
+EDFA_API int32_t edfa_round_trip(int32_t dtype, float const* input, float* output, int64_t n);
+
+// Whether this library was built with the CUDA kernel (1) or host reference only (0).
+EDFA_API int32_t edfa_has_cuda(void);
+
+// Plugin identity and fields as compiled in from spec.json (generated header), for the agreement test.
+EDFA_API char const* edfa_spec_name(void);
+EDFA_API char const* edfa_spec_version(void);
+EDFA_API char const* edfa_spec_namespace(void);
+EDFA_API int32_t edfa_spec_field_count(void);
+EDFA_API char const* edfa_spec_field_name(int32_t index);
+EDFA_API char const* edfa_spec_field_type(int32_t index);
+EDFA_API int32_t edfa_spec_head_size_count(void);
+EDFA_API int32_t edfa_spec_head_size(int32_t index);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,281 @@
+// Flash-style attention forward: Q, K, V tiles in shared memory, online softmax (running max and sum), FP32
+// accumulation, FP32/FP16/BF16 storage, head sizes 32/64/128, any sequence length, key padding and causal masks.
+//
+// Work split: grid (query blocks, heads, batch); a block of kWarps warps owns kBlockM = kWarps * kRowsPerWarp query
+// rows. For each tile of kBlockN = 32 keys, lane j of a warp scores key j against the warp's rows, the warp reduces
+// the tile max and sum with shuffles, and for P.V each lane owns head_size / 32 output columns. All per-element
+// arithmetic is in attention_math.cuh, shared with the host reference.
+#include "attention_kernel.cuh"
+#include "attention_math.cuh"
+
+#include <cuda_runtime.h>
+
+namespace edfa
+{
+namespace
+{
+
+template <DType kType>
+struct StorageOf
+{
+    using type = uint16_t;
+};
+
+template <>
+struct StorageOf<DType::kFloat32>
+{
+    using type = float;
+};
+
+__device__ __forceinline__ float warp_max(float x)
+{
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
+    {
+        x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, offset));
+    }
+    return x;
+}
+
+__device__ __forceinline__ float warp_sum(float x)
+{
+    for (int offset = kWarpSize / 2; offset > 0; offset /= 2)
+    {
+        x += __shfl_xor_sync(0xffffffffu, x, offset);
+    }
+    return x;
+}
+
+template <int D>
+constexpr size_t shared_bytes()
+{
+    // Q (kBlockM, D) | K (kBlockN, D + 1), padded so lanes reading different keys hit different banks
+    // | V (kBlockN, D) | P (kWarps, kRowsPerWarp, kBlockN)
+    return sizeof(float) * (kBlockM * D + kBlockN * (D + 1) + kBlockN * D + kWarps * kRowsPerWarp * kBlockN);
+}
+
+// Copies rows [row0, row0 + rows) of one head into shared memory as float (zeros past seq), times `factor`.
+template <DType kType, int D>
+__device__ __forceinline__ void load_tile(float* tile, int tile_stride, typename StorageOf<kType>::type const* src,
+    int64_t head_offset, int64_t row_stride, int row0, int rows, int seq, float factor)
+{
+    for (int idx = threadIdx.x; idx < rows * D; idx += blockDim.x)
+    {
+        int const r = idx / D;
+        int const d = idx % D;
+        int const pos = row0 + r;
+        tile[r * tile_stride + d]
+            = pos < seq ? load_as_float(src, head_offset + pos * row_stride + d, kType) * factor : 0.0f;
+    }
+}
+
+template <DType kType, int D>
+__global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(EdfaProblem p,
+    typename StorageOf<kType>::type const* query, typename StorageOf<kType>::type const* key,
+    typename StorageOf<kType>::type const* value, int32_t const* mask, typename StorageOf<kType>::type* output,
+    float prescale)
+{
+    constexpr int kCols = D / kWarpSize; // output columns per lane
+    extern __shared__ float4 shared_raw[];
+    float* q_tile = reinterpret_cast<float*>(shared_raw); // (kBlockM, D)
+    float* k_tile = q_tile + kBlockM * D;                  // (kBlockN, D + 1)
+    float* v_tile = k_tile + kBlockN * (D + 1);            // (kBlockN, D)
+    float* p_tile = v_tile + kBlockN * D;                  // (kWarps, kRowsPerWarp, kBlockN)
+
+    int const warp = threadIdx.x / kWarpSize;
+    int const lane = threadIdx.x % kWarpSize;
+    int const q0 = blockIdx.x * kBlockM;
+    int const h = blockIdx.y;
+    int const b = blockIdx.z;
+    int64_t const stride = static_cast<int64_t>(p.num_heads) * D;
+    int64_t const q_head = static_cast<int64_t>(b) * p.seq_q * stride + static_cast<int64_t>(h) * D;
+    int64_t const kv_head = static_cast<int64_t>(b) * p.seq_kv * stride + static_cast<int64_t>(h) * D;
+    MaskType const mask_type = static_cast<MaskType>(p.mask_type);
+    bool const causal = p.causal != 0;
+
+    int const kv_len = visible_kv_len(mask_type, mask, b, p.seq_kv);
+    int const kv_end = kv_end_for_block(q0, kv_len, causal);
+    int const row0 = warp * kRowsPerWarp;
+    float* p_rows = p_tile + warp * kRowsPerWarp * kBlockN;
+
+    load_tile<kType, D>(q_tile, D, query, q_head, stride, q0, kBlockM, p.seq_q, prescale);
+
+    float acc[kRowsPerWarp][kCols];
+    RowState state[kRowsPerWarp];
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r)
+    {
+        state[r] = row_state_init();
+#pragma unroll
+        for (int c = 0; c < kCols; ++c)
+        {
+            acc[r][c] = 0.0f;
+        }
+    }
+
+    for (int k0 = 0; k0 < kv_end; k0 += kBlockN)
+    {
+        __syncthreads(); // previous tile fully consumed (and Q stored, on the first pass)
+        load_tile<kType, D>(k_tile, D + 1, key, kv_head, stride, k0, kBlockN, p.seq_kv, 1.0f);
+        load_tile<kType, D>(v_tile, D, value, kv_head, stride, k0, kBlockN, p.seq_kv, 1.0f);
+        __syncthreads();
+
+        // Scores of key (k0 + lane) against the warp's rows: same fmaf order over d as the host reference.
+        int const kpos = k0 + lane;
+        int const keep = (mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
+            ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
+        float score[kRowsPerWarp];
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; ++r)
+        {
+            score[r] = 0.0f;
+        }
+        float const* k_row = k_tile + lane * (D + 1);
+#pragma unroll 4
+        for (int d = 0; d < D; d += 4)
+        {
+            float const k_0 = k_row[d], k_1 = k_row[d + 1], k_2 = k_row[d + 2], k_3 = k_row[d + 3];
+#pragma unroll
+            for (int r = 0; r < kRowsPerWarp; ++r)
+            {
+                float4 const q4 = *reinterpret_cast<float4 const*>(q_tile + (row0 + r) * D + d);
+                score[r] = fmaf(q4.x, k_0, score[r]);
+                score[r] = fmaf(q4.y, k_1, score[r]);
+                score[r] = fmaf(q4.z, k_2, score[r]);
+                score[r] = fmaf(q4.w, k_3, score[r]);
+            }
+        }
+
+        // Online softmax: merge this tile into each row's running max and sum, rescale the accumulator.
+#pragma unroll
+        for (int r = 0; r < kRowsPerWarp; ++r)
+        {
+            int const qpos = q0 + row0 + r;
+            bool const visible = kpos < kv_end && key_visible(qpos, kpos, kv_len, causal, keep);
+            float const s = masked_or(score[r], visible);
+            float const m_new = merged_max(state[r], warp_max(s));
+            float const alpha = rescale_factor(state[r], m_new);
+            float const prob = tile_probability(s, m_new);
+            state[r] = merged_state(state[r], m_new, alpha, warp_sum(prob));
+            p_rows[r * kBlockN + lane] = prob;
+#pragma unroll
+            for (int c = 0; c < kCols; ++c)
+            {
+                acc[r][c] *= alpha;
+            }
+        }
+        __syncwarp();
+
+        // P.V: lane owns columns lane + 32 * c; same fmaf order over keys as the host reference.
+        int const tile_keys = min(kBlockN, kv_end - k0);
+        for (int j = 0; j < tile_keys; ++j)
+        {
+#pragma unroll
+            for (int c = 0; c < kCols; ++c)
+            {
+                float const vj = v_tile[j * D + lane + kWarpSize * c];
+#pragma unroll
+                for (int r = 0; r < kRowsPerWarp; ++r)
+                {
+                    acc[r][c] = fmaf(p_rows[r * kBlockN + j], vj, acc[r][c]);
+                }
+            }
+        }
+        __syncwarp();
+    }
+
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r)
+    {
+        int const qpos = q0 + row0 + r;
+        if (qpos < p.seq_q)
+        {
+#pragma unroll
+            for (int c = 0; c < kCols; ++c)
+            {
+                store_from_float(output, q_head + qpos * stride + lane + kWarpSize * c, finalize(acc[r][c], state[r]),
+                    kType);
+            }
+        }
+    }
+}
+
+template <DType kType, int D>
+int32_t launch_typed(EdfaProblem const& p, void const* query, void const* key, void const* value,
+    int32_t const* mask, void* output, cudaStream_t stream)
+{
+    using Storage = typename StorageOf<kType>::type;
+    constexpr size_t smem = shared_bytes<D>();
+    auto kernel = fused_attention_kernel<kType, D>;
+    if (smem > 48 * 1024
+        && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))
+            != cudaSuccess)
+    {
+        return EDFA_ERR_CUDA;
+    }
+    dim3 const grid((p.seq_q + kBlockM - 1) / kBlockM, p.num_heads, p.batch);
+    kernel<<<grid, kWarps * kWarpSize, smem, stream>>>(p, static_cast<Storage const*>(query),
+        static_cast<Storage const*>(key), static_cast<Storage const*>(value), mask, static_cast<Storage*>(output),
+        query_prescale(p.scale, D));
+    return cudaGetLastError() == cudaSuccess ? EDFA_OK : EDFA_ERR_CUDA;
+}
+
+template <DType kType>
+int32_t launch_for_dtype(EdfaProblem const& p, void const* q, void const* k, void const* v, int32_t const* mask,
+    void* out, cudaStream_t stream)
+{
+    switch (p.head_size)
+    {
+    case 32: return launch_typed<kType, 32>(p, q, k, v, mask, out, stream);
+    case 64: return launch_typed<kType, 64>(p, q, k, v, mask, out, stream);
+    case 128: return launch_typed<kType, 128>(p, q, k, v, mask, out, stream);
+    default: return EDFA_ERR_HEAD_SIZE;
+    }
+}
+
+} // namespace
+
+int32_t launch_attention(EdfaProblem const& p, void const* query, void const* key, void const* value,
+    int32_t const* mask, void* output, cudaStream_t stream)
+{
+    int32_t const status = edfa_validate(&p);
+    if (status != EDFA_OK)
+    {
+        return status;
+    }
+    if (query == nullptr || key == nullptr || value == nullptr || output == nullptr)
+    {
+        return EDFA_ERR_NULL;
+    }
+    if (p.mask_type != 0 && mask == nullptr)
+    {
+        return EDFA_ERR_MASK;
+    }
+    switch (static_cast<DType>(p.dtype))
+    {
+    case DType::kFloat32: return launch_for_dtype<DType::kFloat32>(p, query, key, value, mask, output, stream);
+    case DType::kFloat16: return launch_for_dtype<DType::kFloat16>(p, query, key, value, mask, output, stream);
+    case DType::kBFloat16: return launch_for_dtype<DType::kBFloat16>(p, query, key, value, mask, output, stream);
+    }
+    return EDFA_ERR_DTYPE;
+}
+
+} // namespace edfa
+
+extern "C" {
+
+int32_t edfa_has_cuda(void)
+{
+    return 1;
+}
+
+int32_t edfa_cuda_attention(EdfaProblem const* problem, void const* query, void const* key, void const* value,
+    int32_t const* mask, void* output, void* stream)
+{
+    if (problem == nullptr)
+    {
+        return EDFA_ERR_NULL;
+    }
+    return edfa::launch_attention(*problem, query, key, value, mask, output, static_cast<cudaStream_t>(stream));
+}
+
+} // extern "C"

@@ -1,0 +1,169 @@
+"""The kernel's host reference (same tiling, same online-softmax helpers as the CUDA kernel) against numpy."""
+
+from __future__ import annotations
+
+import ctypes
+import itertools
+
+import numpy as np
+import pytest
+from attention_reference import attention
+
+from edgedistill.errors import InputError, MissingDependencyError
+from edgedistill.plugins import loader
+from edgedistill.plugins.attention import bf16_bits_to_float, float_to_bf16_bits, host_attention
+
+# Output rounding of the storage type dominates: fp16 ulp(1) = 2^-10, bf16 ulp(1) = 2^-7.
+TOLERANCE = {"float32": 2e-5, "float16": 2e-3, "bfloat16": 1.6e-2}
+
+
+def rounded(x: np.ndarray, dtype: str) -> np.ndarray:
+    """x as the kernel sees it after the storage conversion."""
+    if dtype == "bfloat16":
+        return bf16_bits_to_float(float_to_bf16_bits(x))
+    return x.astype(dtype).astype(np.float32)
+
+
+def make_inputs(batch, seq_q, seq_kv, heads, head_size, seed=0):
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal((batch, seq_q, heads * head_size)).astype(np.float32)
+    k = rng.standard_normal((batch, seq_kv, heads * head_size)).astype(np.float32)
+    v = rng.standard_normal((batch, seq_kv, heads * head_size)).astype(np.float32)
+    return q, k, v
+
+
+def make_mask(kind: str, batch: int, seq_kv: int, seed: int = 1):
+    """(mask, lengths) for a mask kind; includes a fully padded row to pin down the zero-output rule."""
+    rng = np.random.default_rng(seed)
+    if kind == "lengths":
+        lengths = rng.integers(1, seq_kv + 1, size=batch).astype(np.int32)
+        lengths[-1] = seq_kv + 5  # longer than the sequence: clamped
+        if batch > 2:
+            lengths[1] = 0  # sees nothing: zeros
+        return None, lengths
+    if kind == "bool":
+        mask = rng.random((batch, seq_kv)) < 0.7
+        mask[:, 0] = True
+        if batch > 2:
+            mask[1] = False
+        return mask, None
+    return None, None
+
+
+def check(batch, seq_q, seq_kv, heads, head_size, dtype, mask_kind="none", causal=False, scale=None, seed=0):
+    q, k, v = make_inputs(batch, seq_q, seq_kv, heads, head_size, seed)
+    mask, lengths = make_mask(mask_kind, batch, seq_kv)
+    inputs = [rounded(t, dtype) for t in (q, k, v)]
+    expected = attention(*inputs, heads, mask=mask, lengths=lengths, causal=causal, scale=scale)
+    feed = [t.astype(np.float16) for t in inputs] if dtype == "float16" else inputs
+    out = host_attention(*feed, heads, mask=mask, lengths=lengths, causal=causal, scale=scale,
+                         dtype=None if dtype == "float16" else dtype)
+    np.testing.assert_allclose(out.astype(np.float64), expected, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+
+
+# Sequence lengths straddle the 32-key / 32-query tiles: 1, tails (31, 33, 70), exact multiples (64).
+GRID = list(itertools.product([32, 64, 128], [(1, 1), (31, 33), (33, 31), (64, 64), (70, 45)]))
+
+
+@pytest.mark.parametrize(("head_size", "seqs"), GRID)
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_matches_numpy_over_shapes(kernel_lib, head_size, seqs, dtype):
+    check(2, seqs[0], seqs[1], 2, head_size, dtype)
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "lengths", "bool"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("head_size", [32, 64, 128])
+def test_masks_and_causal(kernel_lib, mask_kind, causal, dtype, head_size):
+    check(3, 45, 67, 2, head_size, dtype, mask_kind=mask_kind, causal=causal, seed=head_size)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_causal_with_more_queries_than_keys(kernel_lib, causal):
+    check(1, 97, 40, 3, 64, "float32", causal=causal)
+
+
+def test_scale_attribute(kernel_lib):
+    check(2, 17, 23, 2, 64, "float32", scale=0.3)
+    check(2, 17, 23, 2, 64, "float32", scale=2.0)
+
+
+def test_large_scores_do_not_overflow(kernel_lib):
+    """The online softmax subtracts the running max: scores around 1e3 must not give inf or NaN."""
+    q, k, v = make_inputs(1, 40, 80, 1, 64)
+    out = host_attention(q * 30, k * 30, v, 1)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, attention(q * 30, k * 30, v, 1), atol=1e-4)
+
+
+def test_fully_masked_rows_are_zero(kernel_lib):
+    q, k, v = make_inputs(2, 5, 9, 2, 32)
+    out = host_attention(q, k, v, 2, lengths=np.array([0, 9]))
+    assert (out[0] == 0).all() and np.abs(out[1]).sum() > 0
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_storage_conversions_round_like_numpy(kernel_lib, dtype):
+    """The kernel's bit-level float <-> half / bfloat16 conversions, incl. subnormals, ties, overflow, inf, NaN."""
+    rng = np.random.default_rng(3)
+    special = np.array([0.0, -0.0, 1.0, 65504.0, 65519.0, 65520.0, 1e9, -1e9, np.inf, -np.inf, 6e-8, 2.9e-8, 3e-8,
+                        1e-5, 6.1e-5, 1 + 2**-11, 1 + 3 * 2**-11, 1 + 2**-8, 1 + 3 * 2**-8, 1e38, 1e-40], np.float32)
+    spread = rng.standard_normal(20000) * 10.0 ** rng.integers(-9, 6, 20000)
+    values = np.concatenate([special, spread]).astype(np.float32)
+    out = np.empty_like(values)
+    code = {"float16": 1, "bfloat16": 2}[dtype]
+    assert kernel_lib.edfa_round_trip(code, values.ctypes.data, out.ctypes.data, values.size) == 0
+    with np.errstate(over="ignore"):
+        expected = rounded(values, dtype)
+    np.testing.assert_array_equal(out, expected)
+    nan = np.array([np.nan], np.float32)
+    assert kernel_lib.edfa_round_trip(code, nan.ctypes.data, out.ctypes.data, 1) == 0 and np.isnan(out[0])
+
+
+def test_bad_inputs_rejected(kernel_lib):
+    q, k, v = make_inputs(2, 8, 8, 2, 32)
+    with pytest.raises(InputError, match="head_size 24"):
+        host_attention(q[..., :48], k[..., :48], v[..., :48], 2)
+    with pytest.raises(InputError, match="key and value"):
+        host_attention(q, k[:, :5], v, 2)
+    with pytest.raises(InputError, match="mask must be"):
+        host_attention(q, k, v, 2, mask=np.ones((2, 7)))
+    with pytest.raises(InputError, match="lengths must be"):
+        host_attention(q, k, v, 2, lengths=np.ones(3))
+    with pytest.raises(InputError, match="dtype"):
+        host_attention(q, k, v, 2, dtype="int8")
+
+
+def test_c_abi_rejects_bad_problems(kernel_lib):
+    """The C entry point validates on its own (the TensorRT plugin and other callers do not go through Python)."""
+    def status(**changes):
+        fields = dict(batch=1, seq_q=4, seq_kv=4, num_heads=1, head_size=64, dtype=0, mask_type=0, causal=0, scale=0.0)
+        fields.update(changes)
+        return kernel_lib.edfa_validate(ctypes.byref(loader.EdfaProblem(**fields)))
+
+    assert status() == 0
+    assert status(head_size=48) == 1 and status(dtype=3) == 2 and status(seq_kv=0) == 3 and status(mask_type=3) == 4
+    buf = np.zeros(256, np.float32)
+    problem = loader.EdfaProblem(1, 4, 4, 1, 64, 0, 1, 0, 0.0)
+    assert kernel_lib.edfa_host_attention(ctypes.byref(problem), *[buf.ctypes.data] * 3, None, buf.ctypes.data) == 4
+    assert b"head_size" in kernel_lib.edfa_error_string(1)
+
+
+def test_missing_library_names_the_build_command(monkeypatch, tmp_path):
+    monkeypatch.setenv(loader.ENV_VAR, str(tmp_path))
+    with pytest.raises(MissingDependencyError) as info:
+        loader.find_library("edgedistill_not_built")
+    assert "libedgedistill_not_built" in str(info.value) and "cmake -S" in str(info.value)
+    assert "--target edgedistill_not_built" in str(info.value) and str(tmp_path) in str(info.value)
+
+
+def test_cuda_build_when_nvcc_is_present(kernel_lib):
+    import os
+    import shutil
+
+    if shutil.which("nvcc") is None:
+        pytest.skip("no nvcc: the library holds the host reference only")
+    if os.environ[loader.ENV_VAR] != str(loader.REPO_ROOT / "build" / "test-native" / "lib"):  # see conftest.py
+        pytest.skip(f"using a library built elsewhere ({loader.ENV_VAR})")
+    assert kernel_lib.edfa_has_cuda() == 1
