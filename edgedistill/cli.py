@@ -123,24 +123,47 @@ def bench(
     models: Annotated[list[Path], typer.Argument(help="ONNX files and/or Hugging Face model folders.")],
     out: OutOpt,
     shape: Annotated[list[str], typer.Option(help="BATCHxSEQ, e.g. 1x128 (repeatable).")] = ["1x128"],  # noqa: B006
-    backend: Annotated[list[str], typer.Option(help="torch and/or onnxruntime.")] = ["torch", "onnxruntime"],  # noqa: B006
+    backend: Annotated[list[str], typer.Option(help="torch, onnxruntime and/or tensorrt.")] = ["torch", "onnxruntime"],  # noqa: B006
     iterations: Annotated[int, typer.Option(help="Timed iterations per shape.")] = 50,
+    duration: Annotated[float, typer.Option(help="Keep timing each shape at least this many seconds.")] = 0.0,
     warmup: Annotated[int, typer.Option(help="Untimed warm-up iterations per shape.")] = 5,
+    warmup_s: Annotated[float, typer.Option(help="Keep warming up at least this many seconds.")] = 0.0,
+    rounds: Annotated[int, typer.Option(help="Interleaved A B A B … rounds per shape.")] = 10,
+    sequential: Annotated[bool, typer.Option(help="Time models one after another instead of interleaved.")] = False,
     threads: Annotated[int | None, typer.Option(help="Intra-op threads for every backend.")] = None,
+    inter_op_threads: Annotated[int, typer.Option(help="Inter-op threads for every backend.")] = 1,
+    device: Annotated[str, typer.Option(help="torch device: cpu or cuda[:N].")] = "cpu",
+    provider: Annotated[list[str], typer.Option(help="ONNX Runtime provider: cpu, cuda, tensorrt.")] = ["cpu"],  # noqa: B006
+    power: Annotated[str, typer.Option(help="Jetson power sampling: auto, on, off.")] = "auto",
     task: TaskOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Benchmark models side by side: p50/p90/p99, throughput, peak memory, size."""
+    """Benchmark models side by side (interleaved): p50/p90/p99, throughput, cold start, memory, size, power."""
     from edgedistill import api
     from edgedistill.config import BenchConfig
 
     def work() -> Any:
         cfg = validated(BenchConfig, backends=backend, shapes=[parse_shape(s) for s in shape],
-                        iterations=iterations, warmup=warmup, threads=threads)
+                        iterations=iterations, min_duration_s=duration, warmup=warmup, warmup_s=warmup_s,
+                        rounds=rounds, compare="sequential" if sequential else "interleaved", threads=threads,
+                        inter_op_threads=inter_op_threads, device=device, providers=provider, power=power)
         api.bench(models, out, cfg, task, force)
         return api.report(out)
 
     show_report(guarded(work))
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="Reference results.json or run directory.")],
+    b: Annotated[Path, typer.Argument(help="Results to compare with it.")],
+    metric: Annotated[str, typer.Option(help="p50_ms, p99_ms, throughput_per_s, ...")] = "p50_ms",
+) -> None:
+    """Ratio table of two bench results (B over A), listing where their environments differ."""
+    from edgedistill.bench.compare import compare as compare_results
+    from edgedistill.bench.compare import format_compare
+
+    typer.echo(format_compare(guarded(lambda: compare_results(a, b, metric))))
 
 
 @app.command()

@@ -24,9 +24,25 @@ from pydantic import (
 from edgedistill.errors import ConfigError
 
 TASKS = ("sentence-embedding", "sequence-classification")
-LOSS_NAMES = ("embedding_mse", "embedding_cosine", "logits_kl")
-QUANTIZE_MODES = ("dynamic-int8",)
-BACKENDS = ("torch", "onnxruntime")
+LOSS_NAMES = (
+    "embedding_mse", "embedding_cosine", "logits_kl",
+    "hidden_mse", "attention_mse", "attention_kl", "minilm_relation", "fitnets",
+)
+# Losses that read intermediate tensors (hooks), so they need a white-box teacher.
+WHITE_BOX_LOSSES = ("hidden_mse", "attention_mse", "attention_kl", "minilm_relation", "fitnets")
+# Options each loss accepts beyond `name` and `weight`; any other option set is a mistake worth saying.
+LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
+    "embedding_mse": (), "embedding_cosine": (),
+    "logits_kl": ("temperature", "hard_label_weight"),
+    "hidden_mse": ("layers", "projection"),
+    "attention_mse": ("layers",), "attention_kl": ("layers",),
+    "minilm_relation": ("layers", "relations", "relation_heads"),
+    "fitnets": ("student_module", "teacher_module"),
+}
+TEACHER_SOURCES = ("huggingface", "onnx", "recorded", "http")
+QUANTIZE_MODES = ("dynamic-int8", "static-int8", "trt-int8", "fp16")
+QUANTIZE_PRESETS = ("avx2", "avx512", "avx512-vnni", "arm64", "tensorrt")
+BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 Task = Literal["sentence-embedding", "sequence-classification"]
 PositiveInt = Annotated[int, Field(gt=0)]
@@ -71,37 +87,129 @@ def suggest(name: str, choices: tuple[str, ...] | list[str]) -> str:
     return "expected one of: " + ", ".join(choices)
 
 
-class TeacherConfig(StrictModel):
-    """The model to distil from: a Hugging Face model folder, or ``pkg:package/subdir``."""
+class HttpTeacherConfig(StrictModel):
+    """A teacher answering over HTTP: an OpenAI-compatible `/v1/embeddings` API or a generic JSON POST."""
 
-    source: Literal["huggingface"] = "huggingface"
-    path: Path = Field(description="Model folder, or `pkg:<python package>/<subdir>` inside an installed package.")
+    url: str = Field(description="Endpoint URL, e.g. `https://host/v1/embeddings`.")
+    api: Literal["openai-embeddings", "json"] = Field("openai-embeddings", description="Request/response format.")
+    model: str | None = Field(None, description="`model` field sent to an OpenAI-compatible API.")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key (never logged).")
+    input_field: str = Field("inputs", description="`json` api: request field holding the list of texts.")
+    response_path: str = Field("outputs", description="`json` api: dotted path to the list of vectors.")
+    batch_size: PositiveInt = Field(32, description="Texts per request.")
+    timeout_s: float = Field(30.0, gt=0, description="Per-request timeout.")
+    retries: int = Field(5, ge=0, description="Retries on timeouts, 429, 5xx and malformed replies.")
+    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each retry.")
+    concurrency: PositiveInt = Field(4, description="Requests in flight at once.")
+    rps: float | None = Field(None, gt=0, description="Requests per second at most (none: unlimited).")
+    dim: PositiveInt | None = Field(None, description="Expected vector size; replies of another size are errors.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got '{v}'")
+        return v
+
+
+class TeacherConfig(StrictModel):
+    """The model to distil from.
+
+    ``huggingface``: a model folder or ``pkg:package/subdir`` (white-box: hidden states and attention available);
+    ``onnx``: an ONNX file run with ONNX Runtime; ``recorded``: a JSONL/NPZ/Parquet log of inputs and outputs;
+    ``http``: a remote API. The last three are black-box: final outputs only.
+    """
+
+    source: Literal["huggingface", "onnx", "recorded", "http"] = "huggingface"
+    path: Path | None = Field(
+        None, description="Model folder, `pkg:<python package>/<subdir>`, ONNX file or recorded-outputs file."
+    )
     task: Task = Field("sentence-embedding", description="What the exported model outputs: embeddings or logits.")
     trust_remote_code: bool = Field(False, description="Allow custom model code from the folder (off by default).")
+    tokenizer: Path | None = Field(None, description="`onnx`: tokenizer folder (default: the ONNX file's folder).")
+    input_key: str = Field("input", description="`recorded`: field/column holding the input text.")
+    output_key: str = Field("output", description="`recorded`: field/column holding the teacher's output vector.")
+    http: HttpTeacherConfig | None = Field(None, description="`http`: the endpoint and its limits.")
 
-    @field_validator("path", mode="before")
+    @field_validator("path", "tokenizer", mode="before")
     @classmethod
     def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
         return resolve_path(v, info)
 
+    @model_validator(mode="after")
+    def _source_fields(self) -> TeacherConfig:
+        if self.source == "http" and self.http is None:
+            raise ValueError("teacher.source 'http' needs an 'http' section with at least 'url'")
+        if self.source != "http" and self.path is None:
+            raise ValueError(f"teacher.source '{self.source}' needs a 'path'")
+        if self.source != "http" and self.http is not None:
+            raise ValueError(f"'http' applies only to teacher.source 'http', not '{self.source}'")
+        return self
+
+    @property
+    def white_box(self) -> bool:
+        """Whether intermediate tensors (hidden states, attention) can be read from this teacher."""
+        return self.source == "huggingface"
+
 
 class FromTeacher(StrictModel):
-    """A student made of a subset of the teacher's transformer layers (0-based, in order)."""
+    """A student made of a subset of the teacher's transformer layers (0-based, in order), optionally narrowed.
 
-    layers: list[Annotated[int, Field(ge=0)]] = Field(
-        min_length=1, description="Teacher layers to keep, e.g. [0, 3, 5]."
+    ``layers``: an explicit list, ``uniform`` (every k-th layer, ending with the last), or ``search`` (score
+    candidate subsets of ``num_layers`` layers by fidelity to the teacher on held-out texts, untrained, and
+    keep the best).
+    """
+
+    layers: list[Annotated[int, Field(ge=0)]] | Literal["uniform", "search"] = Field(
+        description="Teacher layers to keep, e.g. [0, 3, 5], or `uniform` / `search` with `num_layers`."
     )
+    num_layers: PositiveInt | None = Field(None, description="Layers to keep for `uniform` and `search`.")
+    search_texts: PositiveInt = Field(256, description="`search`: held-out texts used to score each subset.")
+    search_limit: PositiveInt = Field(64, description="`search`: most candidate subsets scored (seeded sample).")
+    heads: PositiveInt | None = Field(None, description="Width reduction: attention heads kept per layer.")
+    intermediate_size: PositiveInt | None = Field(None, description="Width reduction: FFN units kept per layer.")
 
     @field_validator("layers")
     @classmethod
-    def _unique(cls, v: list[int]) -> list[int]:
-        if len(set(v)) != len(v) or v != sorted(v):
+    def _unique(cls, v: list[int] | str) -> list[int] | str:
+        if isinstance(v, list) and (not v or len(set(v)) != len(v) or v != sorted(v)):
             raise ValueError("layers must be distinct and increasing, e.g. [0, 3, 5]")
         return v
 
+    @model_validator(mode="after")
+    def _count(self) -> FromTeacher:
+        if isinstance(self.layers, str) and self.num_layers is None:
+            raise ValueError(f"layers '{self.layers}' needs num_layers, e.g. num_layers: 3")
+        if isinstance(self.layers, list) and self.num_layers is not None:
+            raise ValueError("num_layers applies only to layers 'uniform' or 'search'")
+        return self
+
 
 class StudentConfig(StrictModel):
-    from_teacher: FromTeacher
+    """Exactly one of: derived from the teacher, a Hugging Face config, or a user factory `module.path:factory`."""
+
+    from_teacher: FromTeacher | None = None
+    hf_config: Path | None = Field(None, description="A Hugging Face config.json (or folder); random init.")
+    factory: str | None = Field(None, description="`module.path:function` returning an nn.Module.")
+
+    @field_validator("hf_config", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return resolve_path(v, info)
+
+    @field_validator("factory")
+    @classmethod
+    def _factory(cls, v: str | None) -> str | None:
+        if v is not None and (v.count(":") != 1 or not all(v.split(":"))):
+            raise ValueError(f"factory must look like 'module.path:function', got '{v}'")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> StudentConfig:
+        given = [k for k in ("from_teacher", "hf_config", "factory") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of from_teacher, hf_config, factory" + (f" (got {given})" if given else ""))
+        return self
 
 
 class TextSource(StrictModel):
@@ -156,22 +264,61 @@ class DataConfig(StrictModel):
         return [v] if isinstance(v, dict) else v
 
 
+LayerPair = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]
+
+
 class LossSpec(StrictModel):
+    """One named loss and its weight; options apply only to the losses named in their descriptions."""
+
     name: str
     weight: float = Field(1.0, gt=0)
     temperature: float = Field(1.0, gt=0, description="Softmax temperature (logits_kl only).")
+    hard_label_weight: float = Field(
+        0.0, ge=0, le=1, description="logits_kl: share of hard-label cross-entropy when labels exist."
+    )
+    layers: list[LayerPair] | Literal["uniform", "last"] | None = Field(
+        None, description="Layer mapping as [student, teacher] pairs, `uniform` (TinyBERT g(m)=km) or `last`."
+    )
+    projection: bool = Field(True, description="hidden_mse: learn a linear projection when widths differ.")
+    relations: list[Literal["qq", "kk", "vv"]] = Field(
+        ["qq", "kk", "vv"], min_length=1, description="minilm_relation: self-attention relations to transfer."
+    )
+    relation_heads: PositiveInt | None = Field(
+        None, description="minilm_relation: relation heads (default: the teacher's attention heads)."
+    )
+    student_module: str | None = Field(None, description="fitnets: student module whose output is regressed.")
+    teacher_module: str | None = Field(None, description="fitnets: teacher module giving the target feature map.")
 
     @field_validator("name")
     @classmethod
     def _known(cls, v: str) -> str:
         return known(v, LOSS_NAMES, "loss")
 
+    @model_validator(mode="after")
+    def _options_apply(self) -> LossSpec:
+        extra = sorted(self.model_fields_set - {"name", "weight"} - set(LOSS_OPTIONS[self.name]))
+        if extra:
+            allowed = ", ".join(LOSS_OPTIONS[self.name]) or "none"
+            raise ValueError(f"option '{extra[0]}' does not apply to loss '{self.name}' (its options: {allowed})")
+        if self.name == "fitnets" and not (self.student_module and self.teacher_module):
+            raise ValueError("loss 'fitnets' needs student_module and teacher_module (module paths)")
+        return self
+
+    @property
+    def white_box(self) -> bool:
+        return self.name in WHITE_BOX_LOSSES
+
 
 class DistillConfig(StrictModel):
     losses: list[LossSpec] = Field(default_factory=lambda: [LossSpec(name="embedding_mse")], min_length=1)
     steps: PositiveInt = Field(1500, description="Optimizer steps.")
     batch_size: PositiveInt = Field(64, description="Texts per step.")
-    lr: float = Field(1.0e-4, gt=0, description="Peak AdamW learning rate (linear warm-up, then linear decay).")
+    lr: float = Field(1.0e-4, gt=0, description="Peak AdamW learning rate (warm-up, then `schedule` decay).")
+    schedule: Literal["linear", "cosine"] = Field("linear", description="Decay after warm-up.")
+    grad_accum: PositiveInt = Field(1, description="Micro-batches per step; `batch_size` stays the per-step total.")
+    precision: Literal["fp32", "bf16"] = Field("fp32", description="bf16 autocast where the device supports it.")
+    eval_every: PositiveInt | None = Field(None, description="Steps between fidelity evaluations (none: off).")
+    keep_best: bool = Field(True, description="With eval_every: end with the best-evaluated weights.")
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of steps spent warming up the learning rate.")
     max_length: PositiveInt = Field(128, description="Token limit for training texts.")
@@ -216,17 +363,67 @@ class ExportConfig(StrictModel):
     min_cosine: float = Field(0.9999, gt=0, le=1, description="Min cosine per row between ONNX Runtime and torch.")
 
 
+class QuantizeBudget(StrictModel):
+    """The quality a quantized model may lose, measured against the float model on the evaluation texts."""
+
+    metric: Literal["fidelity_cosine", "sts_drop"] = Field(
+        description="fidelity_cosine: mean cosine to the float model's embeddings; "
+        "sts_drop: STS Spearman points lost against the float model.")
+    min: float | None = Field(None, description="Lowest fidelity_cosine allowed (e.g. 0.995).")
+    max: float | None = Field(None, ge=0, description="Most STS points that may be lost (e.g. 0.3).")
+
+    @model_validator(mode="after")
+    def _bound(self) -> QuantizeBudget:
+        need = "min" if self.metric == "fidelity_cosine" else "max"
+        if getattr(self, need) is None:
+            raise ValueError(f"budget metric {self.metric} needs '{need}'")
+        return self
+
+
 class QuantizeStep(StrictModel):
     mode: str = Field(description="Quantization mode: " + ", ".join(QUANTIZE_MODES) + ".")
+    preset: str | None = Field(
+        None, description="Target preset for static INT8: " + ", ".join(QUANTIZE_PRESETS)
+        + " (fills the options below that are not set).")
     per_channel: bool = Field(
         True, description="One weight scale per output channel (per-tensor loses ~3% cosine on MiniLM)."
     )
     reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI where saturation hurts.")
+    calibration: Literal["minmax", "entropy", "percentile"] = Field(
+        "minmax", description="Static INT8: how activation ranges are chosen from the calibration texts.")
+    calibration_size: PositiveInt = Field(256, description="Static INT8: number of calibration texts.")
+    percentile: float = Field(99.999, gt=90, le=100, description="Percentile kept by 'percentile' calibration.")
+    symmetric_activations: bool = Field(False, description="Static INT8: int8 activations with zero point 0.")
+    exclude: list[str] = Field(default_factory=list, description="Node names or groups kept in float.")
+    group_by: Literal["matmul", "layer"] = Field(
+        "matmul", description="Unit of the sensitivity analysis and of the budget's float fallbacks.")
+    sensitivity: bool = Field(False, description="Write a per-group sensitivity table and plot.")
+    budget: QuantizeBudget | None = Field(None, description="Keep sensitive groups in float until this holds.")
+    keep_io_fp32: bool = Field(True, description="FP16: inputs and outputs stay FP32 (casts inserted).")
+    fp32_ops: list[str] = Field(
+        default_factory=lambda: ["LayerNormalization", "Softmax", "ReduceSum", "ReduceMean", "ReduceL2", "Pow",
+                                 "Sqrt", "Erf"],
+        description="FP16: op types kept in FP32 (numerically fragile).")
 
     @field_validator("mode")
     @classmethod
     def _known(cls, v: str) -> str:
         return known(v, QUANTIZE_MODES, "quantization mode")
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, v: str | None) -> str | None:
+        return None if v is None else known(v, QUANTIZE_PRESETS, "quantization preset")
+
+    @property
+    def label(self) -> str:
+        """Folder and artifact suffix: the mode, then the preset and calibration when they matter."""
+        parts = [self.mode]
+        if self.mode == "static-int8":
+            parts += [self.preset or "default", self.calibration]
+        if self.budget is not None:
+            parts.append("budget")
+        return "-".join(parts)
 
 
 class Shape(StrictModel):
@@ -239,12 +436,27 @@ class Shape(StrictModel):
 
 
 class BenchConfig(StrictModel):
-    backends: list[Literal["torch", "onnxruntime"]] = ["torch", "onnxruntime"]
+    backends: list[Literal["torch", "onnxruntime", "tensorrt"]] = ["torch", "onnxruntime"]
     shapes: list[Shape] = Field(default_factory=lambda: [Shape(batch=1, seq=128)], min_length=1)
     warmup: int = Field(5, ge=0, description="Untimed runs per shape before timing.")
+    warmup_s: float = Field(0.0, ge=0, description="Keep warming up until this much time has passed.")
     iterations: PositiveInt = Field(50, description="Timed runs per shape.")
     min_duration_s: float = Field(0.0, ge=0, description="Keep iterating until this much time has passed.")
     threads: PositiveInt | None = Field(None, description="Intra-op threads for every backend (default: all cores).")
+    inter_op_threads: PositiveInt = Field(1, description="Inter-op threads for every backend (pinned, recorded).")
+    compare: Literal["interleaved", "sequential"] = Field(
+        "interleaved", description="Several models: time them A B A B … per round so drift cancels, or one by one."
+    )
+    rounds: PositiveInt = Field(10, description="Interleaved rounds per shape.")
+    device: str = Field("cpu", description="torch device: cpu or cuda[:N].")
+    providers: list[Literal["cpu", "cuda", "tensorrt"]] = Field(
+        ["cpu"], description="ONNX Runtime execution providers, in priority order."
+    )
+    torch_compile: bool = Field(False, description="Run torch models through torch.compile.")
+    cuda_graphs: bool = Field(False, description="Replay a captured CUDA graph per shape (torch on CUDA).")
+    power: Literal["auto", "on", "off"] = Field("auto", description="Sample tegrastats (auto: where present).")
+    power_s: float = Field(5.0, gt=0, description="Energy window per model and shape (s).")
+    idle_s: float = Field(3.0, gt=0, description="Idle baseline before energy windows (s).")
 
 
 class EvaluateConfig(StrictModel):
@@ -269,7 +481,21 @@ class PipelineConfig(StrictModel):
     def _shapes_in_range(self) -> PipelineConfig:
         for i, shape in enumerate(self.bench.shapes):
             check_shape_in_range(shape, self.export.dynamic, where=f"bench.shapes[{i}]")
+        check_teacher_serves_losses(self.teacher, self.distill)
         return self
+
+
+def check_teacher_serves_losses(teacher: TeacherConfig, distill: DistillConfig) -> None:
+    """Raise ValueError if a loss needs intermediate tensors a black-box teacher cannot give."""
+    if teacher.white_box:
+        return
+    for i, spec in enumerate(distill.losses):
+        if spec.white_box:
+            raise ValueError(
+                f"distill.losses[{i}]: loss '{spec.name}' needs the teacher's hidden states/attention, but "
+                f"teacher.source '{teacher.source}' is black-box (final outputs only); use embedding_mse, "
+                "embedding_cosine or logits_kl, or a huggingface teacher"
+            )
 
 
 def check_shape_in_range(shape: Shape, dynamic: DynamicAxes, where: str = "shape") -> None:

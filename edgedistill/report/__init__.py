@@ -1,7 +1,7 @@
 """The ledger: for every artifact, its size, speed and quality, and the ratios against the teacher.
 
 ``run(run_dir)`` reads ``evaluate/metrics.json`` and ``bench/results.json`` and writes ``report.md``,
-``report.json`` and ``report.png`` into ``run_dir``.
+``report.json``, ``report.png`` and a self-contained ``report.html`` (plots inlined) into ``run_dir``.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.artifacts import MANIFEST, atomic_write_json, atomic_write_text, read_json
+from edgedistill.report.html import html_report
 from edgedistill.report.ledger import build_report, load_inputs
 from edgedistill.report.render import markdown_report, markdown_table, print_table, write_plot
 
-__all__ = ["build_report", "markdown_table", "print_table", "run"]
+__all__ = ["build_report", "html_report", "markdown_table", "print_table", "run"]
 
 
 def distill_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -27,7 +28,7 @@ def distill_summary(run_dir: Path) -> dict[str, Any] | None:
 
 
 def run(run_dir: Path) -> dict[str, Any]:
-    """Build the report for ``run_dir`` and write report.md, report.json and report.png there.
+    """Build the report for ``run_dir`` and write report.md, report.json, report.png and report.html there.
 
     Returns:
         The report dict written to report.json (see :func:`build_report`).
@@ -40,4 +41,5 @@ def run(run_dir: Path) -> dict[str, Any]:
     write_plot(report, run_dir / "report.png")
     atomic_write_json(run_dir / "report.json", report)
     atomic_write_text(run_dir / "report.md", markdown_report(report, image="report.png"))
+    atomic_write_text(run_dir / "report.html", html_report(report))
     return report

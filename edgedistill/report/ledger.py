@@ -13,7 +13,8 @@ SCHEMA = 1
 TEACHER = "teacher"
 METRICS = Path("evaluate") / "metrics.json"
 RESULTS = Path("bench") / "results.json"
-LATENCY_KEYS = ("p50_ms", "p99_ms", "throughput_per_s")
+LATENCY_KEYS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput_per_s", "batch", "seq", "cv", "first_ms",
+                "cold_ms", "peak_rss_mb")
 
 
 def read_stage_json(path: Path, stage: str) -> dict[str, Any]:
@@ -78,7 +79,19 @@ def latency_of(name: str, backend: str | None, bench_rows: list[dict[str, Any]])
     elif rows:
         backend = rows[0]["backend"]
         rows = [r for r in rows if r["backend"] == backend]
-    return backend, {r["shape"]: {k: r.get(k) for k in LATENCY_KEYS} for r in rows}
+    return backend, {r["shape"]: {**{k: r.get(k) for k in LATENCY_KEYS}, "mj_per_inference": mj_of(r)} for r in rows}
+
+
+def mj_of(row: dict[str, Any]) -> float | None:
+    """Energy per inference (net of idle) where the bench measured power."""
+    power = row.get("power")
+    return power.get("mj_per_inference") if isinstance(power, dict) else None
+
+
+def speedup_spread(name: str, teacher: str | None, comparisons: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """{shape: [ci_low, ci_high]} of the teacher-vs-``name`` interleaved speed-up, where the bench measured it."""
+    return {c["shape"]: [c["ci_low"], c["ci_high"]] for c in comparisons
+            if c.get("baseline") == teacher and c.get("contender") == name}
 
 
 def base_row(name: str, metrics: dict[str, Any], bench_rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -113,9 +126,11 @@ def build_report(metrics: dict[str, Any], bench: dict[str, Any]) -> dict[str, An
 
     Returns:
         ``{"schema": 1, "teacher": "teacher" or None, "shapes": [...], "sts_sets": [...],
-        "missing_stages": ["evaluate" | "bench" not run], "env": {...},
+        "missing_stages": ["evaluate" | "bench" not run], "env": {...}, "comparisons": [...] (interleaved,
+        from the bench), "power": {...} | None, "bench_schema": n,
         "rows": [{name, kind, backend, params, file_mb, fidelity_cosine, sts_<set>_spearman...,
-        latency: {shape: {p50_ms, p99_ms, throughput_per_s}}, speedup_p50: {shape: x}, size_ratio}]}``;
+        latency: {shape: {p50_ms, p90_ms, p95_ms, p99_ms, throughput_per_s, batch, seq, cv, first_ms, cold_ms,
+        peak_rss_mb, mj_per_inference}}, speedup_p50: {shape: x}, speedup_ci: {shape: [low, high]}, size_ratio}]}``;
         a value that was not measured is None.
     """
     bench_rows = bench["results"]
@@ -123,7 +138,11 @@ def build_report(metrics: dict[str, Any], bench: dict[str, Any]) -> dict[str, An
     rows = [base_row(n, metrics, bench_rows) for n in artifact_order(metrics, bench_rows)]
     teacher = next((r for r in rows if r["name"] == TEACHER), None)
     rows = [add_ratios(r, teacher, shapes) for r in rows]
+    comparisons = bench.get("comparisons") or []
+    for r in rows:
+        r["speedup_ci"] = speedup_spread(r["name"], teacher["name"] if teacher else None, comparisons)
     sts_sets = sorted({k[4:-9] for r in rows for k in r if k.startswith("sts_") and k.endswith("_spearman")})
     missing = [stage for stage, data in (("evaluate", metrics), ("bench", bench)) if data.get("missing")]
     return {"schema": SCHEMA, "teacher": teacher["name"] if teacher else None, "shapes": shapes,
-            "sts_sets": sts_sets, "missing_stages": missing, "env": bench.get("env", {}), "rows": rows}
+            "sts_sets": sts_sets, "missing_stages": missing, "env": bench.get("env", {}), "rows": rows,
+            "comparisons": comparisons, "power": bench.get("power"), "bench_schema": bench.get("schema")}

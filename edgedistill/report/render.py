@@ -75,10 +75,24 @@ def markdown_report(report: dict[str, Any], image: str | None = None) -> str:
     parts += ["Speed-up is the teacher's p50 latency divided by the artifact's; size vs teacher is the artifact's "
               "file size divided by the teacher's. Fidelity is the mean cosine to the teacher's embeddings on "
               "held-out texts; STS is Spearman ×100. — means not measured.", ""]
+    parts += comparison_lines(report.get("comparisons") or [])
     parts += distill_lines(report.get("distill"))
     if image:
         parts += [f"![quality vs latency]({image})", ""]
     return "\n".join(parts)
+
+
+def comparison_lines(comparisons: list[dict[str, Any]]) -> list[str]:
+    """The interleaved speed-ups with their spread, as a markdown table (nothing when none was measured)."""
+    if not comparisons:
+        return []
+    lines = ["Speed-ups measured interleaved in one run (baseline median / model median; 95% bootstrap "
+             "interval; interquartile range of the per-round ratios):", "",
+             "| model | vs | shape | speed-up | 95% CI | round IQR | rounds |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {c['contender']} | {c['baseline']} | {c['shape']} | {c['speedup']:.2f}× | "
+              f"{c['ci_low']:.2f}–{c['ci_high']:.2f} | {c['round_p25']:.2f}–{c['round_p75']:.2f} | {c['rounds']} |"
+              for c in comparisons]
+    return [*lines, ""]
 
 
 def distill_lines(distill: dict[str, Any] | None) -> list[str]:
@@ -90,44 +104,11 @@ def distill_lines(distill: dict[str, Any] | None) -> list[str]:
             f"on the eval data ({scores}); trained on {distill.get('train_texts', '?')} texts.", ""]
 
 
-def plot_points(report: dict[str, Any]) -> tuple[str, list[tuple[str, float, float]]]:
-    """(y-axis label, [(name, p50 ms at the first shape, quality)]) for rows with both numbers."""
-    use_sts = "test" in report["sts_sets"]
-    key, label = ("sts_test_spearman", "STS test Spearman ×100") if use_sts else ("fidelity_cosine", "fidelity")
-    shape = report["shapes"][0] if report["shapes"] else None
-    points = []
-    for row in report["rows"]:
-        p50 = row["latency"].get(shape, {}).get("p50_ms") if shape else None
-        if p50 is not None and row.get(key) is not None:
-            points.append((row["name"], p50, row[key]))
-    return label, points
-
-
 def write_plot(report: dict[str, Any], path: Path) -> None:
-    """Write a PNG of quality vs p50 latency at the first shape, one labelled point per artifact."""
-    import io
+    """Write the quality-vs-latency PNG (with its Pareto front) to ``path``."""
+    from edgedistill.report.plots import pareto_png
 
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    label, points = plot_points(report)
-    fig = Figure(figsize=(6.4, 4.4))
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot()
-    for name, x, y in points:
-        ax.scatter([x], [y])
-        ax.annotate(name, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=8)
-    if not points:
-        ax.text(0.5, 0.5, "no artifact has both latency and quality", ha="center", va="center", transform=ax.transAxes)
-    shape = report["shapes"][0] if report["shapes"] else "?"
-    ax.set_xlabel(f"p50 latency at {shape} (ms)")
-    ax.set_ylabel(label)
-    ax.set_title("quality vs latency")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, pareto_png(report))
 
 
 def print_table(report: dict[str, Any], console: Any = None) -> None:

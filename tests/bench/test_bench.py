@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -11,14 +12,17 @@ import torch
 
 from edgedistill.artifacts import Artifact, read_json
 from edgedistill.bench import bench_session, latency_stats, make_feeds, run
+from edgedistill.bench.schema import schema_errors
 from edgedistill.config import BenchConfig, Shape
 from edgedistill.engines import open_session
 from edgedistill.errors import InputError
 from edgedistill.models.task_model import load_task_model
 
-ROW_KEYS = {"artifact", "backend", "shape", "batch", "seq", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms",
-            "std_ms", "min_ms", "max_ms", "cv", "throughput_per_s", "iterations", "peak_rss_mb", "load_s", "file_mb"}
-ENV_KEYS = {"cpu", "cores", "python", "torch", "onnxruntime", "threads"}
+ROW_KEYS = {"artifact", "backend", "contender", "shape", "batch", "seq", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
+            "mean_ms", "std_ms", "min_ms", "max_ms", "cv", "throughput_per_s", "iterations", "warmup_calls",
+            "first_ms", "cold_ms", "timer", "peak_rss_mb", "gpu_peak_mb", "load_s", "load_rss_mb", "file_mb",
+            "mode", "rounds", "threads", "device", "providers"}
+ENV_KEYS = {"cpu", "cores", "python", "torch", "onnxruntime", "threads", "isa", "versions", "git_commit", "jetson"}
 
 
 def export_onnx(model_dir: Path, out: Path, dynamic: bool = True) -> Path:
@@ -82,15 +86,33 @@ def test_run_writes_results(tiny_bert: Path, tmp_path: Path) -> None:
                                        "iterations": 5, "threads": 1})
     results = run(cfg, artifacts, tmp_path / "bench")
     assert read_json(tmp_path / "bench" / "results.json") == results
-    assert results["schema"] == 1
+    assert results["schema"] == 2 and schema_errors(results) == []
     assert set(results["env"]) >= ENV_KEYS and results["env"]["threads"] == 1
+    assert results["settings"]["compare"] == "interleaved" and results["power"] is None
     pairs = [(r["artifact"], r["backend"], r["shape"]) for r in results["results"]]
     assert pairs == [("teacher", "torch", "1x16"), ("teacher", "torch", "4x32"),
                      ("teacher-onnx", "onnxruntime", "1x16"), ("teacher-onnx", "onnxruntime", "4x32")]
     for row in results["results"]:
         assert set(row) == ROW_KEYS
         assert row["iterations"] == 5 and row["peak_rss_mb"] > 0 and row["file_mb"] > 0 and row["load_s"] > 0
-        assert row["p50_ms"] <= row["p99_ms"]
+        assert row["p50_ms"] <= row["p99_ms"] and row["mode"] == "interleaved" and row["warmup_calls"] == 1
+        assert row["cold_ms"] > 0 and row["first_ms"] > 0 and row["threads"]["intra_op"] == 1
+    comps = results["comparisons"]
+    assert [(c["baseline"], c["contender"], c["shape"]) for c in comps] == [("teacher", "teacher-onnx", "1x16"),
+                                                                           ("teacher", "teacher-onnx", "4x32")]
+    for c in comps:
+        assert c["ci_low"] <= c["speedup"] <= c["ci_high"] and c["rounds"] == 5
+        rows = {r["artifact"]: r for r in results["results"] if r["shape"] == c["shape"]}
+        assert c["speedup"] == pytest.approx(rows["teacher"]["p50_ms"] / rows["teacher-onnx"]["p50_ms"])
+
+
+def test_sequential_mode_and_warmup_by_time(tiny_bert: Path, tmp_path: Path) -> None:
+    cfg = SimpleNamespace(backends=["torch"], shapes=[Shape(batch=1, seq=8)], warmup=0, warmup_s=0.05,
+                          iterations=3, min_duration_s=0.0, threads=1, compare="sequential")
+    results = run(cfg, [Artifact("a", "hf", tiny_bert), Artifact("b", "hf", tiny_bert)], tmp_path)  # type: ignore[arg-type]
+    assert schema_errors(results) == [] and results["comparisons"] == []
+    assert {r["mode"] for r in results["results"]} == {"sequential"}
+    assert all(r["warmup_calls"] > 1 for r in results["results"])  # 50 ms of warm-up is many calls of a tiny model
 
 
 def test_run_only_fitting_backends(tiny_bert: Path, tmp_path: Path) -> None:

@@ -1,0 +1,100 @@
+"""The demo's anchors and our artifacts side by side, in one process run, as ratios with spread.
+
+    .venv/bin/python benchmarks/side_by_side.py [RUN_DIR] [--suite demo-cpu] [--out DIR]
+
+Contenders: the teacher in torch (baseline), the teacher through Optimum (ONNX export at O2 and O3,
+dynamic INT8 for avx2) where ``optimum`` is installed, and our student stages (student in torch,
+student ONNX, student dynamic INT8). All are loaded first and timed interleaved per shape, so the
+speed-ups share one machine state. Prints speed-up vs the teacher, and vs Optimum's best teacher
+artifact (a second interleaved pass, same process) when Optimum ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from suite import load_suite
+
+from edgedistill.artifacts import Artifact
+from edgedistill.bench import run
+
+DEFAULT_RUN = Path("/tmp/run1")
+STUDENTS = (("student", "hf", "distill/student"), ("student-onnx", "onnx", "export/model.onnx"),
+            ("student-dynamic-int8", "onnx", "quantize/dynamic-int8/model.onnx"))
+
+
+def teacher_of(run_dir: Path) -> Artifact:
+    metrics = json.loads((run_dir / "evaluate" / "metrics.json").read_text())
+    return Artifact("teacher", "hf", Path(metrics["artifacts"]["teacher"]["path"]))
+
+
+def optimum_teacher(teacher: Artifact, out: Path) -> list[Artifact]:
+    """Teacher exported by Optimum and optimised at O2 and O3, plus dynamic INT8 (avx2); [] without optimum."""
+    try:
+        from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTOptimizer, ORTQuantizer
+        from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
+    except ImportError:
+        print("optimum is not installed: skipping the Optimum anchors (pip install 'edgedistill[optimum]')")
+        return []
+    base = ORTModelForFeatureExtraction.from_pretrained(teacher.path, export=True)
+    made = []
+    for level in ("O2", "O3"):
+        folder = out / f"teacher-optimum-{level}"
+        ORTOptimizer.from_pretrained(base).optimize(getattr(AutoOptimizationConfig, level)(), save_dir=folder)
+        made.append(Artifact(f"teacher-optimum-{level}", "onnx", next(folder.glob("*optimized*.onnx"))))
+    quantizer = ORTQuantizer.from_pretrained(base)
+    folder = out / "teacher-optimum-int8"
+    quantizer.quantize(AutoQuantizationConfig.avx2(is_static=False, per_channel=False), save_dir=folder)
+    made.append(Artifact("teacher-optimum-int8", "onnx", next(folder.glob("*quantized*.onnx"))))
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(teacher.path)
+    for artifact in made:  # the bench draws token ids from the tokenizer next to each model
+        tokenizer.save_pretrained(artifact.path.parent)
+    return made
+
+
+def print_comparisons(comparisons: list[dict[str, Any]]) -> None:
+    print(f"{'model':28s} {'vs':24s} {'shape':8s} {'speed-up':>9s} {'95% CI':>13s} {'round IQR':>13s}")
+    for c in comparisons:
+        print(f"{c['contender']:28s} {c['baseline']:24s} {c['shape']:8s} {c['speedup']:8.2f}× "
+              f"{c['ci_low']:6.2f}–{c['ci_high']:<6.2f} {c['round_p25']:6.2f}–{c['round_p75']:<6.2f}")
+
+
+def best_optimum(results: dict[str, Any]) -> str | None:
+    rows = [r for r in results["results"] if r["artifact"].startswith("teacher-optimum")]
+    return min(rows, key=lambda r: r["p50_ms"])["artifact"] if rows else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path, nargs="?", default=DEFAULT_RUN)
+    parser.add_argument("--suite", default="demo-cpu")
+    parser.add_argument("--out", type=Path, help="keep results.json here (default: a temporary folder)")
+    args = parser.parse_args()
+    _, cfg = load_suite(args.suite)
+    teacher = teacher_of(args.run_dir)
+    students = [Artifact(n, k, args.run_dir / p) for n, k, p in STUDENTS]  # type: ignore[arg-type]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        anchors = optimum_teacher(teacher, Path(tmp))
+        results = run(cfg, [teacher, *anchors, *students], out / "teacher-baseline")  # type: ignore[arg-type]
+        print(f"threads {results['env']['threads']}, load avg {results['env']['load_avg_1m']}, "
+              f"{results['env']['cpu']}")
+        print_comparisons(results["comparisons"])
+        best = best_optimum(results)
+        if best:
+            second = SimpleNamespace(**{**vars(cfg), "backends": ["onnxruntime"]})
+            anchor = next(a for a in anchors if a.name == best)
+            print_comparisons(run(second, [anchor, students[-1]], out / "optimum-baseline")["comparisons"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
