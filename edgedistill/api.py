@@ -17,6 +17,7 @@ from edgedistill.config import (
     BenchConfig,
     EvaluateConfig,
     ExportConfig,
+    FuseConfig,
     PipelineConfig,
     QuantizeStep,
     load_config,
@@ -92,7 +93,7 @@ def run_artifacts(run_dir: Path) -> dict[str, Artifact]:
     found: dict[str, Artifact] = {}
     for stage in manifest["stages"].values():
         for entry in stage.get("metrics", {}).get("artifacts", []):
-            a = Artifact(entry["name"], entry["kind"], run_dir / entry["path"], entry["task"])
+            a = Artifact(entry["name"], entry["kind"], run_dir / entry["path"], entry["task"], entry.get("meta", {}))
             found[a.name] = a
     return found
 
@@ -110,9 +111,9 @@ def pick(model: Path | Artifact, wanted: str, task: str | None = None) -> Artifa
     return artifact_from_path(model, task)
 
 
-def artifact_entry(artifact: Artifact, root: Path) -> dict[str, str]:
+def artifact_entry(artifact: Artifact, root: Path) -> dict[str, Any]:
     return {"name": artifact.name, "kind": artifact.kind, "task": artifact.task,
-            "path": str(artifact.path.relative_to(root))}
+            "path": str(artifact.path.relative_to(root)), "meta": artifact.meta}
 
 
 def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> Artifact:
@@ -162,6 +163,37 @@ def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None
     return run_artifacts(run.root)["student-onnx" if source.name == "student" else source.name + "-onnx"]
 
 
+def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, task: str | None = None,
+         force: bool = False) -> Artifact:
+    """Fuse attention in an ONNX model (or a run's export); the result is verified against the unfused graph.
+
+    Raises:
+        VerificationError: fused and unfused outputs differ beyond tolerance (nothing is published).
+        InputError: not an ONNX model, or the form needs a newer opset.
+    """
+    from edgedistill.export.fusion import stage as fusion
+
+    source = pick(model, "student-onnx", task)
+    cfg = config or FuseConfig()
+    run = RunDir(out, force)
+    name = f"{base_name(source)}-fused"
+
+    def work(partial: Path) -> dict[str, Any]:
+        made = fusion.run(cfg, source, partial)
+        made = Artifact(name, made.kind, made.path, made.task, made.meta)
+        entry = artifact_entry(relocate(made, partial, run.path("fuse")), run.root)
+        return {"artifacts": [entry], "attention": made.meta.get("attention"),
+                "verification": made.meta.get("verification")}
+
+    run.stage("fuse", dump(cfg), {"model": source.path}, [fusion.ONNX_NAME], work)
+    return run_artifacts(run.root)[name]
+
+
+def base_name(artifact: Artifact) -> str:
+    """``student`` for ``student-onnx`` and ``student-fused``: the model the ONNX file was made from."""
+    return artifact.name.removesuffix("-fused").removesuffix("-onnx")
+
+
 def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None = None, task: str | None = None,
              force: bool = False) -> list[Artifact]:
     """Quantize an ONNX model (or a run's export) with each step; returns the quantized artifacts."""
@@ -170,7 +202,7 @@ def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None
     source = pick(model, "student-onnx", task)
     steps = steps or [QuantizeStep(mode="dynamic-int8")]
     run = RunDir(out, force)
-    names = [f"{source.name.removesuffix('-onnx')}-{s.mode}" for s in steps]
+    names = [f"{base_name(source)}-{s.mode}" for s in steps]
 
     def work(partial: Path) -> dict[str, Any]:
         entries = []
@@ -248,22 +280,24 @@ def console_note(text: str) -> None:
 
 
 def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> dict[str, Any]:
-    """The whole pipeline from one config: distill → export → quantize → evaluate → bench → report."""
+    """The whole pipeline from one config: distill → export → fuse → quantize → evaluate → bench → report."""
     from edgedistill.distill.stage import HELDOUT
 
     cfg = as_config(config)
     out = Path(out)
     student = distill(cfg, out, force)
     onnx_model = export(student, out, cfg.export, force=force)
-    quantized = quantize(onnx_model, out, cfg.quantize, force=force)
+    deployed = fuse(onnx_model, out, cfg.fuse, force=force) if cfg.fuse is not None else onnx_model
+    quantized = quantize(deployed, out, cfg.quantize, force=force)
+    onnx_models = [onnx_model, deployed] if deployed is not onnx_model else [onnx_model]
     found = run_artifacts(out)
     teacher = Artifact("teacher", "hf", cfg.teacher.path, cfg.teacher.task)
     heldout = (out / "distill" / HELDOUT).read_text(encoding="utf-8").splitlines()
     sts = {k: s.path for k, s in (("eval", cfg.data.eval), ("test", cfg.data.test)) if s is not None}
-    evaluate([teacher, found["student-untrained"], student, onnx_model, *quantized], out, teacher, heldout, sts,
+    evaluate([teacher, found["student-untrained"], student, *onnx_models, *quantized], out, teacher, heldout, sts,
              cfg.evaluate, force)
     backends = set(cfg.bench.backends)
-    benched = [a for a in (teacher, student, onnx_model, *quantized)
+    benched = [a for a in (teacher, student, *onnx_models, *quantized)
                if (a.kind == "hf" and "torch" in backends) or (a.kind == "onnx" and "onnxruntime" in backends)]
     bench(benched, out, cfg.bench, force=force)
     return report(out)

@@ -57,7 +57,7 @@ def show_report(report: dict[str, Any]) -> None:
 
 @app.command()
 def run(config: Annotated[Path, typer.Argument(help="Pipeline YAML.")], out: OutOpt, force: ForceOpt = False) -> None:
-    """Run the whole pipeline: distill → export → quantize → evaluate → bench → report."""
+    """Run the whole pipeline: distill → export → fuse → quantize → evaluate → bench → report."""
     from edgedistill import api
 
     show_report(guarded(lambda: api.run(config, out, force)))
@@ -95,6 +95,30 @@ def export(
         return api.export(model, out, cfg, task, force)
 
     typer.echo(f"onnx: {guarded(work).path}")
+
+
+@app.command()
+def fuse(
+    model: Annotated[Path, typer.Argument(help="ONNX file, or a run directory.")],
+    out: OutOpt,
+    form: Annotated[str, typer.Option(help="ort (MultiHeadAttention), onnx (opset-23 Attention), trt-plugin.")] = "ort",
+    require_all: Annotated[bool, typer.Option(help="Fail if any attention block stays unfused.")] = False,
+    ort_fusions: Annotated[bool, typer.Option(help="Also save ONNX Runtime's own fusions into the file.")] = False,
+    atol: Annotated[float, typer.Option(help="Max abs difference fused vs unfused.")] = 1e-5,
+    task: TaskOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Fuse attention blocks into one op, verified against the unfused graph; reports what was fused or skipped."""
+    from edgedistill import api
+    from edgedistill.config import FuseConfig
+
+    def work() -> Any:
+        cfg = validated(FuseConfig, form=form, require_all=require_all, ort_fusions=ort_fusions, atol=atol)
+        return api.fuse(model, out, cfg, task, force)
+
+    made = guarded(work)
+    attention = made.meta.get("attention") or {}
+    typer.echo(f"fused: {made.path} ({attention.get('fused', '?')} of {attention.get('found', '?')} attention blocks)")
 
 
 @app.command()

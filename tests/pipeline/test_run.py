@@ -50,12 +50,12 @@ def finished_run(tmp_path_factory, tiny_bert, tiny_texts):
 def test_run_writes_every_stage_and_the_report(finished_run):
     _, out, output = finished_run
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["stages"]) == {"distill", "export", "quantize", "evaluate", "bench"}
+    assert set(manifest["stages"]) == {"distill", "export", "fuse", "quantize", "evaluate", "bench"}
     for entry in manifest["stages"].values():
         assert entry["outputs"] and entry["versions"]["torch"] and entry["wall_s"] >= 0
     report = json.loads((out / "report.json").read_text())
     names = [row["name"] for row in report["rows"]]
-    assert names == ["teacher", "student-untrained", "student", "student-onnx", "student-dynamic-int8"]
+    assert names == ["teacher", "student-untrained", "student", "student-onnx", "student-fused", "student-dynamic-int8"]
     assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "student-dynamic-int8" in (out / "report.md").read_text()
     assert not list(out.glob("*.partial"))
@@ -68,6 +68,7 @@ def test_onnx_student_matches_torch_student_quality(finished_run):
     assert onnx_q["fidelity_cosine"] == pytest.approx(torch_q["fidelity_cosine"], abs=1e-5)
     assert onnx_q["sts_test_spearman"] == pytest.approx(torch_q["sts_test_spearman"], abs=1e-3)
     assert metrics["teacher"]["fidelity_cosine"] == pytest.approx(1.0, abs=1e-6)
+    assert metrics["student-fused"]["fidelity_cosine"] == pytest.approx(onnx_q["fidelity_cosine"], abs=1e-6)
 
 
 def test_rerun_skips_unchanged_stages_and_force_redoes_them(finished_run):
@@ -75,7 +76,7 @@ def test_rerun_skips_unchanged_stages_and_force_redoes_them(finished_run):
     before = json.loads((out / "manifest.json").read_text())
     again = CliRunner().invoke(app, ["run", str(config), "--out", str(out)])
     assert again.exit_code == 0, again.output
-    assert again.output.count("unchanged") == 5
+    assert again.output.count("unchanged") == 6
     assert json.loads((out / "manifest.json").read_text()) == before
     forced = CliRunner().invoke(app, ["run", str(config), "--out", str(out), "--force"])
     assert forced.exit_code == 0 and "unchanged" not in forced.output
@@ -85,6 +86,9 @@ def test_stages_alone_from_plain_paths(finished_run, tmp_path):
     _, out, _ = finished_run
     runner = CliRunner()
     onnx_file = out / "export" / "model.onnx"
+    res = runner.invoke(app, ["fuse", str(onnx_file), "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    assert "(1 of 1 attention blocks)" in res.output  # the tiny student keeps one layer
     res = runner.invoke(app, ["quantize", str(onnx_file), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     int8 = tmp_path / "quantize" / "dynamic-int8" / "model.onnx"

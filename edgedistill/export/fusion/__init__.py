@@ -1,0 +1,30 @@
+"""Graph fusions for exported transformers: attention into one fused node, and ONNX Runtime's other fusions.
+
+Entry points: :func:`fuse_attention` (in memory, one form), :func:`edgedistill.export.fusion.stage.run` (the
+pipeline stage: fuse a file, verify, publish).
+"""
+
+from __future__ import annotations
+
+import onnx
+
+from edgedistill.export.fusion.attention import AttentionOpFusion, DecomposedAttentionFusion
+from edgedistill.export.fusion.base import FusionCounts
+from edgedistill.export.fusion.forms import FORMS, MaskInputs
+from edgedistill.export.fusion.graph import Graph
+
+__all__ = ["FORMS", "FusionCounts", "fuse_attention"]
+
+
+def fuse_attention(model: onnx.ModelProto, form: str) -> list[FusionCounts]:
+    """Rewrite every recognised attention block of ``model`` (in place) into ``form``.
+
+    Returns:
+        One :class:`FusionCounts` per fusion (decomposed attention, opset-23 ``Attention`` op).
+    Raises:
+        InputError: the form needs a newer opset than the model has.
+        ValueError: ``form`` is not one of :data:`FORMS`.
+    """
+    graph = Graph(model)
+    masks = MaskInputs(graph, {})
+    return [fusion(graph, form, masks).apply() for fusion in (DecomposedAttentionFusion, AttentionOpFusion)]

@@ -1,0 +1,113 @@
+"""The ``fuse`` stage: an exported ONNX model in, the attention-fused model out, verified before it is published.
+
+``out/model.onnx`` appears only after the fused graph has matched the unfused one within ``atol`` in ONNX
+Runtime (forms ONNX Runtime runs) or passed the structural check against the plugin spec (``trt-plugin``);
+``out/fusion.json`` always records what was found, fused and skipped, and the verification.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from edgedistill.artifacts import Artifact, atomic_write_json
+from edgedistill.config import FuseConfig
+from edgedistill.errors import InputError, VerificationError
+from edgedistill.export.fusion import fuse_attention
+from edgedistill.export.fusion.forms import plugin_problems
+from edgedistill.export.fusion.ort_passes import ort_extended_fusions
+from edgedistill.export.fusion.verify import check_comparison, compare_graphs
+from edgedistill.models.onnx_file import check_onnx_file, onnx_size_mb, publish_onnx
+from edgedistill.models.tokenizer_files import copy_tokenizer_files
+
+ONNX_NAME = "model.onnx"
+REPORT_NAME = "fusion.json"
+
+
+def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
+    """Fuse ``src`` into ``dst`` (no verification); returns the fusion counts.
+
+    Raises:
+        InputError: the file is no valid ONNX model, the form needs a newer opset, or ``require_all`` and
+            some block stayed unfused.
+    """
+    model = check_onnx_file(src)
+    external = has_external_data(model)
+    if external:
+        onnx.load_external_data_for_model(model, str(src.parent))
+    counts = [c.as_dict() for c in fuse_attention(model, cfg.form)]
+    if cfg.require_all and (skipped := [s for c in counts for s in c["skipped"]]):
+        raise InputError(f"attention at '{skipped[0]['node']}' was not fused: {skipped[0]['reason']}")
+    large = external or model.ByteSize() > 2**31 - 2**26  # protobuf's 2 GB limit
+    onnx.save(model, str(dst), save_as_external_data=large, location=f"{dst.name}.data" if large else None)
+    extra: dict[str, int] = {}
+    if cfg.ort_fusions and cfg.form == "ort":
+        optimised = dst.with_name(f"ort_{dst.name}")
+        extra = ort_extended_fusions(dst, optimised)
+        optimised.replace(dst)
+    return {"form": cfg.form, "attention": counts, "ort_fusions": extra}
+
+
+def has_external_data(model: onnx.ModelProto) -> bool:
+    return any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer)
+
+
+def verify_fused(cfg: FuseConfig, unfused: Path, fused: Path) -> dict[str, Any]:
+    """Numbers against the unfused graph (ONNX Runtime forms) or the structural plugin check (``trt-plugin``)."""
+    if cfg.form == "trt-plugin":
+        problems = plugin_problems(onnx.load(str(fused), load_external_data=False))
+        return {"reference": "plugin spec (structural)", "problems": problems, "passed": not problems}
+    return compare_graphs(unfused, fused, cfg.atol, cfg.min_cosine)
+
+
+def run(cfg: FuseConfig, model: Artifact, out: Path) -> Artifact:
+    """Fuse the attention of an ONNX artifact into ``out/model.onnx``, verified.
+
+    Returns:
+        The fused ONNX artifact; ``meta`` holds the counts (found / fused / skipped), the verification summary
+        and the size.
+    Raises:
+        InputError: not an ONNX artifact, or see :func:`fuse_file`.
+        VerificationError: the fused graph disagrees with the unfused one (names the output and shape), or a
+            plugin node does not match the spec. ``out/model.onnx`` is then not written.
+    """
+    if model.kind != "onnx":
+        raise InputError(f"fuse takes an ONNX model; '{model.name}' is a {model.kind} artifact (run export first)")
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fuse.", dir=out))
+    try:
+        report = fuse_file(cfg, model.path, staging / ONNX_NAME)
+        report["verification"] = verify_fused(cfg, model.path, staging / ONNX_NAME)
+        atomic_write_json(out / REPORT_NAME, report)
+        if not report["verification"]["passed"]:
+            problems = report["verification"].get("problems")
+            if problems:
+                raise VerificationError(problems[0])
+            check_comparison(report["verification"])
+        publish_onnx(staging / ONNX_NAME, out / ONNX_NAME)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    copy_tokenizer_files(model.path.parent, out)
+    summary = {k: v for k, v in report["verification"].items() if k in ("passed", "worst", "atol", "problems")}
+    meta = {
+        "form": cfg.form, "attention": summarise_counts(report["attention"]), "verification": summary,
+        "size_mb": onnx_size_mb(out / ONNX_NAME),
+    }
+    name = f"{model.name}-fused-{cfg.form}"
+    return Artifact(name=name, kind="onnx", path=out / ONNX_NAME, task=model.task, meta=meta)
+
+
+def summarise_counts(counts: list[dict[str, Any]]) -> dict[str, Any]:
+    """Found / fused totals, fused blocks per pattern, and skip reasons, over all attention fusions."""
+    patterns: dict[str, int] = {}
+    for c in counts:
+        for name, n in c["patterns"].items():
+            patterns[name] = patterns.get(name, 0) + n
+    return {
+        "found": sum(c["found"] for c in counts), "fused": sum(c["fused"] for c in counts), "patterns": patterns,
+        "skipped": [s for c in counts for s in c["skipped"]],
+    }
