@@ -13,7 +13,7 @@ RUN    ?= runs/minilm-cpu
 NATIVE_BUILD ?= build/native
 CUDA_ARCHS   ?= 87
 
-.PHONY: setup demo test lint typecheck unit slow plugins clean
+.PHONY: setup demo test lint typecheck typecheck-trt unit slow plugins clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(VENV)/bin/edgedistill run examples/minilm-cpu.yaml --out $(RUN)
 
-test: setup lint typecheck unit
+test: setup lint typecheck typecheck-trt unit
 
 lint: setup
 	$(VENV)/bin/ruff check edgedistill tests benchmarks
@@ -38,6 +38,11 @@ typecheck: setup
 plugins:
 	cmake -S . -B $(NATIVE_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$(CUDA_ARCHS)"
 	cmake --build $(NATIVE_BUILD) -j 2 --target edgedistill_attention
+
+# TensorRT cannot be installed here: its API is checked with mypy against tensorrt-stubs (patched in a temp copy).
+typecheck-trt: setup
+	$(PY) -m pip install --quiet --no-deps tensorrt-stubs==10.13.0.35.1
+	$(PY) scripts/trt_stubs_mypy.py edgedistill/trt edgedistill/bundle
 
 unit: setup plugins
 	EDGEDISTILL_PLUGIN_DIR=$(CURDIR)/$(NATIVE_BUILD)/lib $(PY) -m pytest -q

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 MANIFEST = "manifest.json"
-ArtifactKind = Literal["hf", "onnx"]
+ArtifactKind = Literal["hf", "onnx", "trt"]
 
 
 @dataclass(frozen=True)

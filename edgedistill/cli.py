@@ -198,6 +198,97 @@ def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> N
     show_report(guarded(lambda: api.report(run_dir)))
 
 
+targets_app = typer.Typer(help="Deployment targets (targets/*.yaml): devices, their peaks and defaults.")
+app.add_typer(targets_app, name="targets")
+
+TargetOpt = Annotated[str, typer.Option("--target", help="Target name (see `edgedistill targets`).")]
+PrecisionOpt = Annotated[
+    str | None, typer.Option(help="fp32, tf32, fp16, bf16, int8, fp8, fp4 (default: the target's).")
+]
+DimOpt = Annotated[list[str], typer.Option("--dim", help="NAME=MIN:OPT:MAX profile range (repeatable).")]
+OnnxArg = Annotated[Path, typer.Argument(help="ONNX file.")]
+
+
+@targets_app.callback(invoke_without_command=True)
+def targets_list(ctx: typer.Context) -> None:
+    """List the deployment targets."""
+    if ctx.invoked_subcommand is None:
+        from edgedistill.targets.show import targets_table
+
+        typer.echo(guarded(targets_table))
+
+
+@targets_app.command("show")
+def targets_show(name: Annotated[str, typer.Argument(help="Target name, e.g. jetson-agx-orin-64gb.")]) -> None:
+    """Every field of a target with its source, and the defaults it picks."""
+    from edgedistill.targets.show import describe_target
+
+    typer.echo(guarded(lambda: describe_target(name)))
+
+
+def build_options(precision: str | None, dim: list[str], plugin_lib: Path | None = None, dla_core: int | None = None,
+                  workspace_mib: int | None = None, timing_cache: Path | None = None, opt_level: int | None = None,
+                  strongly_typed: bool = False) -> Any:
+    """BuildOptions validated like YAML config (same messages)."""
+    from edgedistill.trt import BuildOptions
+    from edgedistill.trt.options import parse_dim_ranges
+
+    return validated(BuildOptions, precision=precision, dims=parse_dim_ranges(dim), plugin_library=plugin_lib,
+                     dla_core=dla_core, workspace_mib=workspace_mib, timing_cache=timing_cache,
+                     opt_level=opt_level, strongly_typed=strongly_typed)
+
+
+@app.command()
+def build(
+    model: OnnxArg, target: TargetOpt, out: OutOpt, precision: PrecisionOpt = None,
+    dim: DimOpt = [],  # noqa: B006
+    plugin_lib: Annotated[Path | None, typer.Option("--plugin-lib", help="Fused-attention plugin library.")] = None,
+    dla_core: Annotated[int | None, typer.Option(help="DLA core (Jetson), with GPU fallback.")] = None,
+    workspace_mib: Annotated[int | None, typer.Option(help="Builder workspace limit (MiB).")] = None,
+    timing_cache: Annotated[Path | None, typer.Option(help="Timing cache file, reused and updated.")] = None,
+    opt_level: Annotated[int | None, typer.Option(help="Builder optimisation level 0-5.")] = None,
+    strongly_typed: Annotated[bool, typer.Option(help="Strongly typed network.")] = False,
+) -> None:
+    """Build a TensorRT engine (+ sidecar JSON) for TARGET on this machine's GPU."""
+    from edgedistill.trt.builder import build as build_engine
+
+    built = guarded(lambda: build_engine(model, target, out, build_options(
+        precision, dim, plugin_lib, dla_core, workspace_mib, timing_cache, opt_level, strongly_typed)))
+    typer.echo(f"engine: {built.engine}\nsidecar: {built.sidecar}")
+
+
+@app.command()
+def package(
+    model: OnnxArg, target: TargetOpt, out: OutOpt, precision: PrecisionOpt = None,
+    dim: DimOpt = [],  # noqa: B006
+    dla_core: Annotated[int | None, typer.Option(help="DLA core (Jetson), with GPU fallback.")] = None,
+    workspace_mib: Annotated[int | None, typer.Option(help="Builder workspace limit (MiB).")] = None,
+    opt_level: Annotated[int | None, typer.Option(help="Builder optimisation level 0-5.")] = None,
+    strongly_typed: Annotated[bool, typer.Option(help="Strongly typed network.")] = False,
+) -> None:
+    """Write a device bundle (folder + .tar.gz) that builds and benchmarks the engine on the device."""
+    from edgedistill.bundle import package as make_bundle
+
+    bundle = guarded(lambda: make_bundle(model, target, out, build_options(
+        precision, dim, None, dla_core, workspace_mib, None, opt_level, strongly_typed)))
+    typer.echo(f"bundle: {bundle.folder}\ntarball: {bundle.tarball}")
+
+
+@app.command()
+def estimate(
+    model: OnnxArg, target: TargetOpt, precision: PrecisionOpt = None,
+    dim: Annotated[list[str], typer.Option("--dim", help="NAME=SIZE, e.g. sequence=128.")] = [],  # noqa: B006
+    top: Annotated[int, typer.Option(help="Nodes to list.")] = 10,
+) -> None:
+    """Roofline lower-bound latency on TARGET — an ESTIMATE, never a measurement."""
+    from edgedistill.estimate import estimate as run_estimate
+    from edgedistill.estimate import format_estimate
+    from edgedistill.trt.options import parse_dim_sizes
+
+    est = guarded(lambda: run_estimate(model, target, precision, parse_dim_sizes(dim)))
+    typer.echo(format_estimate(est, top))
+
+
 def parse_shape(text: str) -> dict[str, int]:
     from edgedistill.errors import ConfigError
 
