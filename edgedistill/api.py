@@ -127,7 +127,7 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
     cfg = as_config(config)
     run = RunDir(out, force)
     section = {k: dump(getattr(cfg, k)) for k in ("teacher", "student", "data", "distill")}
-    inputs = {"teacher": cfg.teacher.path}
+    inputs = {"teacher": cfg.teacher.path} if cfg.teacher.path is not None else {}
 
     def work(partial: Path) -> dict[str, Any]:
         metrics = stage.run(cfg, partial, cache_dir=run.root / "cache")
@@ -291,6 +291,7 @@ def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> 
     quantized = quantize(deployed, out, cfg.quantize, force=force)
     onnx_models = [onnx_model, deployed] if deployed is not onnx_model else [onnx_model]
     found = run_artifacts(out)
+    assert cfg.teacher.path is not None, "validated: the pipeline's teacher is a huggingface folder"
     teacher = Artifact("teacher", "hf", cfg.teacher.path, cfg.teacher.task)
     heldout = (out / "distill" / HELDOUT).read_text(encoding="utf-8").splitlines()
     sts = {k: s.path for k, s in (("eval", cfg.data.eval), ("test", cfg.data.test)) if s is not None}

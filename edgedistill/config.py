@@ -153,7 +153,7 @@ class TeacherConfig(StrictModel):
 
 
 class FromTeacher(StrictModel):
-    """A student made of a subset of the teacher's transformer layers (0-based, in order), optionally narrowed.
+    """A student made of a subset of the teacher's transformer layers (0-based, in order).
 
     ``layers``: an explicit list, ``uniform`` (every k-th layer, ending with the last), or ``search`` (score
     candidate subsets of ``num_layers`` layers by fidelity to the teacher on held-out texts, untrained, and
@@ -166,8 +166,6 @@ class FromTeacher(StrictModel):
     num_layers: PositiveInt | None = Field(None, description="Layers to keep for `uniform` and `search`.")
     search_texts: PositiveInt = Field(256, description="`search`: held-out texts used to score each subset.")
     search_limit: PositiveInt = Field(64, description="`search`: most candidate subsets scored (seeded sample).")
-    heads: PositiveInt | None = Field(None, description="Width reduction: attention heads kept per layer.")
-    intermediate_size: PositiveInt | None = Field(None, description="Width reduction: FFN units kept per layer.")
 
     @field_validator("layers")
     @classmethod
@@ -186,31 +184,10 @@ class FromTeacher(StrictModel):
 
 
 class StudentConfig(StrictModel):
-    """Exactly one of: derived from the teacher, a Hugging Face config, or a user factory `module.path:factory`."""
+    """The student. Today it is derived from the teacher (layer subset); students from a Hugging Face config
+    or a user factory are planned, not accepted yet — a key for them would be silently ignored, so it is an error."""
 
-    from_teacher: FromTeacher | None = None
-    hf_config: Path | None = Field(None, description="A Hugging Face config.json (or folder); random init.")
-    factory: str | None = Field(None, description="`module.path:function` returning an nn.Module.")
-
-    @field_validator("hf_config", mode="before")
-    @classmethod
-    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
-        return resolve_path(v, info)
-
-    @field_validator("factory")
-    @classmethod
-    def _factory(cls, v: str | None) -> str | None:
-        if v is not None and (v.count(":") != 1 or not all(v.split(":"))):
-            raise ValueError(f"factory must look like 'module.path:function', got '{v}'")
-        return v
-
-    @model_validator(mode="after")
-    def _one(self) -> StudentConfig:
-        given = [k for k in ("from_teacher", "hf_config", "factory") if getattr(self, k) is not None]
-        if len(given) != 1:
-            got = f" (got {given})" if given else ""
-            raise ValueError(f"give exactly one of from_teacher, hf_config, factory{got}")
-        return self
+    from_teacher: FromTeacher
 
 
 class TextSource(StrictModel):
@@ -498,10 +475,16 @@ class PipelineConfig(StrictModel):
     bench: BenchConfig = BenchConfig()
 
     @model_validator(mode="after")
-    def _shapes_in_range(self) -> PipelineConfig:
+    def _consistent(self) -> PipelineConfig:
         for i, shape in enumerate(self.bench.shapes):
             check_shape_in_range(shape, self.export.dynamic, where=f"bench.shapes[{i}]")
         check_teacher_serves_losses(self.teacher, self.distill)
+        if not self.teacher.white_box:
+            raise ValueError(
+                f"teacher.source '{self.teacher.source}': the pipeline derives its student from the teacher's layers, "
+                "which needs a huggingface teacher; black-box teachers (edgedistill.models.teachers) label data "
+                "today, and students for them (hf_config / factory) are planned"
+            )
         return self
 
 

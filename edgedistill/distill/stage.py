@@ -10,29 +10,31 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from edgedistill.artifacts import Artifact, atomic_write_text, sha256_path
+import numpy as np
+
+from edgedistill.artifacts import Artifact, atomic_write_text
 from edgedistill.config import PipelineConfig
 from edgedistill.data.corpus import load_train_texts, split_holdout, texts_hash
+from edgedistill.distill.label_store import LabelStore, store_key
+from edgedistill.distill.layer_search import choose_layers, fidelity
 from edgedistill.distill.students import select_layers
-from edgedistill.distill.teacher_cache import cache_key, load_or_label, run_model
 from edgedistill.distill.trainer import CHECKPOINT, train
-from edgedistill.models.task_model import load_task_model, save_task_model
+from edgedistill.models.task_model import TaskModel, save_task_model
+from edgedistill.models.teachers import Teacher, load_teacher
 from edgedistill.progress import progress_bar
 
 HELDOUT = "heldout.txt"
 LABEL_BATCH = 128
 
 
-def label_with_teacher(config: PipelineConfig, teacher: Any, tokenizer: Any, texts: list[str],
-                       cache_dir: Path) -> Any:
-    """Teacher outputs for ``texts``, read from the cache when this teacher already labelled them."""
-    key = cache_key(sha256_path(config.teacher.path), texts_hash(texts), config.distill.max_length, config.teacher.task)
-
-    def label() -> Any:
-        with progress_bar("labelling with the teacher", total=len(texts)) as advance:
-            return run_model(teacher, tokenizer, texts, LABEL_BATCH, config.distill.max_length, advance)
-
-    return load_or_label(cache_dir, key, label)
+def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str], cache_dir: Path) -> np.ndarray:
+    """Teacher outputs for ``texts`` from the resumable store; only rows not yet stored are requested."""
+    preprocessing = {"max_length": config.distill.max_length, "task": config.teacher.task}
+    key = store_key(teacher.identity(), texts_hash(texts), preprocessing)
+    chunk = config.teacher.http.batch_size if config.teacher.http else LABEL_BATCH
+    store = LabelStore(cache_dir, key, len(texts), chunk, {"teacher": teacher.identity(), **preprocessing})
+    with progress_bar("labelling with the teacher", total=len(texts)) as advance:
+        return store.label_all(teacher, texts, progress=advance)
 
 
 def choose(config: PipelineConfig, trained: Artifact, untrained: Artifact, heldout: list[str],
@@ -53,26 +55,44 @@ def choose(config: PipelineConfig, trained: Artifact, untrained: Artifact, heldo
     return winner, {"selection_metric": metric, "selection_scores": scores, "selected": winner}
 
 
+def derive_student(config: PipelineConfig, teacher: Any, heldout: list[str]) -> tuple[TaskModel, dict[str, Any]]:
+    """The untrained student: a layer subset of a white-box teacher (explicit, uniform or searched)."""
+    spec = config.student.from_teacher
+    layers, scores = choose_layers(teacher.model, teacher.tokenizer, spec, heldout, config.distill.max_length,
+                                   config.distill.seed)
+    info: dict[str, Any] = {"student_layers": layers}
+    if scores:
+        info["layer_search"] = scores
+    return select_layers(teacher.model, layers), info
+
+
 def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
     """Distil ``config.teacher`` into the configured student inside ``out``; return the stage metrics."""
-    teacher, tokenizer = load_task_model(config.teacher.path, config.teacher.task, config.teacher.trust_remote_code)
+    teacher = load_teacher(config.teacher, config.distill.max_length)
     texts, heldout = split_holdout(load_train_texts(config.data.train), config.data.holdout, config.distill.seed)
     atomic_write_text(out / HELDOUT, "\n".join(heldout) + "\n")
-    targets = label_with_teacher(config, teacher, tokenizer, texts + heldout, cache_dir)
-    student = select_layers(teacher, config.student.from_teacher.layers)
-    del teacher
+    targets = label_with_teacher(config, teacher, texts + heldout, cache_dir)
+    student, metrics = derive_student(config, teacher, heldout)
+    tokenizer = teacher.tokenizer  # type: ignore[attr-defined]
     save_task_model(student, tokenizer, out / "untrained")
+    live = teacher.model if any(s.white_box for s in config.distill.losses) else None
+    teacher_heldout = np.asarray(targets[len(texts):])
+
+    def evaluate(model: TaskModel) -> float:
+        return fidelity(model, tokenizer, heldout, teacher_heldout, config.distill.max_length)
+
     with progress_bar("distilling", total=config.distill.steps) as advance:
-        losses = train(student, tokenizer, texts, targets[: len(texts)], config.distill, out,
-                       on_step=lambda step, loss: advance(1))
+        losses = train(student, tokenizer, texts, targets, config.distill, out,
+                       on_step=lambda step, loss: advance(1), teacher=live, evaluate=evaluate)
+    del teacher, live
     save_task_model(student, tokenizer, out / "student.trained")
     (out / CHECKPOINT).unlink(missing_ok=True)
     trained = Artifact("student", "hf", out / "student.trained", config.teacher.task)
     untrained = Artifact("student-untrained", "hf", out / "untrained", config.teacher.task)
-    metrics: dict[str, Any] = {"train_texts": len(texts), "heldout_texts": len(heldout),
-                               "loss_first": losses[0], "loss_last": losses[-1]}
+    metrics.update({"train_texts": len(texts), "heldout_texts": len(heldout),
+                    "loss_first": losses[0], "loss_last": losses[-1]})
     if config.distill.keep_better:
-        winner, selection = choose(config, trained, untrained, heldout, targets[len(texts):])
+        winner, selection = choose(config, trained, untrained, heldout, teacher_heldout)
         metrics.update(selection)
         if winner == untrained.name:
             shutil.rmtree(trained.path)

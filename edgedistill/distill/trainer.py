@@ -1,9 +1,10 @@
-"""The distillation loop: student outputs regress onto stored teacher outputs.
+"""The distillation loop: the student's outputs (and hooked intermediates) regress onto the teacher's.
 
-AdamW with linear warm-up and linear decay, gradient clipping, seeded batch order. The batch for step
+AdamW with warm-up and linear or cosine decay, gradient clipping, gradient accumulation, bf16 autocast where
+the device supports it, seeded batch order, periodic evaluation with best-weights keeping. The batch for step
 ``s`` depends only on the seed and ``s``, so a run resumed from a checkpoint sees exactly the batches an
-uninterrupted run would. Checkpoints (model, optimizer, scheduler, RNG, step) are written atomically
-every ``checkpoint_every`` steps.
+uninterrupted run would. Checkpoints (model, loss parameters, optimizer, scheduler, RNG, step, best score)
+are written atomically every ``checkpoint_every`` steps; a run killed at any moment resumes from the last.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from edgedistill.artifacts import atomic_write_bytes
+from edgedistill.artifacts import atomic_write_bytes, atomic_write_json
 from edgedistill.config import DistillConfig
-from edgedistill.distill.losses import combined_loss
-from edgedistill.errors import EdgeDistillError
+from edgedistill.distill.capture import ModelInfo, capture, model_info
+from edgedistill.distill.losses import LossSet
+from edgedistill.distill.schedules import linear_schedule, lr_factor
+from edgedistill.errors import ConfigError, EdgeDistillError
 from edgedistill.models.task_model import TaskModel
 
 CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+EVALS = "evals.json"
+Targets = np.ndarray | Callable[[np.ndarray], np.ndarray]
+
+__all__ = ["CHECKPOINT", "DivergedError", "batch_indices", "linear_schedule", "train"]
 
 
 class DivergedError(EdgeDistillError):
@@ -38,27 +46,15 @@ def batch_indices(n: int, batch_size: int, step: int, seed: int) -> np.ndarray:
     return perm[pos * batch_size : (pos + 1) * batch_size]
 
 
-def linear_schedule(total: int, warmup: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        return max(0.0, (total - step) / max(1, total - warmup))
-
-    return factor
+def autocast(cfg: DistillConfig, device: torch.device) -> torch.autocast:
+    """bf16 autocast when asked for and supported (CPU, or a GPU with bf16); otherwise a disabled context."""
+    supported = device.type == "cpu" or (device.type == "cuda" and torch.cuda.is_bf16_supported())
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16" and supported)
 
 
-def save_checkpoint(path: Path, step: int, model: TaskModel, optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler, losses: list[float]) -> None:
-    state = {
-        "step": step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "torch_rng": torch.get_rng_state(),
-        "losses": losses,
-    }
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     buf = io.BytesIO()
-    torch.save(state, buf)
+    torch.save({**state, "torch_rng": torch.get_rng_state()}, buf)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -69,48 +65,123 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
     return state
 
 
-def train(student: TaskModel, tokenizer: Any, texts: list[str], teacher_outputs: np.ndarray, cfg: DistillConfig,
-          work_dir: Path, on_step: Callable[[int, float], None] | None = None) -> list[float]:
+class Run:
+    """Everything one training run updates, so it can be checkpointed and restored as one."""
+
+    def __init__(self, student: TaskModel, losses: LossSet, cfg: DistillConfig):
+        self.student, self.losses, self.cfg = student, losses, cfg
+        params = [*student.parameters(), *losses.parameters()]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        warmup = math.ceil(cfg.warmup_ratio * cfg.steps)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg.schedule, cfg.steps, warmup))
+        self.step, self.history, self.evals = 0, [], []  # type: ignore[var-annotated]
+        self.best: float | None = None
+
+    def state(self) -> dict[str, Any]:
+        return {"step": self.step, "model": self.student.state_dict(), "loss_modules": self.losses.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "losses": self.history, "evals": self.evals, "best": self.best}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self.student.load_state_dict(state["model"])
+        self.losses.load_state_dict(state.get("loss_modules", {}))
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step, self.history = state["step"], list(state["losses"])
+        self.evals, self.best = list(state.get("evals", [])), state.get("best")
+
+
+def build_losses(student: TaskModel, teacher: torch.nn.Module | None, cfg: DistillConfig) -> LossSet:
+    teacher_info = model_info(teacher, "teacher") if teacher is not None else ModelInfo("teacher", False)
+    losses = LossSet(cfg.losses, model_info(student, "student"), teacher_info)
+    if losses.white_box and teacher is None:
+        raise ConfigError("distill.losses: a loss needs the teacher's intermediate tensors; give a white-box teacher")
+    return losses
+
+
+def batch_loss(run: Run, teacher: torch.nn.Module | None, enc: dict[str, torch.Tensor],
+               target: torch.Tensor) -> torch.Tensor:
+    """Loss of one micro-batch: student forward with hooks, live teacher forward when intermediates are needed."""
+    losses = run.losses
+    device = next(run.student.parameters()).device
+    with autocast(run.cfg, device):
+        t: dict[str, torch.Tensor] = {}
+        if teacher is not None and losses.white_box:
+            with torch.no_grad(), capture(teacher, losses.teacher_keys(), "teacher") as t:
+                teacher(**enc)
+        with capture(run.student, losses.student_keys(), "student") as s:
+            s["output"] = run.student(**enc)
+        t["output"] = target
+        return losses(s, t, enc)
+
+
+def optimizer_step(run: Run, tokenizer: Any, texts: list[str], targets: Targets,
+                   teacher: torch.nn.Module | None) -> float:
+    cfg = run.cfg
+    idx = batch_indices(len(texts), cfg.batch_size, run.step, cfg.seed)
+    run.optimizer.zero_grad(set_to_none=True)
+    total = 0.0
+    for part in np.array_split(idx, min(cfg.grad_accum, len(idx))):
+        enc = dict(tokenizer([texts[i] for i in part], padding=True, truncation=True,
+                             max_length=cfg.max_length, return_tensors="pt"))
+        rows = targets[part] if isinstance(targets, np.ndarray) else targets(part)
+        loss = batch_loss(run, teacher, enc, torch.as_tensor(np.asarray(rows))) * (len(part) / len(idx))
+        if not torch.isfinite(loss):
+            raise DivergedError(f"distillation diverged: loss is {loss.item()} at step {run.step}; the last good "
+                                "checkpoint is kept — lower distill.lr and re-run to resume")
+        loss.backward()
+        total += loss.item()
+    torch.nn.utils.clip_grad_norm_([p for g in run.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+    run.optimizer.step()
+    run.scheduler.step()
+    return total
+
+
+def maybe_evaluate(run: Run, evaluate: Callable[[TaskModel], float] | None, work_dir: Path) -> None:
+    """Every ``eval_every`` steps: score the student (higher is better) and keep the best weights."""
+    if evaluate is None or run.cfg.eval_every is None or run.step % run.cfg.eval_every:
+        return
+    run.student.eval()
+    with torch.no_grad():
+        score = float(evaluate(run.student))
+    run.student.train()
+    run.evals.append({"step": run.step, "score": score})
+    atomic_write_json(work_dir / EVALS, run.evals)
+    if run.best is None or score > run.best:
+        run.best = score
+        buf = io.BytesIO()
+        torch.save(run.student.state_dict(), buf)
+        atomic_write_bytes(work_dir / BEST, buf.getvalue())
+
+
+def train(student: TaskModel, tokenizer: Any, texts: list[str], teacher_outputs: Targets, cfg: DistillConfig,
+          work_dir: Path, on_step: Callable[[int, float], None] | None = None,
+          teacher: torch.nn.Module | None = None, evaluate: Callable[[TaskModel], float] | None = None) -> list[float]:
     """Train ``student`` in place; return the loss per step. Resumes from ``work_dir/checkpoint.pt``.
 
+    ``teacher_outputs`` are the teacher's final outputs, an (N, D) array or a function of row indices (a
+    label store); ``teacher`` (white-box) runs live only when a loss needs intermediate tensors.
+
     Raises:
+        ConfigError: a loss cannot be set up with these models (checked before the first step).
         DivergedError: the loss is NaN/inf (the last good checkpoint stays in ``work_dir``).
     """
     torch.manual_seed(cfg.seed)
-    optimizer = torch.optim.AdamW(student.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, linear_schedule(cfg.steps, math.ceil(cfg.warmup_ratio * cfg.steps))
-    )
-    losses: list[float] = []
-    start = 0
+    run = Run(student, build_losses(student, teacher, cfg), cfg)
     state = load_checkpoint(work_dir / CHECKPOINT)
     if state is not None:
-        student.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
-        start, losses = state["step"], list(state["losses"])
-    targets = torch.from_numpy(teacher_outputs)
+        run.restore(state)
     student.train()
-    for step in range(start, cfg.steps):
-        idx = batch_indices(len(texts), cfg.batch_size, step, cfg.seed)
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,
-                        max_length=cfg.max_length, return_tensors="pt")
-        loss = combined_loss(cfg.losses, student(**enc), targets[idx])
-        if not torch.isfinite(loss):
-            raise DivergedError(
-                f"distillation diverged: loss is {loss.item()} at step {step}; the last good checkpoint is in "
-                f"{work_dir} — lower distill.lr and re-run to resume"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.grad_clip)
-        optimizer.step()
-        scheduler.step()
-        losses.append(loss.item())
+    while run.step < cfg.steps:
+        run.history.append(optimizer_step(run, tokenizer, texts, teacher_outputs, teacher))
+        run.step += 1
         if on_step is not None:
-            on_step(step + 1, losses[-1])
-        if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.steps:
-            save_checkpoint(work_dir / CHECKPOINT, step + 1, student, optimizer, scheduler, losses)
+            on_step(run.step, run.history[-1])
+        maybe_evaluate(run, evaluate, work_dir)
+        if run.step % cfg.checkpoint_every == 0 and run.step < cfg.steps:
+            save_checkpoint(work_dir / CHECKPOINT, run.state())
+    if cfg.keep_best and run.best is not None:
+        student.load_state_dict(torch.load(work_dir / BEST, weights_only=True))
     student.eval()
-    return losses
+    return run.history

@@ -96,3 +96,9 @@ def test_loss_names_match_registry():
     from edgedistill.distill.losses import LOSSES
 
     assert set(LOSSES) == set(LOSS_NAMES)
+
+
+def test_black_box_teacher_is_rejected_for_the_pipeline(tmp_path, tiny_bert):
+    data = base(tmp_path, tiny_bert) | {"teacher": {"source": "http", "http": {"url": "http://127.0.0.1:9/v1/embeddings"}}}
+    with pytest.raises(ConfigError, match="needs a huggingface teacher"):
+        parse_config(data, base_dir=tmp_path)
