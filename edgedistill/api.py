@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgedistill.artifacts import MANIFEST, Artifact, read_json
+from edgedistill.artifacts import MANIFEST, Artifact, read_json, sha256_json
 from edgedistill.config import (
     BenchConfig,
     EvaluateConfig,
@@ -24,6 +24,9 @@ from edgedistill.config import (
 )
 from edgedistill.errors import InputError
 from edgedistill.pipeline import RunDir, dump, relocate
+
+if TYPE_CHECKING:
+    from edgedistill.quantize.data import QuantizeData
 
 DEFAULT_TASK = "sentence-embedding"
 
@@ -195,26 +198,61 @@ def base_name(artifact: Artifact) -> str:
 
 
 def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None = None, task: str | None = None,
-             force: bool = False) -> list[Artifact]:
-    """Quantize an ONNX model (or a run's export) with each step; returns the quantized artifacts."""
-    from edgedistill.quantize import ort
+             force: bool = False, data: QuantizeData | None = None) -> list[Artifact]:
+    """Quantize an ONNX model (or a run's export/fuse output) with each step; returns the quantized artifacts.
+
+    ``data`` carries calibration texts (static-int8, trt-int8) and evaluation texts / STS pairs (sensitivity,
+    accuracy budget); dynamic-int8 and fp16 need none.
+
+    Raises:
+        InputError: a step needs data that was not given, too few calibration texts, an already-quantized model.
+    """
+    from edgedistill.quantize import stage as quantize_stage
 
     source = pick(model, "student-onnx", task)
     steps = steps or [QuantizeStep(mode="dynamic-int8")]
     run = RunDir(out, force)
-    names = [f"{base_name(source)}-{s.mode}" for s in steps]
+    names = [f"{base_name(source)}-{s.label}" for s in steps]
 
     def work(partial: Path) -> dict[str, Any]:
         entries = []
         for step, name in zip(steps, names):
-            made = ort.run(step, source, partial / step.mode)
+            made = quantize_stage.run(step, source, partial / step.label, data)
             made = Artifact(name, made.kind, made.path, made.task, made.meta)
             entries.append(artifact_entry(relocate(made, partial, run.path("quantize")), run.root))
         return {"artifacts": entries}
 
-    run.stage("quantize", dump(steps), {"model": source.path}, [f"{s.mode}/model.onnx" for s in steps], work)
+    section = {"steps": dump(steps), "data": data_fingerprint(data)}
+    run.stage("quantize", section, {"model": source.path}, [f"{s.label}/model.onnx" for s in steps], work)
     found = run_artifacts(run.root)
     return [found[n] for n in names]
+
+
+def data_fingerprint(data: QuantizeData | None) -> str | None:
+    """A hash of the texts a quantization step saw, so new calibration or eval texts redo the stage."""
+    if data is None:
+        return None
+    sts = (data.sts.sentences1, data.sts.sentences2, data.sts.scores.tolist()) if data.sts is not None else None
+    return sha256_json([data.calibration_texts, data.eval_texts, sts, data.max_length])
+
+
+def needs_data(step: QuantizeStep) -> bool:
+    return step.mode in ("static-int8", "trt-int8") or step.budget is not None or step.sensitivity
+
+
+def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:
+    """Calibration texts from the training texts (never the held-out ones), evaluation on the held-out texts
+    and the eval (dev) STS pairs — the test split is never used for a choice."""
+    from edgedistill.data.corpus import load_train_texts, split_holdout
+    from edgedistill.data.stsb import read_sts
+    from edgedistill.quantize.data import QuantizeData
+
+    train, heldout = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
+    size = max(s.calibration_size for s in cfg.quantize)
+    return QuantizeData(calibration_texts=train[:size], eval_texts=heldout,
+                        sts=read_sts(cfg.data.eval.path) if cfg.data.eval else None,
+                        cache_dir=out / "cache" / "calibration", max_length=cfg.evaluate.max_length,
+                        threads=cfg.bench.threads)
 
 
 def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldout: list[str],
@@ -288,7 +326,8 @@ def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> 
     student = distill(cfg, out, force)
     onnx_model = export(student, out, cfg.export, force=force)
     deployed = fuse(onnx_model, out, cfg.fuse, force=force) if cfg.fuse is not None else onnx_model
-    quantized = quantize(deployed, out, cfg.quantize, force=force)
+    data = pipeline_quantize_data(cfg, out) if any(needs_data(s) for s in cfg.quantize) else None
+    quantized = quantize(deployed, out, cfg.quantize, force=force, data=data)
     onnx_models = [onnx_model, deployed] if deployed is not onnx_model else [onnx_model]
     found = run_artifacts(out)
     assert cfg.teacher.path is not None, "validated: the pipeline's teacher is a huggingface folder"

@@ -125,21 +125,46 @@ def fuse(
 def quantize(
     model: Annotated[Path, typer.Argument(help="ONNX file, or a run directory.")],
     out: OutOpt,
-    mode: Annotated[list[str], typer.Option(help="Quantization mode (repeatable).")] = ["dynamic-int8"],  # noqa: B006
-    per_channel: Annotated[bool, typer.Option(help="Per-channel weight scales.")] = False,
+    mode: Annotated[list[str], typer.Option(help="dynamic-int8, static-int8, trt-int8, fp16 (repeatable).")] = [  # noqa: B006
+        "dynamic-int8"
+    ],
+    per_channel: Annotated[bool, typer.Option(help="Per-channel weight scales.")] = True,
+    preset: Annotated[
+        str | None, typer.Option(help="Static INT8 preset: avx2, avx512, avx512-vnni, arm64, tensorrt.")
+    ] = None,
+    calibration: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "minmax",
+    calibration_size: Annotated[int, typer.Option(help="Calibration texts to use.")] = 256,
+    texts: Annotated[Path | None, typer.Option(help="Text file (one per line): calibration texts first, then "
+                                                    "evaluation texts for --budget-min / --sensitivity.")] = None,
+    budget_min: Annotated[
+        float | None, typer.Option(help="Keep sensitive layers float until fidelity >= this.")
+    ] = None,
+    sensitivity: Annotated[bool, typer.Option(help="Write a per-layer sensitivity table and plot.")] = False,
     task: TaskOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Quantize an ONNX model with ONNX Runtime."""
+    """Quantize an ONNX model with ONNX Runtime: INT8 dynamic/static (QDQ), TensorRT-ready QDQ, FP16."""
     from edgedistill import api
     from edgedistill.config import QuantizeStep
 
     def work() -> Any:
-        steps = [validated(QuantizeStep, mode=m, per_channel=per_channel) for m in mode]
-        return api.quantize(model, out, steps, task, force)
+        budget = {"metric": "fidelity_cosine", "min": budget_min} if budget_min is not None else None
+        steps = [validated(QuantizeStep, mode=m, per_channel=per_channel, preset=preset, calibration=calibration,
+                           calibration_size=calibration_size, budget=budget, sensitivity=sensitivity) for m in mode]
+        data = text_file_data(texts, calibration_size) if texts is not None else None
+        return api.quantize(model, out, steps, task, force, data)
 
     for artifact in guarded(work):
         typer.echo(f"{artifact.name}: {artifact.path}")
+
+
+def text_file_data(path: Path, calibration_size: int) -> Any:
+    """QuantizeData from a text file: the first ``calibration_size`` lines calibrate, the rest evaluate."""
+    from edgedistill.data.corpus import read_text_lines
+    from edgedistill.quantize.data import QuantizeData
+
+    lines = read_text_lines(path)
+    return QuantizeData(calibration_texts=lines[:calibration_size], eval_texts=lines[calibration_size:])
 
 
 @app.command()

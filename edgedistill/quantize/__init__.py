@@ -1,1 +1,5 @@
-"""Quantize exported ONNX models (ONNX Runtime dynamic INT8)."""
+"""Quantize exported ONNX models: dynamic and static INT8 (ONNX Runtime), INT8 QDQ for TensorRT, FP16.
+
+Entry point: :func:`edgedistill.quantize.stage.run`. Static INT8 calibrates once (ranges cached), can
+rank node groups by sensitivity and keep the most sensitive in float until an accuracy budget holds.
+"""

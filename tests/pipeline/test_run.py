@@ -140,3 +140,24 @@ def test_bad_inputs_give_one_line_and_leave_nothing(tmp_path, tiny_bert, tiny_te
 def test_debug_shows_traceback(tmp_path):
     result = CliRunner().invoke(app, ["--debug", "report", str(tmp_path)])
     assert result.exit_code != 0 and result.exception is not None
+
+
+def test_static_int8_with_budget_from_a_text_file(finished_run, tmp_path, tiny_texts):
+    _, out, _ = finished_run
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(tiny_texts) + "\n")
+    res = CliRunner().invoke(app, ["quantize", str(out / "export" / "model.onnx"), "--out", str(tmp_path),
+                                   "--mode", "static-int8", "--texts", str(texts), "--calibration-size", "32",
+                                   "--budget-min", "0.9"])
+    assert res.exit_code == 0, res.output
+    made = json.loads((tmp_path / "manifest.json").read_text())["stages"]["quantize"]["metrics"]["artifacts"]
+    assert len(made) == 1 and (tmp_path / made[0]["path"]).is_file()
+    assert made[0]["meta"]["budget"]["met"] is True
+
+
+def test_static_int8_without_texts_says_what_is_missing(finished_run, tmp_path):
+    _, out, _ = finished_run
+    res = CliRunner().invoke(app, ["quantize", str(out / "export" / "model.onnx"), "--out", str(tmp_path),
+                                   "--mode", "static-int8"])
+    one_line_error(res, "calibration")
+    assert not (tmp_path / "quantize").exists()

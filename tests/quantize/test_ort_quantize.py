@@ -12,23 +12,11 @@ import pytest
 from onnx import TensorProto, helper
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import ExportConfig, QuantizeStep
+from edgedistill.config import QuantizeStep
 from edgedistill.errors import InputError
-from edgedistill.export.onnx import export_onnx
-from edgedistill.models.task_model import load_task_model
-from edgedistill.models.tokenizer_files import copy_tokenizer_files
 from edgedistill.quantize import ort as quantize
 
 STEP = QuantizeStep(mode="dynamic-int8")
-
-
-@pytest.fixture(scope="module")
-def float_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Artifact:
-    out = tmp_path_factory.mktemp("float")
-    model, tokenizer = load_task_model(tiny_bert, "sentence-embedding")
-    export_onnx(model, tokenizer, ExportConfig(), out / "model.onnx")
-    copy_tokenizer_files(tiny_bert, out)
-    return Artifact("tiny-onnx", "onnx", out / "model.onnx")
 
 
 @pytest.fixture(scope="module")

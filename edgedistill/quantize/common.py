@@ -1,0 +1,90 @@
+"""Steps every quantization mode shares: checking the input, pre-processing, staging and publishing.
+
+A mode writes its result into a staging folder inside ``out``; :func:`publish` tags it, moves it to
+``out/model.onnx`` (atomic renames) and copies the tokenizer files, so ``out`` never holds half a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from edgedistill.artifacts import Artifact
+from edgedistill.config import QuantizeStep
+from edgedistill.errors import InputError
+from edgedistill.models.onnx_file import check_onnx_file, is_quantized, onnx_size_mb, publish_onnx
+from edgedistill.models.tokenizer_files import copy_tokenizer_files
+
+ONNX_NAME = "model.onnx"
+EXTERNAL_DATA_MB = 1900.0  # above this the result is written with external data (protobuf's 2 GB limit)
+
+
+def check_float_model(model: Artifact) -> onnx.ModelProto:
+    """The model's graph, after checking it is a valid float ONNX file.
+
+    Raises:
+        InputError: not an ONNX artifact, not a valid model, or already quantized.
+    """
+    if model.kind != "onnx":
+        raise InputError(f"quantize takes an ONNX model; '{model.name}' is a {model.kind} artifact — export it first")
+    proto = check_onnx_file(model.path)
+    if is_quantized(proto):
+        raise InputError(f"{model.path} is already quantized; quantize the float model")
+    return proto
+
+
+def is_large(path: Path) -> bool:
+    return onnx_size_mb(path) > EXTERNAL_DATA_MB
+
+
+@contextlib.contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A temporary folder inside ``out`` (same file system, so publishing is a rename), removed afterwards."""
+    out.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=".quantize.", dir=out))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def prepare(src: Path, dest: Path) -> Path:
+    """ORT's quantization pre-processing (graph optimisation + ONNX shape inference) of ``src`` into ``dest``.
+
+    Symbolic shape inference is skipped: it fails on dynamo exports ("Incomplete symbolic shape
+    inference"), and the onnxscript optimizer has already folded the constants it would help with.
+    Node names survive, so exclusions computed on ``src`` apply to ``dest``.
+    """
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    large = is_large(src)
+    quant_pre_process(str(src), str(dest), skip_symbolic_shape=True, save_as_external_data=large,
+                      all_tensors_to_one_file=True)
+    return dest
+
+
+def tag(path: Path, label: str) -> None:
+    """Record the quantization in the model's metadata (graph only; external data is untouched)."""
+    proto = onnx.load(str(path), load_external_data=False)
+    onnx.helper.set_model_props(
+        proto, {**{p.key: p.value for p in proto.metadata_props}, "edgedistill.quantization": label}
+    )
+    onnx.save(proto, str(path))
+
+
+def publish(staged: Path, out: Path, model: Artifact, step: QuantizeStep, meta: dict[str, Any]) -> Artifact:
+    """Tag ``staged``, move it to ``out/model.onnx``, copy the tokenizer; the artifact with ``meta`` + size."""
+    tag(staged, step.mode)
+    if staged.name != ONNX_NAME:
+        staged = staged.rename(staged.with_name(ONNX_NAME))
+    publish_onnx(staged, out / ONNX_NAME)
+    copy_tokenizer_files(model.path.parent, out)
+    meta = {"mode": step.mode, **meta, "size_mb": onnx_size_mb(out / ONNX_NAME)}
+    return Artifact(name=f"{model.name}-{step.label}", kind="onnx", path=out / ONNX_NAME, task=model.task, meta=meta)
