@@ -144,20 +144,27 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
 
 
 def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None, task: str | None = None,
-           force: bool = False) -> Artifact:
+           force: bool = False, bisect: bool = False, fuse_form: str | None = None) -> Artifact:
     """Export a Hugging Face model (or a run's student) to ONNX with its task head, verified against torch.
+
+    ``bisect``: also compare every module's output with torch and name the first that differs.
+    ``fuse_form``: the attention form fused afterwards, which decides ``opset: auto``.
 
     Raises:
         VerificationError: ONNX Runtime and torch disagree beyond tolerance (nothing is written).
     """
     from edgedistill.export import onnx as onnx_export
+    from edgedistill.export.opset import opset_for
 
     source = pick(model, "student", task)
     cfg = config or ExportConfig()
+    if cfg.opset == "auto":
+        target = "10.3" if fuse_form == "trt-plugin" else "ort"  # the plugin serves TensorRT < 10.14
+        cfg = cfg.model_copy(update={"opset": opset_for(target, form=fuse_form)})
     run = RunDir(out, force)
 
     def work(partial: Path) -> dict[str, Any]:
-        made = onnx_export.run(cfg, source, partial)
+        made = onnx_export.run(cfg, source, partial, bisect=bisect)
         made = Artifact("student-onnx" if source.name == "student" else made.name, made.kind, made.path, made.task)
         entry = artifact_entry(relocate(made, partial, run.path("export")), run.root)
         return {"artifacts": [entry], "verification": made.meta.get("verification")}
@@ -324,7 +331,7 @@ def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> 
     cfg = as_config(config)
     out = Path(out)
     student = distill(cfg, out, force)
-    onnx_model = export(student, out, cfg.export, force=force)
+    onnx_model = export(student, out, cfg.export, force=force, fuse_form=cfg.fuse.form if cfg.fuse else None)
     deployed = fuse(onnx_model, out, cfg.fuse, force=force) if cfg.fuse is not None else onnx_model
     data = pipeline_quantize_data(cfg, out) if any(needs_data(s) for s in cfg.quantize) else None
     quantized = quantize(deployed, out, cfg.quantize, force=force, data=data)

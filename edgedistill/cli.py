@@ -78,10 +78,13 @@ def distill(
 def export(
     model: Annotated[Path, typer.Argument(help="Hugging Face model folder, or a run directory.")],
     out: OutOpt,
-    opset: Annotated[int, typer.Option(help="ONNX opset (17-23).")] = 20,
+    opset: Annotated[str, typer.Option(help="ONNX opset (17-23), or auto.")] = "20",
     exporter: Annotated[str, typer.Option(help="dynamo or torchscript.")] = "dynamo",
     max_batch: Annotated[int, typer.Option(help="Largest batch the export must accept.")] = 64,
     max_seq: Annotated[int, typer.Option(help="Longest sequence the export must accept.")] = 256,
+    bisect: Annotated[
+        bool, typer.Option(help="Compare every module's output with torch; name the first that differs.")
+    ] = False,
     task: TaskOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -90,9 +93,9 @@ def export(
     from edgedistill.config import ExportConfig
 
     def work() -> Any:
-        cfg = validated(ExportConfig, opset=opset, exporter=exporter,
+        cfg = validated(ExportConfig, opset=opset if opset == "auto" else opset_number(opset), exporter=exporter,
                         dynamic={"batch": [1, max_batch], "sequence": [1, max_seq]})
-        return api.export(model, out, cfg, task, force)
+        return api.export(model, out, cfg, task, force, bisect=bisect)
 
     typer.echo(f"onnx: {guarded(work).path}")
 
@@ -312,6 +315,14 @@ def estimate(
 
     est = guarded(lambda: run_estimate(model, target, precision, parse_dim_sizes(dim)))
     typer.echo(format_estimate(est, top))
+
+
+def opset_number(text: str) -> int:
+    from edgedistill.errors import ConfigError
+
+    if not text.isdigit():
+        raise ConfigError(f"--opset {text!r}: expected a number (17-23) or auto")
+    return int(text)
 
 
 def parse_shape(text: str) -> dict[str, int]:

@@ -39,8 +39,9 @@ LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
     "minilm_relation": ("layers", "relations", "relation_heads"),
     "fitnets": ("student_module", "teacher_module"),
 }
+TABLE_SOURCES = ("jsonl", "csv", "tsv", "hf-dataset")
 TEACHER_SOURCES = ("huggingface", "onnx", "recorded", "http")
-QUANTIZE_MODES = ("dynamic-int8", "static-int8", "trt-int8", "fp16")
+QUANTIZE_MODES = ("dynamic-int8", "static-int8", "trt-int8", "fp16", "qad-int8")
 QUANTIZE_PRESETS = ("avx2", "avx512", "avx512-vnni", "arm64", "tensorrt")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
@@ -153,11 +154,12 @@ class TeacherConfig(StrictModel):
 
 
 class FromTeacher(StrictModel):
-    """A student made of a subset of the teacher's transformer layers (0-based, in order).
+    """A student made of a subset of the teacher's transformer layers (0-based, in order), optionally narrower.
 
     ``layers``: an explicit list, ``uniform`` (every k-th layer, ending with the last), or ``search`` (score
     candidate subsets of ``num_layers`` layers by fidelity to the teacher on held-out texts, untrained, and
-    keep the best).
+    keep the best). ``heads`` / ``intermediate_size`` then keep each layer's most important attention heads and
+    FFN units (by ``importance``); the hidden size stays the teacher's.
     """
 
     layers: list[Annotated[int, Field(ge=0)]] | Literal["uniform", "search"] = Field(
@@ -166,6 +168,12 @@ class FromTeacher(StrictModel):
     num_layers: PositiveInt | None = Field(None, description="Layers to keep for `uniform` and `search`.")
     search_texts: PositiveInt = Field(256, description="`search`: held-out texts used to score each subset.")
     search_limit: PositiveInt = Field(64, description="`search`: most candidate subsets scored (seeded sample).")
+    heads: PositiveInt | None = Field(None, description="Attention heads kept per layer (none: all the teacher's).")
+    intermediate_size: PositiveInt | None = Field(None, description="FFN units kept per layer (none: all).")
+    importance: Literal["weight", "activation"] = Field(
+        "weight", description="How heads and FFN units are ranked: weight magnitude, or activations on "
+        "`importance_texts` held-out texts.")
+    importance_texts: PositiveInt = Field(64, description="`importance: activation`: held-out texts measured.")
 
     @field_validator("layers")
     @classmethod
@@ -184,10 +192,35 @@ class FromTeacher(StrictModel):
 
 
 class StudentConfig(StrictModel):
-    """The student. Today it is derived from the teacher (layer subset); students from a Hugging Face config
-    or a user factory are planned, not accepted yet — a key for them would be silently ignored, so it is an error."""
+    """The student: exactly one of ``from_teacher`` (layers of the teacher, optionally narrower), ``hf_config``
+    (a Hugging Face ``config.json``, randomly initialised, using the teacher's tokenizer) or ``factory``
+    (``module.path:function`` returning a TaskModel or a Hugging Face model)."""
 
-    from_teacher: FromTeacher
+    from_teacher: FromTeacher | None = None
+    hf_config: Path | None = Field(None, description="A Hugging Face config.json (or its folder): random init.")
+    factory: str | None = Field(
+        None, description="`module.path:function` called with no arguments; returns a TaskModel or a HF model.")
+
+    @field_validator("hf_config", mode="before")
+    @classmethod
+    def _config_path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return resolve_path(v, info)
+
+    @field_validator("factory")
+    @classmethod
+    def _factory(cls, v: str | None) -> str | None:
+        module, _, name = (v or "x:y").partition(":")
+        if not (module and name.isidentifier() and all(p.isidentifier() for p in module.split("."))):
+            raise ValueError(f"factory must look like 'package.module:function', got '{v}'")
+        return v
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StudentConfig:
+        given = [k for k in ("from_teacher", "hf_config", "factory") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of from_teacher, hf_config, factory; got "
+                             + (", ".join(given) or "none"))
+        return self
 
 
 class TextSource(StrictModel):
@@ -195,11 +228,17 @@ class TextSource(StrictModel):
 
     ``text-lines``: one text per line; ``python-docs``: the built-in corpus made from the Python
     documentation and standard-library docstrings on this machine; ``stsb``: the sentences of an
-    STS Benchmark file, scores ignored.
+    STS Benchmark file, scores ignored; ``jsonl`` / ``csv`` / ``tsv``: the texts of ``column`` (and of
+    ``text_pair`` for sentence pairs); ``hf-dataset``: the same from a Hugging Face ``datasets`` folder written
+    by ``save_to_disk`` or a JSON/CSV/Parquet/text data file (needs ``pip install datasets``).
     """
 
-    source: Literal["text-lines", "python-docs", "stsb"] = Field(description="Kind of text source (see above).")
+    source: Literal["text-lines", "python-docs", "stsb", "jsonl", "csv", "tsv", "hf-dataset"] = Field(
+        description="Kind of text source (see above).")
     path: Path | None = None
+    column: str | None = Field(None, description="jsonl/csv/tsv/hf-dataset: column holding the text (default text).")
+    text_pair: str | None = Field(None, description="Second sentence's column of a pair; both become texts.")
+    split: str | None = Field(None, description="hf-dataset: split of a DatasetDict (default: train).")
     required: bool = Field(True, description="If false, a missing file is skipped with a warning instead of an error.")
     limit: PositiveInt | None = Field(None, description="Use at most this many texts from this source.")
 
@@ -208,7 +247,7 @@ class TextSource(StrictModel):
     def _path(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
-        needs_path = data.get("source") in ("text-lines", "stsb")
+        needs_path = data.get("source") != "python-docs"
         if needs_path and data.get("path") is None:
             raise ValueError(f"source '{data['source']}' needs a 'path'")
         if data.get("source") == "python-docs" and data.get("path") is not None:
@@ -216,6 +255,23 @@ class TextSource(StrictModel):
         if data.get("path") is not None:
             data = dict(data, path=resolve_path(data["path"], info, must_exist=data.get("required", True)))
         return data
+
+    @model_validator(mode="after")
+    def _columns(self) -> TextSource:
+        tabular = self.source in TABLE_SOURCES
+        for key in ("column", "text_pair", "split"):
+            if getattr(self, key) is not None and not (tabular and (key != "split" or self.source == "hf-dataset")):
+                raise ValueError(f"'{key}' does not apply to source '{self.source}'")
+        if self.source in ("jsonl", "csv", "tsv") and self.path is not None and self.path.is_file():
+            from edgedistill.data.tables import check_columns, table_columns
+            from edgedistill.errors import InputError
+
+            wanted = [self.column or "text"] + ([self.text_pair] if self.text_pair else [])
+            try:
+                check_columns(table_columns(self.path, self.source), wanted, str(self.path))
+            except InputError as err:  # becomes a validation error, so the message carries the key path
+                raise ValueError(str(err)) from None
+        return self
 
 
 class StsSource(StrictModel):
@@ -334,7 +390,10 @@ class DynamicAxes(StrictModel):
 
 
 class ExportConfig(StrictModel):
-    opset: int = Field(20, ge=17, le=23, description="ONNX opset of the export.")
+    opset: Annotated[int, Field(ge=17, le=23)] | Literal["auto"] = Field(
+        20, description="ONNX opset (17-23), or auto: by the deployment (ONNX Runtime CPU: 20; fuse form onnx: 23; "
+        "fuse form trt-plugin: 17, what TensorRT 8.5-10.13 parse)."
+    )
     exporter: Literal["dynamo", "torchscript"] = Field("dynamo", description="torch.onnx exporter to use.")
     dynamic: DynamicAxes = DynamicAxes()
     atol: float = Field(1e-4, gt=0, description="Max absolute difference allowed between ONNX Runtime and torch.")
@@ -393,6 +452,9 @@ class QuantizeStep(StrictModel):
         "matmul", description="Unit of the sensitivity analysis and of the budget's float fallbacks.")
     sensitivity: bool = Field(False, description="Write a per-group sensitivity table and plot.")
     budget: QuantizeBudget | None = Field(None, description="Keep sensitive groups in float until this holds.")
+    qad_steps: PositiveInt = Field(300, description="qad-int8: optimizer steps of fake-quantized distillation.")
+    qad_lr: float = Field(2.0e-5, gt=0, description="qad-int8: peak AdamW learning rate (weights, activation scales).")
+    qad_batch_size: PositiveInt = Field(32, description="qad-int8: texts per step.")
     keep_io_fp32: bool = Field(True, description="FP16: inputs and outputs stay FP32 (casts inserted).")
     fp32_ops: list[str] = Field(
         default_factory=lambda: ["LayerNormalization", "Softmax", "ReduceSum", "ReduceMean", "ReduceL2", "Pow",

@@ -33,6 +33,7 @@ from edgedistill.models.tokenizer_files import copy_tokenizer_files
 
 ONNX_NAME = "model.onnx"
 VERIFICATION_NAME = "verification.json"
+BISECT_NAME = "bisect.json"
 FORWARD_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # TaskModel.forward order
 EXTERNAL_DATA_BYTES = 2 * 1024**3 - 64 * 1024**2  # protobuf's 2 GB limit, with room for the graph
 VERIFY_MAX_SEQ = 256  # longer sequences are exported but not run at verification (speed)
@@ -128,6 +129,15 @@ def export_onnx(
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def opset_of(cfg: ExportConfig) -> int:
+    """The configured opset; ``auto`` here (no deployment known) means ONNX Runtime's."""
+    if cfg.opset == "auto":
+        from edgedistill.export.opset import opset_for
+
+        return opset_for("ort")
+    return cfg.opset
+
+
 def dim(name: str, rng: Range) -> torch.export.Dim | None:
     """A named dynamic dimension, or None (static) when the range is a single size."""
     return None if rng.min == rng.max else torch.export.Dim(name, min=rng.min, max=rng.max)
@@ -167,7 +177,7 @@ def export_dynamo(
     try:
         with quiet_exporter():
             program = torch.onnx.export(
-                model, args, dynamo=True, opset_version=cfg.opset, input_names=names,
+                model, args, dynamo=True, opset_version=opset_of(cfg), input_names=names,
                 output_names=[model.output_name], dynamic_shapes=tuple(axes for _ in names), optimize=True,
                 verbose=False,
             )
@@ -194,7 +204,7 @@ def export_torchscript(
     raw.parent.mkdir()
     with quiet_exporter():
         torch.onnx.export(
-            model, args, str(raw), dynamo=False, opset_version=cfg.opset, input_names=names,
+            model, args, str(raw), dynamo=False, opset_version=opset_of(cfg), input_names=names,
             output_names=[model.output_name], dynamic_axes=dynamic_axes,
         )
     graph = ir.load(raw)
@@ -303,6 +313,11 @@ def measure_onnx(model: TaskModel, tokenizer: Any, onnx_path: Path, cfg: ExportC
     return summarise(results, cfg)
 
 
+def shape_key(label: str) -> tuple[int, ...]:
+    """``"4x128"`` or ``"4x3x224x224"`` → its sizes, for sorting labels numerically."""
+    return tuple(int(p) for p in label.split()[0].split("x") if p.isdigit())
+
+
 def summarise(results: list[dict[str, Any]], cfg: ExportConfig) -> dict[str, Any]:
     for r in results:
         r["passed"] = r["max_abs"] <= cfg.atol and r["min_cosine"] >= cfg.min_cosine
@@ -316,13 +331,13 @@ def summarise(results: list[dict[str, Any]], cfg: ExportConfig) -> dict[str, Any
             "max_rel": max(r["max_rel"] for r in results),
             "min_cosine": min(r["min_cosine"] for r in results),
         },
-        "shapes": sorted({r["shape"] for r in results}, key=lambda s: tuple(map(int, s.split("x")))),
+        "shapes": sorted({r["shape"] for r in results}, key=shape_key),
         "passed": all(r["passed"] for r in results),
     }
 
 
-def check_report(report: dict[str, Any]) -> None:
-    """Raise VerificationError naming the worst failing output and shape, if any failed."""
+def check_report(report: dict[str, Any], hint: str | None = None) -> None:
+    """Raise VerificationError naming the worst failing output and shape, if any failed (``hint`` appended)."""
     failed = [r for r in report["results"] if not r["passed"]]
     if not failed:
         return
@@ -331,7 +346,7 @@ def check_report(report: dict[str, Any]) -> None:
         why = f"max abs diff {r['max_abs']:.1e} > atol {report['atol']:g} (min cosine {r['min_cosine']:.4f})"
     else:
         why = f"min row cosine {r['min_cosine']:.6f} < {report['min_cosine']:g} (max abs diff {r['max_abs']:.1e})"
-    raise VerificationError(f"output '{r['output']}' at shape {r['shape']}: {why}")
+    raise VerificationError(f"output '{r['output']}' at shape {r['shape']}: {why}" + (f"; {hint}" if hint else ""))
 
 
 def verify_onnx(model: TaskModel, tokenizer: Any, onnx_path: Path, cfg: ExportConfig) -> dict[str, Any]:
@@ -351,14 +366,15 @@ def verify_onnx(model: TaskModel, tokenizer: Any, onnx_path: Path, cfg: ExportCo
 # ---------------------------------------------------------------- stage
 
 
-def run(cfg: ExportConfig, model: Artifact, out: Path) -> Artifact:
+def run(cfg: ExportConfig, model: Artifact, out: Path, bisect: bool = False) -> Artifact:
     """Export a Hugging Face model folder to ``out/model.onnx``, verified, with its tokenizer files.
 
     ``out/verification.json`` is written whether or not verification passes; ``out/model.onnx`` only
-    appears once it has passed.
+    appears once it has passed. With ``bisect``, ``out/bisect.json`` compares every module's output with
+    torch (see :func:`edgedistill.export.bisect.bisect_onnx`) and a failure names the first module that differs.
 
     Returns:
-        The ONNX artifact; ``meta`` holds the verification summary, export time and size.
+        The ONNX artifact; ``meta`` holds the verification summary, export time and size (and the bisect line).
     Raises:
         InputError: ``model`` is not a loadable Hugging Face folder or the config does not fit it.
         VerificationError: ONNX Runtime disagrees with torch beyond tolerance.
@@ -368,19 +384,33 @@ def run(cfg: ExportConfig, model: Artifact, out: Path) -> Artifact:
     task_model, tokenizer = load_task_model(model.path, model.task)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".export.", dir=out))
+    bisected = None
     try:
         start = time.perf_counter()
         export_onnx(task_model, tokenizer, cfg, staging / ONNX_NAME, source=model.path)
         export_s = time.perf_counter() - start
         report = measure_onnx(task_model, tokenizer, staging / ONNX_NAME, cfg)
         atomic_write_json(out / VERIFICATION_NAME, report)
+        if bisect:
+            bisected = bisect_file(task_model, tokenizer, staging / ONNX_NAME, cfg, out / BISECT_NAME)
         if not report["passed"]:
             remove_onnx(out / ONNX_NAME)  # a stale model from an earlier run must not pass for this one
-            check_report(report)
+            check_report(report, hint=bisected or "rerun with --bisect to find the first module that differs")
         publish_onnx(staging / ONNX_NAME, out / ONNX_NAME)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     copy_tokenizer_files(model.path, out)
     summary = {k: report[k] for k in ("passed", "worst", "shapes", "atol", "min_cosine")}
     meta = {"verification": summary, "export_s": round(export_s, 2), "size_mb": onnx_size_mb(out / ONNX_NAME)}
+    if bisected:
+        meta["bisect"] = bisected
     return Artifact(name=f"{model.name}-onnx", kind="onnx", path=out / ONNX_NAME, task=model.task, meta=meta)
+
+
+def bisect_file(model: TaskModel, tokenizer: Any, onnx_path: Path, cfg: ExportConfig, report_path: Path) -> str:
+    """Bisect ``onnx_path`` against ``model``, write the report to ``report_path``; returns its one-line summary."""
+    from edgedistill.export.bisect import bisect_onnx, describe
+
+    report = bisect_onnx(model, tokenizer, onnx_path, cfg)
+    atomic_write_json(report_path, report)
+    return describe(report)

@@ -161,3 +161,17 @@ def test_static_int8_without_texts_says_what_is_missing(finished_run, tmp_path):
                                    "--mode", "static-int8"])
     one_line_error(res, "calibration")
     assert not (tmp_path / "quantize").exists()
+
+
+def test_export_alone_with_auto_opset_and_bisect(finished_run, tmp_path):
+    import onnx
+
+    _, out, _ = finished_run
+    res = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path), "--opset", "auto", "--bisect",
+                                   "--max-batch", "4", "--max-seq", "32"])
+    assert res.exit_code == 0, res.output
+    model = onnx.load(str(tmp_path / "export" / "model.onnx"), load_external_data=False)
+    assert {o.domain: o.version for o in model.opset_import}[""] == 20  # auto for ONNX Runtime on a CPU
+    assert json.loads((tmp_path / "export" / "bisect.json").read_text())
+    bad = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path), "--opset", "twenty"])
+    one_line_error(bad, "--opset 'twenty'")

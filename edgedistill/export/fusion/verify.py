@@ -29,8 +29,29 @@ def vocab_size(model: onnx.ModelProto, ids_input: str = "input_ids") -> int:
     return 100
 
 
+def image_input(model: onnx.ModelProto) -> tuple[str, list[int]] | None:
+    """The graph's float (B, C, H, W) input with fixed C, H, W (an image model's ``pixel_values``), or None."""
+    for value in model.graph.input:
+        tensor = value.type.tensor_type
+        dims = [d.dim_value if d.HasField("dim_value") else 0 for d in tensor.shape.dim]
+        if tensor.elem_type == onnx.TensorProto.FLOAT and len(dims) == 4 and all(dims[1:]):
+            return value.name, dims[1:]
+    return None
+
+
+def image_feeds(name: str, chw: list[int], seed: int = 0) -> list[tuple[str, dict[str, np.ndarray]]]:
+    """Random images at every batch size of :data:`VERIFY_SHAPES` (an image model has no padding to check)."""
+    rng = np.random.default_rng(seed)
+    batches = sorted({batch for batch, _, _ in VERIFY_SHAPES})
+    return [(f"{b}x{'x'.join(map(str, chw))}", {name: rng.standard_normal((b, *chw)).astype(np.float32)})
+            for b in batches]
+
+
 def verification_feeds(model: onnx.ModelProto, seed: int = 0) -> list[tuple[str, dict[str, np.ndarray]]]:
-    """``(label, feeds)`` for the graph's (B, S) token inputs: ids, attention mask and token types."""
+    """``(label, feeds)`` for the graph's (B, S) token inputs (ids, attention mask and token types), or for
+    its image input when it has one."""
+    if image := image_input(model):
+        return image_feeds(*image, seed=seed)
     rng = np.random.default_rng(seed)
     vocab = vocab_size(model)
     names = [i.name for i in model.graph.input if i.name not in {x.name for x in model.graph.initializer}]

