@@ -543,9 +543,10 @@ class PipelineConfig(StrictModel):
         check_teacher_serves_losses(self.teacher, self.distill)
         if not self.teacher.white_box:
             raise ValueError(
-                f"teacher.source '{self.teacher.source}': the pipeline derives its student from the teacher's layers, "
-                "which needs a huggingface teacher; black-box teachers (edgedistill.models.teachers) label data "
-                "today, and students for them (hf_config / factory) are planned"
+                f"teacher.source '{self.teacher.source}': the pipeline evaluates and benchmarks the teacher "
+                "as a Hugging Face model, so it needs a huggingface teacher; black-box teachers "
+                "(edgedistill.models.teachers) label data for edgedistill.distill but are not wired into "
+                "`edgedistill run` yet"
             )
         return self
 

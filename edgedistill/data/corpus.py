@@ -1,4 +1,4 @@
-"""Unlabelled text for distillation: text files, STS sentences, and a built-in offline corpus.
+"""Unlabelled text for distillation: text files, table columns, STS sentences, and a built-in offline corpus.
 
 The built-in ``python-docs`` corpus exists on every machine with Python: the text of
 ``pydoc_data.topics`` and the docstrings of the standard library's source files (read with ``ast``,
@@ -137,6 +137,14 @@ def load_source(source: TextSource) -> list[str]:
 
         pairs = read_sts(source.path)
         texts = unique([*pairs.sentences1, *pairs.sentences2])
+    elif source.source in ("jsonl", "csv", "tsv"):
+        from edgedistill.data.tables import read_table
+
+        texts = read_table(source.path, source.source, source.column or "text", source.text_pair)
+    elif source.source == "hf-dataset":
+        from edgedistill.data.tables import read_dataset
+
+        texts = read_dataset(source.path, source.column or "text", source.text_pair, source.split)
     else:
         texts = read_text_lines(source.path)
     return texts[: source.limit] if source.limit else texts

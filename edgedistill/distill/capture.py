@@ -32,6 +32,11 @@ class ModelInfo:
     heads: int = 0
     output_dim: int = 0
     model: nn.Module | None = field(default=None, compare=False, repr=False)
+    attention_width: int = 0  # width of the Q/K/V projections (0: the hidden size; less in head-pruned models)
+
+    @property
+    def projection_width(self) -> int:
+        return self.attention_width or self.hidden
 
 
 def model_info(model: nn.Module, name: str) -> ModelInfo:
@@ -40,8 +45,10 @@ def model_info(model: nn.Module, name: str) -> ModelInfo:
     config = getattr(backbone, "config", None)
     if config is None:
         return ModelInfo(name, True, model=model)
+    head_size = getattr(config, "attention_head_size", None)
+    width = config.num_attention_heads * head_size if head_size else config.hidden_size
     return ModelInfo(name, True, config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                     model=model)
+                     model=model, attention_width=width)
 
 
 def layer_projection(layer: nn.Module, kind: str, where: str) -> nn.Module:

@@ -17,8 +17,16 @@ from edgedistill.config import PipelineConfig
 from edgedistill.data.corpus import load_train_texts, split_holdout, texts_hash
 from edgedistill.distill.label_store import LabelStore, store_key
 from edgedistill.distill.layer_search import choose_layers, fidelity
+from edgedistill.distill.new_students import (
+    check_output_width,
+    check_tokenizer_fits,
+    from_factory,
+    from_hf_config,
+)
 from edgedistill.distill.students import select_layers
 from edgedistill.distill.trainer import CHECKPOINT, train
+from edgedistill.distill.width import activation_scores, prune_width
+from edgedistill.errors import ConfigError
 from edgedistill.models.task_model import TaskModel, save_task_model
 from edgedistill.models.teachers import Teacher, load_teacher
 from edgedistill.progress import progress_bar
@@ -55,15 +63,56 @@ def choose(config: PipelineConfig, trained: Artifact, untrained: Artifact, heldo
     return winner, {"selection_metric": metric, "selection_scores": scores, "selected": winner}
 
 
-def derive_student(config: PipelineConfig, teacher: Any, heldout: list[str]) -> tuple[TaskModel, dict[str, Any]]:
-    """The untrained student: a layer subset of a white-box teacher (explicit, uniform or searched)."""
+def derive_student(config: PipelineConfig, teacher: Any, heldout: list[str],
+                   output_width: int | None = None) -> tuple[TaskModel, dict[str, Any]]:
+    """The untrained student: from the teacher's layers (and width), a Hugging Face config, or a factory.
+
+    Raises:
+        ConfigError: the student cannot take the teacher's tokens or does not match its output width.
+    """
+    spec, seed = config.student, config.distill.seed
+    tokenizer = getattr(teacher, "tokenizer", None)
+    if tokenizer is None:
+        raise ConfigError(f"student: teacher.source '{config.teacher.source}' has no tokenizer to share; "
+                          "use a huggingface or onnx teacher")
+    model = getattr(teacher, "model", None)
+    pooling = (model.pooling, model.normalize) if isinstance(model, TaskModel) else ("mean", True)
+    if spec.from_teacher is not None:
+        if not isinstance(model, TaskModel):
+            raise ConfigError("student.from_teacher: deriving a student needs a white-box (huggingface) teacher")
+        student, info = from_teacher(config, model, tokenizer, heldout)
+    elif spec.hf_config is not None:
+        student, info = from_hf_config(spec.hf_config, config.teacher.task, seed, *pooling,
+                                       num_labels=output_width), {"student_source": "hf_config"}
+    else:
+        assert spec.factory is not None
+        student, info = from_factory(spec.factory, config.teacher.task, *pooling), {"student_source": "factory"}
+    check_tokenizer_fits(student, tokenizer)
+    if output_width is not None:
+        check_output_width(student, tokenizer, heldout, output_width)
+    return student, info
+
+
+def from_teacher(config: PipelineConfig, model: TaskModel, tokenizer: Any,
+                 heldout: list[str]) -> tuple[TaskModel, dict[str, Any]]:
+    """A layer subset of a white-box teacher (explicit, uniform or searched), then width reduction if asked."""
     spec = config.student.from_teacher
-    layers, scores = choose_layers(teacher.model, teacher.tokenizer, spec, heldout, config.distill.max_length,
-                                   config.distill.seed)
+    assert spec is not None
+    max_length = config.distill.max_length
+    layers, scores = choose_layers(model, tokenizer, spec, heldout, max_length, config.distill.seed)
     info: dict[str, Any] = {"student_layers": layers}
     if scores:
         info["layer_search"] = scores
-    return select_layers(teacher.model, layers), info
+    student = select_layers(model, layers)
+    if spec.heads is None and spec.intermediate_size is None:
+        return student, info
+    ranks = None
+    if spec.importance == "activation":
+        ranks = activation_scores(student, tokenizer, heldout[: spec.importance_texts], max_length)
+    student = prune_width(student, spec.heads, spec.intermediate_size, ranks)
+    info.update(student_heads=student.backbone.config.num_attention_heads,
+                student_intermediate_size=student.backbone.config.intermediate_size)
+    return student, info
 
 
 def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
@@ -72,7 +121,7 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
     texts, heldout = split_holdout(load_train_texts(config.data.train), config.data.holdout, config.distill.seed)
     atomic_write_text(out / HELDOUT, "\n".join(heldout) + "\n")
     targets = label_with_teacher(config, teacher, texts + heldout, cache_dir)
-    student, metrics = derive_student(config, teacher, heldout)
+    student, metrics = derive_student(config, teacher, heldout, output_width=targets.shape[1])
     tokenizer = teacher.tokenizer  # type: ignore[attr-defined]
     save_task_model(student, tokenizer, out / "untrained")
     live = teacher.model if any(s.white_box for s in config.distill.losses) else None

@@ -30,8 +30,10 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 EVALS = "evals.json"
 Targets = np.ndarray | Callable[[np.ndarray], np.ndarray]
+Encode = Callable[[np.ndarray], dict[str, torch.Tensor]]  # row indices -> model inputs (+ optional "labels")
 
-__all__ = ["CHECKPOINT", "DivergedError", "batch_indices", "linear_schedule", "train"]
+__all__ = ["CHECKPOINT", "DivergedError", "batch_indices", "linear_schedule", "text_encoder", "train",
+           "train_batches"]
 
 
 class DivergedError(EdgeDistillError):
@@ -100,31 +102,43 @@ def build_losses(student: TaskModel, teacher: torch.nn.Module | None, cfg: Disti
     return losses
 
 
+def text_encoder(tokenizer: Any, texts: list[str], max_length: int) -> Encode:
+    """Tokenize the texts at the given rows (padded to the longest, truncated at ``max_length``)."""
+
+    def encode(rows: np.ndarray) -> dict[str, torch.Tensor]:
+        return dict(tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
+                              return_tensors="pt"))
+
+    return encode
+
+
 def batch_loss(run: Run, teacher: torch.nn.Module | None, enc: dict[str, torch.Tensor],
                target: torch.Tensor) -> torch.Tensor:
-    """Loss of one micro-batch: student forward with hooks, live teacher forward when intermediates are needed."""
+    """Loss of one micro-batch: student forward with hooks, live teacher forward when intermediates are needed.
+
+    ``enc`` holds the model inputs and, for losses that use them, ``labels`` (not passed to the models).
+    """
     losses = run.losses
+    inputs = {k: v for k, v in enc.items() if k != "labels"}
     device = next(run.student.parameters()).device
     with autocast(run.cfg, device):
         t: dict[str, torch.Tensor] = {}
         if teacher is not None and losses.white_box:
             with torch.no_grad(), capture(teacher, losses.teacher_keys(), "teacher") as t:
-                teacher(**enc)
+                teacher(**inputs)
         with capture(run.student, losses.student_keys(), "student") as s:
-            s["output"] = run.student(**enc)
+            s["output"] = run.student(**inputs)
         t["output"] = target
         return losses(s, t, enc)
 
 
-def optimizer_step(run: Run, tokenizer: Any, texts: list[str], targets: Targets,
-                   teacher: torch.nn.Module | None) -> float:
+def optimizer_step(run: Run, encode: Encode, n: int, targets: Targets, teacher: torch.nn.Module | None) -> float:
     cfg = run.cfg
-    idx = batch_indices(len(texts), cfg.batch_size, run.step, cfg.seed)
+    idx = batch_indices(n, cfg.batch_size, run.step, cfg.seed)
     run.optimizer.zero_grad(set_to_none=True)
     total = 0.0
     for part in np.array_split(idx, min(cfg.grad_accum, len(idx))):
-        enc = dict(tokenizer([texts[i] for i in part], padding=True, truncation=True,
-                             max_length=cfg.max_length, return_tensors="pt"))
+        enc = encode(part)
         rows = targets[part] if isinstance(targets, np.ndarray) else targets(part)
         loss = batch_loss(run, teacher, enc, torch.as_tensor(np.asarray(rows))) * (len(part) / len(idx))
         if not torch.isfinite(loss):
@@ -158,7 +172,19 @@ def maybe_evaluate(run: Run, evaluate: Callable[[TaskModel], float] | None, work
 def train(student: TaskModel, tokenizer: Any, texts: list[str], teacher_outputs: Targets, cfg: DistillConfig,
           work_dir: Path, on_step: Callable[[int, float], None] | None = None,
           teacher: torch.nn.Module | None = None, evaluate: Callable[[TaskModel], float] | None = None) -> list[float]:
-    """Train ``student`` in place; return the loss per step. Resumes from ``work_dir/checkpoint.pt``.
+    """Train ``student`` on ``texts`` (see :func:`train_batches`); return the loss per step."""
+    return train_batches(student, text_encoder(tokenizer, texts, cfg.max_length), len(texts), teacher_outputs, cfg,
+                         work_dir, on_step, teacher, evaluate)
+
+
+def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets, cfg: DistillConfig,
+                  work_dir: Path, on_step: Callable[[int, float], None] | None = None,
+                  teacher: torch.nn.Module | None = None, evaluate: Callable[[Any], float] | None = None
+                  ) -> list[float]:
+    """Train ``student`` in place on ``n`` rows given by ``encode``; return the loss per step.
+
+    Resumes from ``work_dir/checkpoint.pt``. Any module works as student (texts, images: whatever ``encode``
+    feeds it).
 
     ``teacher_outputs`` are the teacher's final outputs, an (N, D) array or a function of row indices (a
     label store); ``teacher`` (white-box) runs live only when a loss needs intermediate tensors.
@@ -174,7 +200,7 @@ def train(student: TaskModel, tokenizer: Any, texts: list[str], teacher_outputs:
         run.restore(state)
     student.train()
     while run.step < cfg.steps:
-        run.history.append(optimizer_step(run, tokenizer, texts, teacher_outputs, teacher))
+        run.history.append(optimizer_step(run, encode, n, teacher_outputs, teacher))
         run.step += 1
         if on_step is not None:
             on_step(run.step, run.history[-1])

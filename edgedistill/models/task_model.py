@@ -104,6 +104,8 @@ def load_task_model(path: Path, task: str, trust_remote_code: bool = False) -> t
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    import edgedistill.models.pruned_bert  # noqa: F401 (registers the pruned_bert model type)
+
     hf_logging.disable_progress_bar()  # our own progress bars report the work; keep the terminal clean
     hf_logging.set_verbosity_error()
     check_model_dir(path)

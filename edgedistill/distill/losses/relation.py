@@ -32,7 +32,7 @@ class MiniLMRelation(DistillLoss):
         require_white_box(student, where, spec.name)
         require_white_box(teacher, where, spec.name)
         self.heads = spec.relation_heads or teacher.heads
-        for who, width in (("student", student.hidden), ("teacher", teacher.hidden)):
+        for who, width in (("student", student.projection_width), ("teacher", teacher.projection_width)):
             if width % self.heads:
                 raise ConfigError(f"{where}.relation_heads: {self.heads} does not divide the {who}'s width {width}")
         self.pairs = layer_pairs(spec.layers, student.layers, teacher.layers, where, default="last")
