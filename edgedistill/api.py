@@ -26,7 +26,7 @@ from edgedistill.errors import InputError
 from edgedistill.pipeline import RunDir, dump, relocate
 
 if TYPE_CHECKING:
-    from edgedistill.quantize.data import QuantizeData
+    from edgedistill.quantize.data import QadData, QuantizeData
 
 DEFAULT_TASK = "sentence-embedding"
 
@@ -239,12 +239,15 @@ def data_fingerprint(data: QuantizeData | None) -> str | None:
     """A hash of the texts a quantization step saw, so new calibration or eval texts redo the stage."""
     if data is None:
         return None
+    from edgedistill.data.corpus import texts_hash
+
     sts = (data.sts.sentences1, data.sts.sentences2, data.sts.scores.tolist()) if data.sts is not None else None
-    return sha256_json([data.calibration_texts, data.eval_texts, sts, data.max_length])
+    qad = [str(data.qad.student), texts_hash(data.qad.texts), dump(data.qad.losses)] if data.qad else None
+    return sha256_json([data.calibration_texts, data.eval_texts, sts, data.max_length, qad])
 
 
 def needs_data(step: QuantizeStep) -> bool:
-    return step.mode in ("static-int8", "trt-int8") or step.budget is not None or step.sensitivity
+    return step.mode in ("static-int8", "trt-int8", "qad-int8") or step.budget is not None or step.sensitivity
 
 
 def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:
@@ -256,10 +259,25 @@ def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:
 
     train, heldout = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
     size = max(s.calibration_size for s in cfg.quantize)
+    qad = qad_data(cfg, out, train, heldout) if any(s.mode == "qad-int8" for s in cfg.quantize) else None
     return QuantizeData(calibration_texts=train[:size], eval_texts=heldout,
                         sts=read_sts(cfg.data.eval.path) if cfg.data.eval else None,
                         cache_dir=out / "cache" / "calibration", max_length=cfg.evaluate.max_length,
-                        threads=cfg.bench.threads)
+                        threads=cfg.bench.threads, qad=qad)
+
+
+def qad_data(cfg: PipelineConfig, out: Path, train: list[str], heldout: list[str]) -> QadData:
+    """What quantization-aware distillation trains from: the float student, the training texts and the teacher's
+    outputs for them — read from the label store the distill stage filled, so the teacher does not run again."""
+    from edgedistill.distill.stage import label_with_teacher
+    from edgedistill.models.teachers import load_teacher
+    from edgedistill.quantize.data import QadData, default_qad_losses
+
+    targets = label_with_teacher(cfg, load_teacher(cfg.teacher, cfg.distill.max_length), train + heldout,
+                                 out / "cache")
+    losses = [s for s in cfg.distill.losses if not s.white_box] or default_qad_losses()
+    return QadData(student=out / "distill" / "student", texts=train, teacher_outputs=targets[: len(train)],
+                   losses=losses, seed=cfg.distill.seed)
 
 
 def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldout: list[str],

@@ -504,6 +504,9 @@ class BenchConfig(StrictModel):
         "interleaved", description="Several models: time them A B A B … per round so drift cancels, or one by one."
     )
     rounds: PositiveInt = Field(10, description="Interleaved rounds per shape.")
+    round_warmup: int = Field(
+        1, ge=0, description="Untimed calls opening each model's turn in a round (the switch leaves caches cold)."
+    )
     device: str = Field("cpu", description="torch device: cpu or cuda[:N].")
     providers: list[Literal["cpu", "cuda", "tensorrt"]] = Field(
         ["cpu"], description="ONNX Runtime execution providers, in priority order."

@@ -22,11 +22,13 @@ def round_order(count: int, r: int) -> list[int]:
 
 
 def interleaved(probes: Sequence[Probe], iterations: int, rounds: int,
-                min_duration_s: float = 0.0) -> list[list[list[float]]]:
+                min_duration_s: float = 0.0, round_warmup: int = 1) -> list[list[list[float]]]:
     """Time ``probes`` interleaved; returns samples[contender][round] = seconds per call.
 
     Each contender gets ``ceil(iterations / rounds)`` calls per round; rounds continue past ``rounds``
     until ``min_duration_s`` has passed (so every contender gets at least ``iterations`` calls).
+    ``round_warmup`` untimed calls open each contender's turn: the switch from another model leaves the
+    caches cold, and that first call measures the switch, not the model's steady state.
     """
     rounds = max(1, min(rounds, iterations))
     per_round = math.ceil(iterations / rounds)
@@ -36,6 +38,8 @@ def interleaved(probes: Sequence[Probe], iterations: int, rounds: int,
     while r < rounds or time.perf_counter() - start < min_duration_s:
         for i in round_order(len(probes), r):
             probe = probes[i]
+            for _ in range(round_warmup):
+                probe()
             samples[i].append([probe() for _ in range(per_round)])
         r += 1
     return samples

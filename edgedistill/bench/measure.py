@@ -92,7 +92,8 @@ def measure_interleaved(contenders: list[Contender], shape: Shape, feeds: dict[s
     reset_peak_rss()
     prepared = [prepare(c.session, shape, feeds, settings) for c in contenders]
     probes = [p for p, _, _ in prepared]
-    samples = interleaved(probes, settings.iterations, settings.rounds, settings.min_duration_s)
+    samples = interleaved(probes, settings.iterations, settings.rounds, settings.min_duration_s,
+                          settings.round_warmup)
     peak = peak_rss_mb()
     rows = []
     for c, (probe, first, warmups), rounds in zip(contenders, prepared, samples, strict=True):

@@ -20,7 +20,8 @@ class BenchSettings:
     """How to measure. ``warmup``/``warmup_s``: untimed calls, at least this many and this long;
     ``iterations``/``min_duration_s``: timed calls, at least this many and this long; ``compare``:
     ``interleaved`` (A B A B … in rounds, drift cancels) or ``sequential``; ``rounds``: rounds per shape
-    when interleaved; ``power``: ``auto`` (sample tegrastats where present), ``on`` or ``off``;
+    when interleaved; ``round_warmup``: untimed calls opening each model's turn in a round; ``power``:
+    ``auto`` (sample tegrastats where present), ``on`` or ``off``;
     ``power_s``/``idle_s``: length of each energy window and of the idle baseline."""
 
     warmup: int = 5
@@ -31,6 +32,7 @@ class BenchSettings:
     inter_op_threads: int = 1
     compare: str = "interleaved"
     rounds: int = 10
+    round_warmup: int = 1
     power: str = "auto"
     power_s: float = 5.0
     idle_s: float = 3.0

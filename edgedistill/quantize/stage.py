@@ -13,10 +13,11 @@ def run(step: QuantizeStep, model: Artifact, out: Path, data: QuantizeData | Non
     """Quantize ``model`` with ``step`` into ``out/model.onnx``.
 
     ``data`` is needed by static-int8 and trt-int8 (calibration texts) and by a budget or a sensitivity
-    analysis (evaluation texts; STS pairs for an ``sts_drop`` budget); dynamic-int8 and fp16 ignore it.
+    analysis (evaluation texts; STS pairs for an ``sts_drop`` budget); dynamic-int8 and fp16 ignore it;
+    qad-int8 also needs ``data.qad`` (the float student folder, training texts and the teacher's outputs).
 
     Raises:
-        InputError: see the mode's module (:mod:`ort`, :mod:`static`, :mod:`trt_qdq`, :mod:`fp16`).
+        InputError: see the mode's module (:mod:`ort`, :mod:`static`, :mod:`trt_qdq`, :mod:`fp16`, :mod:`qad`).
     """
     if step.mode == "dynamic-int8":
         from edgedistill.quantize import ort
@@ -30,6 +31,10 @@ def run(step: QuantizeStep, model: Artifact, out: Path, data: QuantizeData | Non
         from edgedistill.quantize import trt_qdq
 
         return trt_qdq.run(step, model, out, data)
+    if step.mode == "qad-int8":
+        from edgedistill.quantize import qad
+
+        return qad.run(step, model, out, data)
     from edgedistill.quantize import static
 
     return static.run(step, model, out, data)

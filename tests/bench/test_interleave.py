@@ -32,9 +32,18 @@ def test_round_order_alternates() -> None:
 
 def test_interleaved_shapes_and_order() -> None:
     m = DriftingMachine()
-    samples = interleaved([m.probe("A", 1.0), m.probe("B", 2.0)], iterations=6, rounds=3)
+    samples = interleaved([m.probe("A", 1.0), m.probe("B", 2.0)], iterations=6, rounds=3, round_warmup=0)
     assert [len(s) for s in samples] == [3, 3] and all(len(r) == 2 for s in samples for r in s)
     assert "".join(m.log) == "AABBBBAAAABB"
+
+
+def test_each_turn_opens_with_an_untimed_call() -> None:
+    """The first call after switching models (cold caches) is run but not counted."""
+    m = DriftingMachine()
+    samples = interleaved([m.probe("A", 1.0), m.probe("B", 2.0)], iterations=2, rounds=2, round_warmup=1)
+    assert "".join(m.log) == "AABBBBAA"
+    # A's timed calls are calls 2 and 8 (1-based): cost 1.0 times drift 1.02 and 1.08
+    assert [round(t, 4) for r in samples[0] for t in r] == [1.02, 1.08]
 
 
 def test_interleaving_cancels_drift() -> None:

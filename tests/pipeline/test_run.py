@@ -175,3 +175,24 @@ def test_export_alone_with_auto_opset_and_bisect(finished_run, tmp_path):
     assert json.loads((tmp_path / "export" / "bisect.json").read_text())
     bad = CliRunner().invoke(app, ["export", str(out), "--out", str(tmp_path), "--opset", "twenty"])
     one_line_error(bad, "--opset 'twenty'")
+
+
+def test_pipeline_quantization_aware_distillation_reuses_the_run(finished_run, tmp_path):
+    """qad-int8 in the pipeline: trains from the run's student and stored teacher outputs; earlier stages skip."""
+    import shutil
+
+    import edgedistill
+    from edgedistill.config import load_config
+
+    config, out, _ = finished_run
+    run_dir = tmp_path / "run"
+    shutil.copytree(out, run_dir)
+    data = yaml.safe_load(config.read_text())
+    data["quantize"] = [{"mode": "qad-int8", "qad_steps": 3, "calibration_size": 16}]
+    qad_config = config.parent / "qad.yaml"
+    qad_config.write_text(yaml.safe_dump(data))
+    report = edgedistill.run(load_config(qad_config), run_dir)
+    row = {r["name"]: r for r in report["rows"]}["student-qad-int8"]
+    assert row["fidelity_cosine"] is not None and row["fidelity_cosine"] > 0.5
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["stages"]["distill"] == json.loads((out / "manifest.json").read_text())["stages"]["distill"]

