@@ -9,16 +9,17 @@ machine hits all of them alike; medians of per-run times, ratios against the unf
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from edgedistill.bench.interleave import interleaved_ms
 from edgedistill.config import ExportConfig
 from edgedistill.distill.students import select_layers
 from edgedistill.export.fusion import fuse_attention
@@ -70,17 +71,10 @@ def feeds(batch: int, seq: int) -> dict[str, np.ndarray]:
 
 
 def bench_shape(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> dict[str, list[float]]:
+    """Milliseconds per call, A/B-interleaved in rounds (each turn opens with an untimed call)."""
     inputs = feeds(batch, seq)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for sess in sessions.values():  # warm-up, untimed
-        sess.run(None, inputs)
-    for _ in range(rounds):
-        for name, sess in sessions.items():
-            for _ in range(per_round):
-                start = time.perf_counter()
-                sess.run(None, inputs)
-                times[name].append((time.perf_counter() - start) * 1e3)
-    return times
+    calls = {name: functools.partial(sess.run, None, inputs) for name, sess in sessions.items()}
+    return interleaved_ms(calls, rounds, per_round)
 
 
 def main() -> None:

@@ -27,18 +27,19 @@ Without Optimum the script says so and exits 0.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from edgedistill.bench.interleave import interleaved_ms
 from edgedistill.config import ExportConfig
 from edgedistill.export.fusion import fuse_attention
 from edgedistill.export.onnx import export_onnx
@@ -113,19 +114,10 @@ def same_embedding(sessions: dict) -> float:
 
 
 def bench(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> dict[str, list[float]]:
+    """Milliseconds per call, A/B-interleaved in rounds (each turn opens with an untimed call)."""
     inputs = feeds(batch, seq)
-    times: dict[str, list[float]] = {name: [] for name in sessions}
-    for sess in sessions.values():  # warm-up, untimed
-        sess.run(None, inputs)
-    for r in range(rounds):
-        order = list(sessions.items())
-        order = order[r % len(order):] + order[: r % len(order)]  # rotate who goes first
-        for name, sess in order:
-            for _ in range(per_round):
-                start = time.perf_counter()
-                sess.run(None, inputs)
-                times[name].append((time.perf_counter() - start) * 1e3)
-    return times
+    calls = {name: functools.partial(sess.run, None, inputs) for name, sess in sessions.items()}
+    return interleaved_ms(calls, rounds, per_round)
 
 
 def main() -> None:

@@ -43,3 +43,19 @@ def interleaved(probes: Sequence[Probe], iterations: int, rounds: int,
             samples[i].append([probe() for _ in range(per_round)])
         r += 1
     return samples
+
+
+def interleaved_ms(calls: dict[str, Callable[[], object]], rounds: int, per_round: int,
+                   round_warmup: int = 1) -> dict[str, list[float]]:
+    """Milliseconds per call for each named callable, timed interleaved (see :func:`interleaved`)."""
+
+    def probe(call: Callable[[], object]) -> Probe:
+        def timed() -> float:
+            start = time.perf_counter()
+            call()
+            return (time.perf_counter() - start) * 1e3
+
+        return timed
+
+    samples = interleaved([probe(c) for c in calls.values()], rounds * per_round, rounds, round_warmup=round_warmup)
+    return {name: [t for r in per_contender for t in r] for name, per_contender in zip(calls, samples)}

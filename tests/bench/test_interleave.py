@@ -76,3 +76,13 @@ def test_warm_up_by_count_and_time() -> None:
     assert warm_up(m.probe("A", 1.0), 0, 0.02) > 10
     assert len(time_calls(m.probe("A", 1.0), 3, 0.0)) == 3
     assert len(time_calls(m.probe("A", 1.0), 1, 0.02)) > 10
+
+
+def test_interleaved_ms_times_each_named_call() -> None:
+    from edgedistill.bench.interleave import interleaved_ms
+
+    log: list[str] = []
+    times = interleaved_ms({"a": lambda: log.append("a"), "b": lambda: log.append("b")}, rounds=2, per_round=2)
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4}
+    assert "".join(log) == "aaabbbbbbaaa"  # one untimed call opens each turn
+    assert all(t >= 0 for v in times.values() for t in v)
