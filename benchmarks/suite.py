@@ -16,9 +16,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from edgedistill.bench.settings import BenchSettings
-from edgedistill.config import BenchConfig
+from edgedistill.config import BenchConfig, format_validation_error
 from edgedistill.errors import ConfigError
 
 SUITES = Path(__file__).parent / "suites"
@@ -41,6 +42,6 @@ def load_suite(path: Path | str) -> tuple[dict[str, Any], SimpleNamespace]:
         raise ConfigError(f"{path}: bench.{unknown[0]}: unknown key")
     try:
         cfg = BenchConfig.model_validate(known)
-    except ValueError as err:
-        raise ConfigError(f"{path}: {str(err).splitlines()[0]}") from None
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, f"{path}: bench")) from None
     return suite, SimpleNamespace(**{k: getattr(cfg, k) for k in BenchConfig.model_fields}, **bench)

@@ -514,6 +514,11 @@ class BenchConfig(StrictModel):
     torch_compile: bool = Field(False, description="Run torch models through torch.compile.")
     cuda_graphs: bool = Field(False, description="Replay a captured CUDA graph per shape (torch on CUDA).")
     power: Literal["auto", "on", "off"] = Field("auto", description="Sample tegrastats (auto: where present).")
+
+    @field_validator("power", mode="before")
+    @classmethod
+    def _yaml_switch(cls, v: Any) -> Any:
+        return {True: "on", False: "off"}.get(v, v) if isinstance(v, bool) else v  # YAML reads `off` as false
     power_s: float = Field(5.0, gt=0, description="Energy window per model and shape (s).")
     idle_s: float = Field(3.0, gt=0, description="Idle baseline before energy windows (s).")
 
