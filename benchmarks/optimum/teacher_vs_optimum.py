@@ -39,8 +39,10 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from edgedistill.bench.inputs import make_feeds
 from edgedistill.bench.interleave import interleaved_ms
-from edgedistill.config import ExportConfig
+from edgedistill.config import ExportConfig, Shape
+from edgedistill.engines.ort_session import OrtSession
 from edgedistill.export.fusion import fuse_attention
 from edgedistill.export.onnx import export_onnx
 from edgedistill.models.locate import resolve_pkg_path
@@ -51,6 +53,8 @@ SHAPES = [(1, 128), (1, 512), (8, 512)]
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_OVERLAY = REPO / "tmp" / "optimum-env"
 
+
+VOCAB = 30522  # BERT uncased vocabulary: token ids are drawn below it
 
 def optimum_env(overlay: Path | None) -> dict[str, str] | None:
     """Environment for a subprocess that can import optimum's ONNX exporter, or None if none can."""
@@ -87,18 +91,12 @@ def export_ours(teacher: Path, work: Path) -> dict[str, Path]:
 
 
 def session(path: Path, threads: int):
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.intra_op_num_threads = threads
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    """A raw ORT session with the bench stage's settings (all graph optimisations, sequential, pinned threads)."""
+    return OrtSession(path, threads).session
 
 
 def feeds(batch: int, seq: int) -> dict[str, np.ndarray]:
-    ids = np.random.default_rng(seq).integers(1000, 20000, size=(batch, seq))
-    return {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+    return make_feeds(Shape(batch=batch, seq=seq), vocab_size=VOCAB, seed=seq)
 
 
 def same_embedding(sessions: dict) -> float:
