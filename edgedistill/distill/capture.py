@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from edgedistill.errors import ConfigError
+from edgedistill.models.outputs import first_tensor
 
 PROJECTION_NAMES = {"query": ("query", "q_proj", "q_lin"), "key": ("key", "k_proj", "k_lin"),
                     "value": ("value", "v_proj", "v_lin")}
@@ -82,9 +83,12 @@ def resolve(model: nn.Module, key: str, where: str) -> nn.Module:
     return layer if kind == "hidden" else layer_projection(layer, kind, where)
 
 
-def first_tensor(output: Any) -> torch.Tensor:
+def output_tensor(output: Any, key: str) -> torch.Tensor:
     """A module's output tensor (layers of some models return tuples whose first item is the hidden state)."""
-    return output[0] if isinstance(output, (tuple, list)) else output
+    tensor = first_tensor(output)
+    if tensor is None:
+        raise ConfigError(f"distill: module output '{key}' holds no tensor to compare")
+    return tensor
 
 
 @contextmanager
@@ -98,7 +102,7 @@ def capture(model: nn.Module, keys: list[str], where: str = "model") -> Iterator
         module = resolve(model, key, where)
 
         def hook(_m: nn.Module, _i: Any, out: Any, key: str = key) -> None:
-            store[key] = first_tensor(out)
+            store[key] = output_tensor(out, key)
 
         handles.append(module.register_forward_hook(hook))
     try:

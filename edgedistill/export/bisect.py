@@ -32,6 +32,7 @@ from torch import nn
 
 from edgedistill.config import ExportConfig
 from edgedistill.export.onnx import compare, input_names, torch_outputs, verification_batches
+from edgedistill.models.outputs import first_tensor
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 ROOT = ""  # the exported module itself; its boundary is the graph output
@@ -91,14 +92,6 @@ def module_boundaries(model: onnx.ModelProto, modules: set[str]) -> dict[str, li
                 if value and (outside or value in graph_outputs):
                     found.setdefault(module, []).append(Boundary(module, value, node.name, index))
     return found
-
-
-def first_tensor(output: Any) -> torch.Tensor | None:
-    """The first tensor of a module's output (a tensor, a tuple, or a transformers ``ModelOutput``)."""
-    if isinstance(output, torch.Tensor):
-        return output
-    items = output.values() if isinstance(output, dict) else output if isinstance(output, list | tuple) else ()
-    return next((t for t in (first_tensor(i) for i in items) if t is not None), None)
 
 
 @contextmanager
