@@ -52,7 +52,7 @@ def make_handler(state: ServerState) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             action = state.next_action(body, self.headers.get("Authorization"))
             time.sleep(state.slow_s if action == "timeout" else state.latency_s)
-            if action in ("500", "429"):
+            if action.isdigit():  # an injected HTTP status: 429, 500, 503, ...
                 return self.reply(int(action), b'{"error": "injected"}')
             if action == "malformed":
                 return self.reply(200, b'{"data": [')
