@@ -126,8 +126,10 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
         ConfigError, InputError: bad config or data, before any training.
     """
     from edgedistill.distill import stage
+    from edgedistill.distill.distributed import current_world
 
     cfg = as_config(config)
+    world = current_world()  # under torchrun: every rank runs this, rank 0 writes
     run = RunDir(out, force)
     section = {k: dump(getattr(cfg, k)) for k in ("teacher", "student", "data", "distill")}
     inputs = {"teacher": cfg.teacher.path} if cfg.teacher.path is not None else {}
@@ -139,7 +141,7 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
         metrics["artifacts"] = [artifact_entry(relocate(a, partial, run.path("distill")), run.root) for a in made]
         return metrics
 
-    run.stage("distill", section, inputs, ["student", "untrained", stage.HELDOUT], work)
+    run.stage("distill", section, inputs, ["student", "untrained", stage.HELDOUT], work, world)
     return run_artifacts(run.root)["student"]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.artifacts import Artifact, Manifest, sha256_json, sha256_path, stage_dir
+from edgedistill.distill.distributed import SINGLE, World
 from edgedistill.progress import console
 
 StageFn = Callable[[Path], dict[str, Any]]
@@ -37,11 +38,14 @@ class RunDir:
     def path(self, stage: str, *parts: str) -> Path:
         return self.root.joinpath(stage, *parts)
 
-    def stage(self, name: str, config: Any, inputs: dict[str, Path], outputs: list[str], fn: StageFn) -> dict[str, Any]:
+    def stage(self, name: str, config: Any, inputs: dict[str, Path], outputs: list[str], fn: StageFn,
+              world: World = SINGLE) -> dict[str, Any]:
         """Run ``fn(partial_dir)`` unless the manifest shows the same config, inputs and intact outputs.
 
         ``outputs`` are paths relative to the stage folder; they are hashed into the manifest.
-        Returns the stage's metrics (recorded ones when skipped).
+        Returns the stage's metrics (recorded ones when skipped). Under torchrun (``world``) every rank calls
+        this; the ranks other than 0 run ``fn`` on rank 0's partial folder without publishing anything, and
+        return once rank 0 has published the stage.
         """
         input_hashes = {k: sha256_path(p) for k, p in inputs.items()}
         key = sha256_json({"config": config, "inputs": input_hashes})
@@ -50,6 +54,10 @@ class RunDir:
             console.print(f"[dim]{name}: inputs and config unchanged — skipped (use --force to redo)[/dim]")
             entry = self.manifest.stage(name) or {}
             return dict(entry.get("metrics", {}))
+        if not world.main:
+            metrics = fn(self.path(name).with_name(f"{name}.partial"))
+            world.barrier()  # rank 0 has renamed the stage folder and recorded the manifest
+            return metrics
         console.print(f"[bold]{name}[/bold] …")
         start = time.perf_counter()
         with stage_dir(self.path(name)) as partial:
@@ -58,6 +66,7 @@ class RunDir:
         self.manifest.record(name, key=key, config=config, inputs=input_hashes, outputs=final, wall_s=wall,
                              metrics=metrics)
         console.print(f"[green]{name}[/green] done in {wall:.1f} s")
+        world.barrier()
         return metrics
 
 

@@ -13,8 +13,12 @@ WORDS = (
 ).split()
 
 
-def make_tiny_bert(out: Path, layers: int = 2, hidden: int = 32, heads: int = 2, seed: int = 0) -> Path:
-    """Save a randomly initialised BERT model folder with tokenizer and mean-pooling config."""
+def make_tiny_bert(out: Path, layers: int = 2, hidden: int = 32, heads: int = 2, seed: int = 0,
+                   **config: float) -> Path:
+    """Save a randomly initialised BERT model folder with tokenizer and mean-pooling config.
+
+    ``config``: other BertConfig fields (e.g. ``hidden_dropout_prob=0.0``).
+    """
     import torch
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
@@ -25,7 +29,7 @@ def make_tiny_bert(out: Path, layers: int = 2, hidden: int = 32, heads: int = 2,
     tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"), do_lower_case=True)
     config = BertConfig(
         vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=hidden * 2, max_position_embeddings=512,
+        intermediate_size=hidden * 2, max_position_embeddings=512, **config,
     )
     torch.manual_seed(seed)
     model = BertModel(config)

@@ -15,6 +15,7 @@ import numpy as np
 from edgedistill.artifacts import Artifact, atomic_write_text
 from edgedistill.config import PipelineConfig
 from edgedistill.data.corpus import load_train_texts, split_holdout, texts_hash
+from edgedistill.distill.distributed import SINGLE, World, current_world
 from edgedistill.distill.label_store import LabelStore, store_key
 from edgedistill.distill.layer_search import choose_layers, fidelity
 from edgedistill.distill.new_students import (
@@ -35,14 +36,32 @@ HELDOUT = "heldout.txt"
 LABEL_BATCH = 128
 
 
-def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str], cache_dir: Path) -> np.ndarray:
-    """Teacher outputs for ``texts`` from the resumable store; only rows not yet stored are requested."""
+def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str], cache_dir: Path,
+                       world: World = SINGLE) -> np.ndarray:
+    """Teacher outputs for ``texts`` from the resumable store; only rows not yet stored are requested.
+
+    Under torchrun each rank labels its share of the chunks (chunk ``c`` on rank ``c % N``); rank 0 then
+    consolidates the store and every rank reads it memory-mapped.
+    """
     preprocessing = {"max_length": config.distill.max_length, "task": config.teacher.task}
     key = store_key(teacher.identity(), texts_hash(texts), preprocessing)
     chunk = config.teacher.http.batch_size if config.teacher.http else LABEL_BATCH
-    store = LabelStore(cache_dir, key, len(texts), chunk, {"teacher": teacher.identity(), **preprocessing})
-    with progress_bar("labelling with the teacher", total=len(texts)) as advance:
-        return store.label_all(teacher, texts, progress=advance)
+
+    def open_store() -> LabelStore:
+        return LabelStore(cache_dir, key, len(texts), chunk, {"teacher": teacher.identity(), **preprocessing})
+
+    if not world.distributed:
+        with progress_bar("labelling with the teacher", total=len(texts)) as advance:
+            return open_store().label_all(teacher, texts, progress=advance)
+    store = open_store() if world.main else None  # rank 0 sets the store up (or clears a stale layout) first
+    world.barrier()
+    store = store or open_store()
+    store.fill(teacher, texts, [c for c in range(store.n_chunks) if world.owns(c)])
+    world.barrier()
+    if world.main:
+        store.consolidate()
+    world.barrier()
+    return open_store().consolidate()
 
 
 def choose(config: PipelineConfig, trained: Artifact, untrained: Artifact, heldout: list[str],
@@ -116,14 +135,21 @@ def from_teacher(config: PipelineConfig, model: TaskModel, tokenizer: Any,
 
 
 def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
-    """Distil ``config.teacher`` into the configured student inside ``out``; return the stage metrics."""
+    """Distil ``config.teacher`` into the configured student inside ``out``; return the stage metrics.
+
+    Under torchrun every rank runs this; ranks other than 0 label and train alongside rank 0 and return after
+    training without writing anything into ``out``.
+    """
+    world = current_world()
     teacher = load_teacher(config.teacher, config.distill.max_length)
     texts, heldout = split_holdout(load_train_texts(config.data.train), config.data.holdout, config.distill.seed)
-    atomic_write_text(out / HELDOUT, "\n".join(heldout) + "\n")
-    targets = label_with_teacher(config, teacher, texts + heldout, cache_dir)
+    if world.main:
+        atomic_write_text(out / HELDOUT, "\n".join(heldout) + "\n")
+    targets = label_with_teacher(config, teacher, texts + heldout, cache_dir, world)
     student, metrics = derive_student(config, teacher, heldout, output_width=targets.shape[1])
     tokenizer = teacher.tokenizer  # type: ignore[attr-defined]
-    save_task_model(student, tokenizer, out / "untrained")
+    if world.main:
+        save_task_model(student, tokenizer, out / "untrained")
     live = teacher.model if any(s.white_box for s in config.distill.losses) else None
     teacher_heldout = np.asarray(targets[len(texts):])
 
@@ -132,13 +158,15 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
 
     with progress_bar("distilling", total=config.distill.steps) as advance:
         losses = train(student, tokenizer, texts, targets, config.distill, out,
-                       on_step=lambda step, loss: advance(1), teacher=live, evaluate=evaluate)
+                       on_step=lambda step, loss: advance(1), teacher=live, evaluate=evaluate, world=world)
     del teacher, live
+    if not world.main:
+        return {"rank": world.rank, "loss_last": losses[-1]}
     save_task_model(student, tokenizer, out / "student.trained")
     (out / CHECKPOINT).unlink(missing_ok=True)
     trained = Artifact("student", "hf", out / "student.trained", config.teacher.task)
     untrained = Artifact("student-untrained", "hf", out / "untrained", config.teacher.task)
-    metrics.update({"train_texts": len(texts), "heldout_texts": len(heldout),
+    metrics.update({"train_texts": len(texts), "heldout_texts": len(heldout), "world_size": world.size,
                     "loss_first": losses[0], "loss_last": losses[-1]})
     if config.distill.keep_better:
         winner, selection = choose(config, trained, untrained, heldout, teacher_heldout)

@@ -5,6 +5,8 @@ the device supports it, seeded batch order, periodic evaluation with best-weight
 ``s`` depends only on the seed and ``s``, so a run resumed from a checkpoint sees exactly the batches an
 uninterrupted run would. Checkpoints (model, loss parameters, optimizer, scheduler, RNG, step, best score)
 are written atomically every ``checkpoint_every`` steps; a run killed at any moment resumes from the last.
+Under ``torchrun`` the student is wrapped in DistributedDataParallel and each rank trains on its slice of the
+global batch (see :mod:`edgedistill.distill.distributed`); rank 0 alone writes checkpoints and evaluates.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Callable
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ import torch
 from edgedistill.artifacts import atomic_write_bytes, atomic_write_json
 from edgedistill.config import DistillConfig
 from edgedistill.distill.capture import ModelInfo, capture, model_info
+from edgedistill.distill.distributed import World, average_gradients, current_world, global_sum
 from edgedistill.distill.losses import LossSet
 from edgedistill.distill.schedules import linear_schedule, lr_factor
 from edgedistill.errors import ConfigError, EdgeDistillError
@@ -70,8 +74,13 @@ def load_checkpoint(path: Path) -> dict[str, Any] | None:
 class Run:
     """Everything one training run updates, so it can be checkpointed and restored as one."""
 
-    def __init__(self, student: TaskModel, losses: LossSet, cfg: DistillConfig):
-        self.student, self.losses, self.cfg = student, losses, cfg
+    def __init__(self, student: TaskModel, losses: LossSet, cfg: DistillConfig, world: World):
+        self.student, self.losses, self.cfg, self.world = student, losses, cfg, world
+        self.model: torch.nn.Module = student  # what the forward pass calls: the student, or DDP around it
+        if world.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.model = DistributedDataParallel(student, find_unused_parameters=True)
         params = [*student.parameters(), *losses.parameters()]
         self.optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         warmup = math.ceil(cfg.warmup_ratio * cfg.steps)
@@ -119,42 +128,60 @@ def batch_loss(run: Run, teacher: torch.nn.Module | None, enc: dict[str, torch.T
     ``enc`` holds the model inputs and, for losses that use them, ``labels`` (not passed to the models).
     """
     losses = run.losses
-    inputs = {k: v for k, v in enc.items() if k != "labels"}
     device = next(run.student.parameters()).device
+    enc = {k: v.to(device) for k, v in enc.items()}
+    inputs = {k: v for k, v in enc.items() if k != "labels"}
     with autocast(run.cfg, device):
         t: dict[str, torch.Tensor] = {}
         if teacher is not None and losses.white_box:
             with torch.no_grad(), capture(teacher, losses.teacher_keys(), "teacher") as t:
                 teacher(**inputs)
         with capture(run.student, losses.student_keys(), "student") as s:
-            s["output"] = run.student(**inputs)
-        t["output"] = target
+            s["output"] = run.model(**inputs)
+        t["output"] = target.to(device)
         return losses(s, t, enc)
 
 
+def check_finite(run: Run, loss: torch.Tensor) -> None:
+    """Raise DivergedError on every rank when the loss is NaN/inf on any."""
+    bad = global_sum(0.0 if torch.isfinite(loss) else 1.0, run.world)
+    if bad:
+        raise DivergedError(f"distillation diverged: loss is {loss.item()} at step {run.step}; the last good "
+                            "checkpoint is kept — lower distill.lr and re-run to resume")
+
+
 def optimizer_step(run: Run, encode: Encode, n: int, targets: Targets, teacher: torch.nn.Module | None) -> float:
-    cfg = run.cfg
+    """One step on the global batch; returns its loss (the mean over the whole batch, on every rank).
+
+    Each rank takes its slice of the batch; a micro-batch's mean loss is weighted by its share of the global
+    batch (times the rank count, as DDP averages gradients over ranks), so the gradient is the global mean's.
+    """
+    cfg, world = run.cfg, run.world
     idx = batch_indices(n, cfg.batch_size, run.step, cfg.seed)
+    local = world.shard(idx)
     run.optimizer.zero_grad(set_to_none=True)
     total = 0.0
-    for part in np.array_split(idx, min(cfg.grad_accum, len(idx))):
-        enc = encode(part)
-        rows = targets[part] if isinstance(targets, np.ndarray) else targets(part)
-        loss = batch_loss(run, teacher, enc, torch.as_tensor(np.asarray(rows))) * (len(part) / len(idx))
-        if not torch.isfinite(loss):
-            raise DivergedError(f"distillation diverged: loss is {loss.item()} at step {run.step}; the last good "
-                                "checkpoint is kept — lower distill.lr and re-run to resume")
-        loss.backward()
+    parts = np.array_split(local, min(cfg.grad_accum, len(local)))
+    for j, part in enumerate(parts):
+        last = j == len(parts) - 1
+        no_sync = getattr(run.model, "no_sync", None)
+        with nullcontext() if last or no_sync is None else no_sync():
+            enc = encode(part)
+            rows = targets[part] if isinstance(targets, np.ndarray) else targets(part)
+            loss = batch_loss(run, teacher, enc, torch.as_tensor(np.asarray(rows))) * (len(part) / len(idx))
+            check_finite(run, loss)
+            (loss * world.size).backward()
         total += loss.item()
+    average_gradients(list(run.losses.parameters()), world)
     torch.nn.utils.clip_grad_norm_([p for g in run.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
     run.optimizer.step()
     run.scheduler.step()
-    return total
+    return global_sum(total, world)
 
 
 def maybe_evaluate(run: Run, evaluate: Callable[[TaskModel], float] | None, work_dir: Path) -> None:
     """Every ``eval_every`` steps: score the student (higher is better) and keep the best weights."""
-    if evaluate is None or run.cfg.eval_every is None or run.step % run.cfg.eval_every:
+    if evaluate is None or run.cfg.eval_every is None or run.step % run.cfg.eval_every or not run.world.main:
         return
     run.student.eval()
     with torch.no_grad():
@@ -171,20 +198,22 @@ def maybe_evaluate(run: Run, evaluate: Callable[[TaskModel], float] | None, work
 
 def train(student: TaskModel, tokenizer: Any, texts: list[str], teacher_outputs: Targets, cfg: DistillConfig,
           work_dir: Path, on_step: Callable[[int, float], None] | None = None,
-          teacher: torch.nn.Module | None = None, evaluate: Callable[[TaskModel], float] | None = None) -> list[float]:
+          teacher: torch.nn.Module | None = None, evaluate: Callable[[TaskModel], float] | None = None,
+          world: World | None = None) -> list[float]:
     """Train ``student`` on ``texts`` (see :func:`train_batches`); return the loss per step."""
     return train_batches(student, text_encoder(tokenizer, texts, cfg.max_length), len(texts), teacher_outputs, cfg,
-                         work_dir, on_step, teacher, evaluate)
+                         work_dir, on_step, teacher, evaluate, world)
 
 
 def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets, cfg: DistillConfig,
                   work_dir: Path, on_step: Callable[[int, float], None] | None = None,
-                  teacher: torch.nn.Module | None = None, evaluate: Callable[[Any], float] | None = None
-                  ) -> list[float]:
+                  teacher: torch.nn.Module | None = None, evaluate: Callable[[Any], float] | None = None,
+                  world: World | None = None) -> list[float]:
     """Train ``student`` in place on ``n`` rows given by ``encode``; return the loss per step.
 
     Resumes from ``work_dir/checkpoint.pt``. Any module works as student (texts, images: whatever ``encode``
-    feeds it).
+    feeds it). Under torchrun (``world``, default: from the environment) every rank calls this with the same
+    arguments; rank 0 writes the checkpoints.
 
     ``teacher_outputs`` are the teacher's final outputs, an (N, D) array or a function of row indices (a
     label store); ``teacher`` (white-box) runs live only when a loss needs intermediate tensors.
@@ -194,7 +223,14 @@ def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets
         DivergedError: the loss is NaN/inf (the last good checkpoint stays in ``work_dir``).
     """
     torch.manual_seed(cfg.seed)
-    run = Run(student, build_losses(student, teacher, cfg), cfg)
+    world = world or current_world()
+    if cfg.batch_size < world.size:
+        raise ConfigError(f"distill.batch_size {cfg.batch_size} is smaller than the {world.size} ranks; "
+                          "each rank needs at least one row")
+    student.to(world.device())
+    if teacher is not None:
+        teacher.to(world.device())
+    run = Run(student, build_losses(student, teacher, cfg).to(world.device()), cfg, world)
     state = load_checkpoint(work_dir / CHECKPOINT)
     if state is not None:
         run.restore(state)
@@ -205,9 +241,9 @@ def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets
         if on_step is not None:
             on_step(run.step, run.history[-1])
         maybe_evaluate(run, evaluate, work_dir)
-        if run.step % cfg.checkpoint_every == 0 and run.step < cfg.steps:
+        if run.step % cfg.checkpoint_every == 0 and run.step < cfg.steps and world.main:
             save_checkpoint(work_dir / CHECKPOINT, run.state())
     if cfg.keep_best and run.best is not None:
         student.load_state_dict(torch.load(work_dir / BEST, weights_only=True))
-    student.eval()
+    student.to("cpu").eval()
     return run.history
