@@ -3,9 +3,9 @@
     .venv/bin/python benchmarks/side_by_side.py [RUN_DIR] [--suite demo-cpu] [--out DIR]
 
 Contenders: the teacher in torch (baseline), the teacher through Optimum (ONNX export at O2 and O3,
-dynamic INT8 for avx2) where ``optimum`` is installed, and our student stages (student in torch,
-student ONNX, student dynamic INT8). All are loaded first and timed interleaved per shape, so the
-speed-ups share one machine state. Prints speed-up vs the teacher, and vs Optimum's best teacher
+dynamic INT8 for avx2 and avx512-vnni) where Optimum can run (benchmarks/optimum/optimum_teacher.py), and
+our student stages (student in torch, student ONNX, student dynamic INT8). All are loaded first and timed
+interleaved per shape, so the speed-ups share one machine state. Prints speed-up vs the teacher, and vs Optimum's best teacher
 artifact (a second interleaved pass, same process) when Optimum ran.
 """
 
@@ -21,8 +21,11 @@ from typing import Any
 
 from suite import load_suite
 
-from edgedistill.artifacts import Artifact
-from edgedistill.bench import run
+sys.path.insert(0, str(Path(__file__).parent / "optimum"))
+from optimum_teacher import build, optimum_env  # noqa: E402
+
+from edgedistill.artifacts import Artifact  # noqa: E402
+from edgedistill.bench import run  # noqa: E402
 
 DEFAULT_RUN = Path("/tmp/run1")
 STUDENTS = (("student", "hf", "distill/student"), ("student-onnx", "onnx", "export/model.onnx"),
@@ -35,29 +38,12 @@ def teacher_of(run_dir: Path) -> Artifact:
 
 
 def optimum_teacher(teacher: Artifact, out: Path) -> list[Artifact]:
-    """Teacher exported by Optimum and optimised at O2 and O3, plus dynamic INT8 (avx2); [] without optimum."""
-    try:
-        from optimum.onnxruntime import ORTModelForFeatureExtraction, ORTOptimizer, ORTQuantizer
-        from optimum.onnxruntime.configuration import AutoOptimizationConfig, AutoQuantizationConfig
-    except ImportError:
-        print("optimum is not installed: skipping the Optimum anchors (pip install 'edgedistill[optimum]')")
+    """The teacher through Optimum (O2, O3, dynamic INT8 for avx2 and avx512-vnni); [] where Optimum cannot run."""
+    env = optimum_env()
+    if env is None:
+        print("Optimum is not importable (see benchmarks/optimum/optimum_teacher.py): skipping the Optimum anchors")
         return []
-    base = ORTModelForFeatureExtraction.from_pretrained(teacher.path, export=True)
-    made = []
-    for level in ("O2", "O3"):
-        folder = out / f"teacher-optimum-{level}"
-        ORTOptimizer.from_pretrained(base).optimize(getattr(AutoOptimizationConfig, level)(), save_dir=folder)
-        made.append(Artifact(f"teacher-optimum-{level}", "onnx", next(folder.glob("*optimized*.onnx"))))
-    quantizer = ORTQuantizer.from_pretrained(base)
-    folder = out / "teacher-optimum-int8"
-    quantizer.quantize(AutoQuantizationConfig.avx2(is_static=False, per_channel=False), save_dir=folder)
-    made.append(Artifact("teacher-optimum-int8", "onnx", next(folder.glob("*quantized*.onnx"))))
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(teacher.path)
-    for artifact in made:  # the bench draws token ids from the tokenizer next to each model
-        tokenizer.save_pretrained(artifact.path.parent)
-    return made
+    return [Artifact(f"teacher-optimum-{name}", "onnx", path) for name, path in build(teacher.path, out, env).items()]
 
 
 def print_comparisons(comparisons: list[dict[str, Any]]) -> None:

@@ -106,6 +106,7 @@ def fuse(
     out: OutOpt,
     form: Annotated[str, typer.Option(help="ort (MultiHeadAttention), onnx (opset-23 Attention), trt-plugin.")] = "ort",
     require_all: Annotated[bool, typer.Option(help="Fail if any attention block stays unfused.")] = False,
+    pack_qkv: Annotated[bool, typer.Option(help="ort form: one packed QKV GEMM per self-attention block.")] = True,
     ort_fusions: Annotated[bool, typer.Option(help="Also save ONNX Runtime's own fusions into the file.")] = False,
     atol: Annotated[float, typer.Option(help="Max abs difference fused vs unfused.")] = 1e-5,
     task: TaskOpt = None,
@@ -116,12 +117,15 @@ def fuse(
     from edgedistill.config import FuseConfig
 
     def work() -> Any:
-        cfg = validated(FuseConfig, form=form, require_all=require_all, ort_fusions=ort_fusions, atol=atol)
+        cfg = validated(FuseConfig, form=form, require_all=require_all, pack_qkv=pack_qkv, ort_fusions=ort_fusions,
+                        atol=atol)
         return api.fuse(model, out, cfg, task, force)
 
     made = guarded(work)
     attention = made.meta.get("attention") or {}
-    typer.echo(f"fused: {made.path} ({attention.get('fused', '?')} of {attention.get('found', '?')} attention blocks)")
+    packed = f", {made.meta['qkv_packed']} with packed QKV" if made.meta.get("qkv_packed") else ""
+    typer.echo(f"fused: {made.path} ({attention.get('fused', '?')} of {attention.get('found', '?')} attention blocks"
+               f"{packed})")
 
 
 @app.command()

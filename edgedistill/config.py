@@ -159,7 +159,8 @@ class FromTeacher(StrictModel):
     ``layers``: an explicit list, ``uniform`` (every k-th layer, ending with the last), or ``search`` (score
     candidate subsets of ``num_layers`` layers by fidelity to the teacher on held-out texts, untrained, and
     keep the best). ``heads`` / ``intermediate_size`` then keep each layer's most important attention heads and
-    FFN units (by ``importance``); the hidden size stays the teacher's.
+    FFN units, and ``hidden_size`` the most important units of the residual stream (all by ``importance``); a
+    sentence-embedding student narrower than its teacher gets a Dense projection back to the teacher's width.
     """
 
     layers: list[Annotated[int, Field(ge=0)]] | Literal["uniform", "search"] = Field(
@@ -170,8 +171,10 @@ class FromTeacher(StrictModel):
     search_limit: PositiveInt = Field(64, description="`search`: most candidate subsets scored (seeded sample).")
     heads: PositiveInt | None = Field(None, description="Attention heads kept per layer (none: all the teacher's).")
     intermediate_size: PositiveInt | None = Field(None, description="FFN units kept per layer (none: all).")
+    hidden_size: PositiveInt | None = Field(
+        None, description="Residual-stream width kept (none: the teacher's); e.g. 256 with `heads: 8`.")
     importance: Literal["weight", "activation"] = Field(
-        "weight", description="How heads and FFN units are ranked: weight magnitude, or activations on "
+        "weight", description="How heads, FFN units and hidden units are ranked: weight magnitude, or activations on "
         "`importance_texts` held-out texts.")
     importance_texts: PositiveInt = Field(64, description="`importance: activation`: held-out texts measured.")
 
@@ -421,8 +424,13 @@ class FuseConfig(StrictModel):
     """Attention fusion after export: which fused op to write, and how closely it must match the unfused graph."""
 
     form: Literal["ort", "onnx", "trt-plugin"] = Field(
-        "ort", description="Fused attention op: ort (com.microsoft.MultiHeadAttention), onnx (opset-23 Attention), "
+        "ort", description="Fused attention op: ort (com.microsoft.MultiHeadAttention; with pack_qkv, self-attention "
+        "becomes com.microsoft.Attention), onnx (opset-23 Attention), "
         "trt-plugin (the FusedMultiHeadAttention TensorRT plugin node)."
+    )
+    pack_qkv: bool = Field(
+        True, description="ort form: self-attention whose Q/K/V projections read one tensor becomes "
+        "com.microsoft.Attention with one packed QKV weight (one GEMM instead of three; 4-6% faster on CPU)."
     )
     ort_fusions: bool = Field(
         False, description="Also save ONNX Runtime's own fusions (SkipLayerNormalization, BiasGelu) into the file "

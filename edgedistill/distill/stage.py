@@ -16,6 +16,8 @@ from edgedistill.artifacts import Artifact, atomic_write_text
 from edgedistill.config import PipelineConfig
 from edgedistill.data.corpus import load_train_texts, split_holdout, texts_hash
 from edgedistill.distill.distributed import SINGLE, World, current_world
+from edgedistill.distill.hidden_width import activation_scores as hidden_activations
+from edgedistill.distill.hidden_width import prune_hidden
 from edgedistill.distill.label_store import LabelStore, store_key
 from edgedistill.distill.layer_search import choose_layers, fidelity
 from edgedistill.distill.new_students import (
@@ -123,14 +125,18 @@ def from_teacher(config: PipelineConfig, model: TaskModel, tokenizer: Any,
     if scores:
         info["layer_search"] = scores
     student = select_layers(model, layers)
-    if spec.heads is None and spec.intermediate_size is None:
+    texts = heldout[: spec.importance_texts]
+    if spec.heads is not None or spec.intermediate_size is not None:
+        ranks = activation_scores(student, tokenizer, texts, max_length) if spec.importance == "activation" else None
+        student = prune_width(student, spec.heads, spec.intermediate_size, ranks)
+    if spec.hidden_size is not None:
+        units = hidden_activations(student, tokenizer, texts, max_length) if spec.importance == "activation" else None
+        student = prune_hidden(student, spec.hidden_size, units)
+    if spec.heads is None and spec.intermediate_size is None and spec.hidden_size is None:
         return student, info
-    ranks = None
-    if spec.importance == "activation":
-        ranks = activation_scores(student, tokenizer, heldout[: spec.importance_texts], max_length)
-    student = prune_width(student, spec.heads, spec.intermediate_size, ranks)
-    info.update(student_heads=student.backbone.config.num_attention_heads,
-                student_intermediate_size=student.backbone.config.intermediate_size)
+    shape = student.backbone.config
+    info.update(student_heads=shape.num_attention_heads, student_intermediate_size=shape.intermediate_size,
+                student_hidden_size=shape.hidden_size)
     return student, info
 
 

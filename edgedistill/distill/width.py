@@ -153,30 +153,34 @@ def prune_width(model: TaskModel, heads: int | None, intermediate: int | None,
 
 
 def rebuild(student: TaskModel, heads: int, intermediate: int, head_size: int) -> TaskModel:
-    """Give the sliced backbone a config that describes it, so it saves and loads as itself."""
-    from edgedistill.models.pruned_bert import (
-        PrunedBertConfig,
-        PrunedBertForSequenceClassification,
-        PrunedBertModel,
-    )
+    """Give the sliced backbone a config that describes it, so it saves and loads as itself.
+
+    A plain ``bert`` config while the heads span the hidden size, ``pruned_bert`` (with ``attention_head_size``)
+    otherwise; the sliced weights load strictly into the new model.
+    """
+    from transformers import BertConfig, BertForSequenceClassification, BertModel
+
+    from edgedistill.models.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification, PrunedBertModel
 
     backbone = student.backbone
     old = backbone.config
-    if heads * head_size == old.hidden_size and not isinstance(old, PrunedBertConfig):
-        old.num_attention_heads, old.intermediate_size = heads, intermediate
-        return student
-    classes = {"BertModel": PrunedBertModel, "PrunedBertModel": PrunedBertModel,
-               "BertForSequenceClassification": PrunedBertForSequenceClassification,
-               "PrunedBertForSequenceClassification": PrunedBertForSequenceClassification}
-    cls = classes.get(type(backbone).__name__)
-    if cls is None:
-        raise ConfigError(f"student.from_teacher.heads: fewer heads needs a BERT model (the head size is not a "
-                          f"config key of {type(backbone).__name__} in transformers 5); keep heads at "
-                          f"{old.hidden_size // head_size} or use a BERT teacher")
-    fields = {k: v for k, v in old.to_dict().items() if k not in ("model_type", "transformers_version")}
-    fields.update(num_attention_heads=heads, intermediate_size=intermediate, attention_head_size=head_size,
+    hidden = backbone.base_model.embeddings.word_embeddings.embedding_dim
+    plain = heads * head_size == hidden
+    kinds = {"BertModel": (BertModel, PrunedBertModel),
+             "BertForSequenceClassification": (BertForSequenceClassification, PrunedBertForSequenceClassification)}
+    kinds["PrunedBertModel"], kinds["PrunedBertForSequenceClassification"] = kinds["BertModel"], \
+        kinds["BertForSequenceClassification"]
+    if type(backbone).__name__ not in kinds:
+        raise ConfigError(f"student.from_teacher: width reduction needs a BERT model (the head size is not a config "
+                          f"key of {type(backbone).__name__} in transformers 5); keep the teacher's width or use a "
+                          "BERT teacher")
+    cls = kinds[type(backbone).__name__][0 if plain else 1]
+    fields = {k: v for k, v in old.to_dict().items()
+              if k not in ("model_type", "transformers_version", "attention_head_size")}
+    fields.update(hidden_size=hidden, num_attention_heads=heads, intermediate_size=intermediate,
                   architectures=[cls.__name__])
-    new = cls(PrunedBertConfig(**fields))
+    config = BertConfig(**fields) if plain else PrunedBertConfig(attention_head_size=head_size, **fields)
+    new = cls(config)
     new.load_state_dict(backbone.state_dict())
     new.train(backbone.training)
-    return TaskModel(new, student.task, student.pooling, student.normalize)
+    return TaskModel(new, student.task, student.pooling, student.normalize, student.dense, student.dense_tanh)

@@ -1,7 +1,9 @@
 """A Hugging Face encoder together with its task head, as one ``nn.Module``.
 
 For ``sentence-embedding`` the head is the sentence-transformers pooling (mean, CLS or max, read from
-``1_Pooling/config.json`` when present, mean otherwise) followed by L2 normalisation; for
+``1_Pooling/config.json`` when present, mean otherwise), an optional ``Dense`` projection (sentence-transformers'
+``2_Dense``, linear; students narrower than their teacher use it to emit the teacher's embedding width) and L2
+normalisation; for
 ``sequence-classification`` it is the model's own classifier and the output is logits. The exported ONNX
 graph contains the head, so a device app gets embeddings or logits directly.
 """
@@ -18,6 +20,8 @@ from torch import nn
 from edgedistill.errors import InputError
 
 POOLING_DIR = "1_Pooling"
+DENSE_DIR = "2_Dense"
+LINEAR_ACTIVATIONS = ("torch.nn.modules.linear.Identity", "torch.nn.modules.activation.Tanh")
 OUTPUT_NAMES = {"sentence-embedding": "sentence_embedding", "sequence-classification": "logits"}
 
 
@@ -48,14 +52,20 @@ def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> torch
 
 
 class TaskModel(nn.Module):
-    """Encoder + task head. ``forward(input_ids, attention_mask, token_type_ids)`` returns (B, D) or (B, C)."""
+    """Encoder + task head. ``forward(input_ids, attention_mask, token_type_ids)`` returns (B, D) or (B, C).
 
-    def __init__(self, backbone: nn.Module, task: str, pooling: str = "mean", normalize: bool = True):
+    ``dense``: a Linear applied to the pooled embedding (sentence embeddings only), ``dense_tanh`` after it.
+    """
+
+    def __init__(self, backbone: nn.Module, task: str, pooling: str = "mean", normalize: bool = True,
+                 dense: nn.Linear | None = None, dense_tanh: bool = False):
         super().__init__()
         self.backbone: Any = backbone  # a transformers PreTrainedModel
         self.task = task
         self.pooling = pooling
         self.normalize = normalize
+        self.dense = dense
+        self.dense_tanh = dense_tanh
 
     @property
     def output_name(self) -> str:
@@ -83,6 +93,9 @@ class TaskModel(nn.Module):
             logits: torch.Tensor = out.logits
             return logits
         emb = pool(out.last_hidden_state, attention_mask, self.pooling)
+        if self.dense is not None:
+            emb = self.dense(emb)
+            emb = torch.tanh(emb) if self.dense_tanh else emb
         return nn.functional.normalize(emb, p=2, dim=-1) if self.normalize else emb
 
 
@@ -116,9 +129,51 @@ def load_task_model(path: Path, task: str, trust_remote_code: bool = False) -> t
     except (OSError, ValueError, KeyError) as err:
         raise InputError(f"cannot load model from {path}: {str(err).splitlines()[0]}") from None
     pooling, normalize = read_pooling(path)
-    model = TaskModel(backbone, task, pooling, normalize)
+    dense, tanh = read_dense(path) if task == "sentence-embedding" else (None, False)
+    model = TaskModel(backbone, task, pooling, normalize, dense, tanh)
     model.eval()
     return model, tokenizer
+
+
+def read_dense(model_dir: Path) -> tuple[nn.Linear | None, bool]:
+    """The sentence-transformers ``Dense`` module named in ``modules.json`` (Linear, tanh?), or (None, False).
+
+    Raises:
+        InputError: its files are missing or it uses an activation other than identity or tanh.
+    """
+    modules = model_dir / "modules.json"
+    entries = json.loads(modules.read_text()) if modules.is_file() else []
+    found = [m for m in entries if m.get("type", "").endswith("Dense")]
+    if not found:
+        return None, False
+    folder = model_dir / found[0].get("path", DENSE_DIR)
+    try:
+        config = json.loads((folder / "config.json").read_text())
+        from safetensors.torch import load_file
+
+        weights = load_file(folder / "model.safetensors")
+    except (OSError, ValueError) as err:
+        raise InputError(f"{folder}: cannot read the Dense module ({err})") from None
+    activation = config.get("activation_function", LINEAR_ACTIVATIONS[1])
+    if activation not in LINEAR_ACTIVATIONS:
+        raise InputError(f"{folder}: Dense activation {activation} is not supported (identity or tanh)")
+    dense = nn.Linear(config["in_features"], config["out_features"], bias=config.get("bias", True))
+    dense.load_state_dict({k.removeprefix("linear."): v for k, v in weights.items()})
+    return dense, activation == LINEAR_ACTIVATIONS[1]
+
+
+def save_dense(model: TaskModel, out: Path) -> None:
+    """Write ``model.dense`` as sentence-transformers' ``2_Dense`` (config.json + model.safetensors)."""
+    from safetensors.torch import save_file
+
+    dense = model.dense
+    assert dense is not None
+    (out / DENSE_DIR).mkdir(exist_ok=True)
+    config = {"in_features": dense.in_features, "out_features": dense.out_features, "bias": dense.bias is not None,
+              "activation_function": LINEAR_ACTIVATIONS[1 if model.dense_tanh else 0]}
+    (out / DENSE_DIR / "config.json").write_text(json.dumps(config, indent=2))
+    tensors = {f"linear.{k}": v.detach().contiguous() for k, v in dense.state_dict().items()}
+    save_file(tensors, out / DENSE_DIR / "model.safetensors")
 
 
 def save_task_model(model: TaskModel, tokenizer: Any, out: Path) -> None:
@@ -137,8 +192,13 @@ def save_task_model(model: TaskModel, tokenizer: Any, out: Path) -> None:
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": POOLING_DIR, "type": "sentence_transformers.models.Pooling"},
     ]
+    if model.dense is not None:
+        save_dense(model, out)
+        modules.append({"idx": 2, "name": "2", "path": DENSE_DIR, "type": "sentence_transformers.models.Dense"})
     if model.normalize:
-        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        n = len(modules)
+        modules.append({"idx": n, "name": str(n), "path": f"{n}_Normalize",
+                        "type": "sentence_transformers.models.Normalize"})
     (out / "modules.json").write_text(json.dumps(modules, indent=2))
 
 

@@ -83,8 +83,19 @@ def test_student_from_factory(tmp_path, tiny_bert, teacher, monkeypatch):
 def test_width_reduced_student_from_config(tmp_path, tiny_bert, teacher):
     spec = {"from_teacher": {"layers": [1], "heads": 1, "intermediate_size": 20, "importance": "activation"}}
     student, info = derive_student(config(tmp_path, tiny_bert, spec), teacher, TEXTS, 32)
-    assert info == {"student_layers": [1], "student_heads": 1, "student_intermediate_size": 20}
+    assert info == {"student_layers": [1], "student_heads": 1, "student_intermediate_size": 20,
+                    "student_hidden_size": 32}
     assert student.layers[0].attention.self.query.out_features == 16
+
+
+@pytest.mark.parametrize("importance", ["weight", "activation"])
+def test_narrow_hidden_student_from_config_keeps_the_teacher_width(tmp_path, tiny_bert, teacher, importance):
+    spec = {"from_teacher": {"layers": [0, 1], "heads": 1, "hidden_size": 16, "importance": importance}}
+    student, info = derive_student(config(tmp_path, tiny_bert, spec), teacher, TEXTS, 32)
+    assert info["student_hidden_size"] == 16 and info["student_heads"] == 1
+    enc = teacher.tokenizer(TEXTS[:2], padding=True, return_tensors="pt")
+    assert student.base_model.embeddings.word_embeddings.embedding_dim == 16
+    assert student(**enc).shape == (2, 32)  # through the Dense projection: the teacher's embedding space
 
 
 @pytest.mark.parametrize(("student", "message"), [

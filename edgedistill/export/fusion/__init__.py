@@ -1,7 +1,7 @@
 """Graph fusions for exported transformers: attention into one fused node, and ONNX Runtime's other fusions.
 
-Entry points: :func:`fuse_attention` (in memory, one form), :func:`edgedistill.export.fusion.stage.run` (the
-pipeline stage: fuse a file, verify, publish).
+Entry points: :func:`fuse_attention` (in memory, one form), :func:`pack_qkv` (``ort`` form: one QKV GEMM),
+:func:`edgedistill.export.fusion.stage.run` (the pipeline stage: fuse a file, verify, publish).
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ from edgedistill.export.fusion.attention import AttentionOpFusion, DecomposedAtt
 from edgedistill.export.fusion.base import FusionCounts
 from edgedistill.export.fusion.forms import FORMS, MaskInputs
 from edgedistill.export.fusion.graph import Graph
+from edgedistill.export.fusion.qkv_packing import QkvPackingFusion
 
-__all__ = ["FORMS", "FusionCounts", "fuse_attention"]
+__all__ = ["FORMS", "FusionCounts", "fuse_attention", "pack_qkv"]
 
 
 def fuse_attention(model: onnx.ModelProto, form: str) -> list[FusionCounts]:
@@ -28,3 +29,8 @@ def fuse_attention(model: onnx.ModelProto, form: str) -> list[FusionCounts]:
     graph = Graph(model)
     masks = MaskInputs(graph, {})
     return [fusion(graph, form, masks).apply() for fusion in (DecomposedAttentionFusion, AttentionOpFusion)]
+
+
+def pack_qkv(model: onnx.ModelProto) -> FusionCounts:
+    """Turn ``ort``-form self-attention (three projections + MultiHeadAttention) into packed-QKV ``Attention``."""
+    return QkvPackingFusion(Graph(model)).apply()

@@ -17,7 +17,7 @@ import onnx
 from edgedistill.artifacts import Artifact, atomic_write_json
 from edgedistill.config import FuseConfig
 from edgedistill.errors import InputError, VerificationError
-from edgedistill.export.fusion import fuse_attention
+from edgedistill.export.fusion import fuse_attention, pack_qkv
 from edgedistill.export.fusion.forms import plugin_problems
 from edgedistill.export.fusion.ort_passes import ort_extended_fusions
 from edgedistill.export.fusion.verify import check_comparison, compare_graphs
@@ -42,6 +42,7 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
     counts = [c.as_dict() for c in fuse_attention(model, cfg.form)]
     if cfg.require_all and (skipped := [s for c in counts for s in c["skipped"]]):
         raise InputError(f"attention at '{skipped[0]['node']}' was not fused: {skipped[0]['reason']}")
+    packing = pack_qkv(model).as_dict() if cfg.form == "ort" and cfg.pack_qkv else None
     large = external or model.ByteSize() > 2**31 - 2**26  # protobuf's 2 GB limit
     onnx.save(model, str(dst), save_as_external_data=large, location=f"{dst.name}.data" if large else None)
     extra: dict[str, int] = {}
@@ -49,7 +50,7 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
         optimised = dst.with_name(f"ort_{dst.name}")
         extra = ort_extended_fusions(dst, optimised)
         optimised.replace(dst)
-    return {"form": cfg.form, "attention": counts, "ort_fusions": extra}
+    return {"form": cfg.form, "attention": counts, "qkv_packing": packing, "ort_fusions": extra}
 
 
 def has_external_data(model: onnx.ModelProto) -> bool:
@@ -95,6 +96,7 @@ def run(cfg: FuseConfig, model: Artifact, out: Path) -> Artifact:
     summary = {k: v for k, v in report["verification"].items() if k in ("passed", "worst", "atol", "problems")}
     meta = {
         "form": cfg.form, "attention": summarise_counts(report["attention"]), "verification": summary,
+        "qkv_packed": report["qkv_packing"]["fused"] if report["qkv_packing"] else 0,
         "size_mb": onnx_size_mb(out / ONNX_NAME),
     }
     name = f"{model.name}-fused-{cfg.form}"

@@ -70,14 +70,17 @@ class Builder:
         return model
 
 
-def sdpa_decomposed(hidden=16, heads=2, mask="keys", extra_op=None, causal=False, opset=20) -> onnx.ModelProto:
+def sdpa_decomposed(hidden=16, heads=2, mask="keys", extra_op=None, causal=False, opset=20,
+                    cross=False) -> onnx.ModelProto:
     """The SDPA decomposition: sqrt(scale) on Q and K^T, additive Where mask, NaN guard after Softmax.
 
     ``mask``: "keys" (key padding), "queries" (a near miss: padding on the query axis), "bias" (a finite
     float bias), or None. ``extra_op``: an op inserted between Softmax and the MatMul with V (a near miss).
+    ``cross``: keys and values project ``Relu(x)`` rather than ``x`` (cross-attention shaped).
     """
     b = Builder(hidden, heads, opset)
-    q, k, v = (b.linear("x") for _ in range(3))
+    kv_source = b.op("Relu", ["x"]) if cross else "x"
+    q, k, v = b.linear("x"), b.linear(kv_source), b.linear(kv_source)
     root = math.sqrt(1.0 / math.sqrt(b.head_size))
     q4 = b.op("Mul", [b.heads_first(q), b.const(root)])
     k4 = b.op("Mul", [b.heads_first(k, (0, 2, 3, 1)), b.const(root)])

@@ -1,0 +1,151 @@
+"""Hidden-size reduction: keep the most important units of a BERT-style model's residual stream.
+
+Every module that reads or writes the residual stream is sliced to the kept units ``K`` (in their original
+order): the embedding tables and embedding LayerNorm (columns), each layer's Q/K/V and FFN-input projections
+(input columns), its attention-output and FFN-output projections (output rows) and both LayerNorms, the pooler
+and a classifier's input. Heads and FFN units keep their widths (prune those with ``heads`` /
+``intermediate_size``). A LayerNorm over fewer units normalises with their own mean and variance, so the cut
+model is an approximation that distillation then repairs.
+
+Importance of a unit: ``weight`` — the L2 norm of every weight that reads or writes it (embedding columns,
+projection rows/columns, LayerNorm gains); ``activation`` — its mean |value| in the residual stream (embedding
+output and every layer's output) over held-out texts, padding excluded.
+
+A sentence-embedding student gets a ``Dense`` projection (hidden' → the old output width) initialised to put
+each kept unit back in its place, so it still emits embeddings in the teacher's space (drop-in for an index of
+teacher embeddings) and the embedding losses compare like with like.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgedistill.distill.width import parts, rebuild, sliced
+from edgedistill.errors import ConfigError
+from edgedistill.models.task_model import TaskModel
+
+
+def base_of(model: TaskModel) -> Any:
+    """The BERT encoder, checked to have the modules hidden-size reduction slices."""
+    base = model.base_model
+    if not hasattr(base, "embeddings") or not hasattr(base.embeddings, "word_embeddings"):
+        raise ConfigError(f"student.from_teacher.hidden_size: needs a BERT-style model (embeddings.word_embeddings, "
+                          f"encoder.layer[i].attention.self.query …); got {type(base).__name__}")
+    return base
+
+
+def embedding_tables(base: Any) -> list[nn.Embedding]:
+    emb = base.embeddings
+    return [t for t in (emb.word_embeddings, getattr(emb, "position_embeddings", None),
+                        getattr(emb, "token_type_embeddings", None)) if t is not None]
+
+
+def layer_norms(model: TaskModel) -> list[nn.LayerNorm]:
+    m: Any = model
+    return [base_of(m).embeddings.LayerNorm,
+            *(n for layer in m.layers for n in (layer.attention.output.LayerNorm, layer.output.LayerNorm))]
+
+
+def weight_scores(model: TaskModel) -> torch.Tensor:
+    """(H,) importance of each residual-stream unit from the weights that read or write it."""
+    terms = [t.weight.detach().pow(2).sum(0) for t in embedding_tables(base_of(model))]
+    for layer in model.layers:
+        p = parts(layer)
+        terms += [p[k].weight.detach().pow(2).sum(0) for k in ("query", "key", "value", "inter")]
+        terms += [p[k].weight.detach().pow(2).sum(1) for k in ("attn_out", "out")]
+    terms += [n.weight.detach().pow(2) for n in layer_norms(model)]
+    return torch.stack(terms).sum(0).sqrt()
+
+
+def activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_length: int) -> torch.Tensor:
+    """(H,) mean |value| of each unit over the embedding output and every layer's output, padding excluded."""
+    total = torch.zeros(model.backbone.config.hidden_size)
+    with torch.no_grad():
+        for start in range(0, len(texts), 32):
+            enc = tokenizer(texts[start : start + 32], padding=True, truncation=True, max_length=max_length,
+                            return_tensors="pt")
+            out = model.backbone(**enc, output_hidden_states=True)
+            mask = enc["attention_mask"].unsqueeze(-1).float()
+            for hidden in out.hidden_states:
+                total += (hidden.abs() * mask).sum((0, 1))
+    return total
+
+
+def sliced_embedding(table: nn.Embedding, keep: torch.Tensor) -> nn.Embedding:
+    new = nn.Embedding(table.num_embeddings, len(keep), padding_idx=table.padding_idx)
+    with torch.no_grad():
+        new.weight.copy_(table.weight[:, keep])
+    return new
+
+
+def sliced_norm(norm: nn.LayerNorm, keep: torch.Tensor) -> nn.LayerNorm:
+    new = nn.LayerNorm(len(keep), eps=norm.eps)
+    with torch.no_grad():
+        new.weight.copy_(norm.weight[keep])
+        new.bias.copy_(norm.bias[keep])
+    return new
+
+
+def slice_residual(model: TaskModel, keep: torch.Tensor) -> None:
+    """Slice every module on the residual stream of ``model`` (in place) to the units ``keep``."""
+    base = base_of(model)
+    emb = base.embeddings
+    for name in ("word_embeddings", "position_embeddings", "token_type_embeddings"):
+        if getattr(emb, name, None) is not None:
+            setattr(emb, name, sliced_embedding(getattr(emb, name), keep))
+    emb.LayerNorm = sliced_norm(emb.LayerNorm, keep)
+    for layer in model.layers:
+        m: Any = layer
+        attn = m.attention.self
+        attn.query, attn.key, attn.value = (sliced(getattr(attn, k), cols=keep) for k in ("query", "key", "value"))
+        m.attention.output.dense = sliced(m.attention.output.dense, rows=keep)
+        m.attention.output.LayerNorm = sliced_norm(m.attention.output.LayerNorm, keep)
+        m.intermediate.dense = sliced(m.intermediate.dense, cols=keep)
+        m.output.dense = sliced(m.output.dense, rows=keep)
+        m.output.LayerNorm = sliced_norm(m.output.LayerNorm, keep)
+    if getattr(base, "pooler", None) is not None:
+        base.pooler.dense = sliced(base.pooler.dense, rows=keep, cols=keep)
+    if getattr(model.backbone, "classifier", None) is not None:
+        model.backbone.classifier = sliced(model.backbone.classifier, cols=keep)
+
+
+def restoring_dense(model: TaskModel, keep: torch.Tensor) -> nn.Linear:
+    """Linear (kept units → the model's old output width) that puts each kept unit back in its place."""
+    if model.dense is not None:
+        return sliced(model.dense, cols=keep)
+    width = model.backbone.config.hidden_size
+    dense = nn.Linear(len(keep), width)
+    with torch.no_grad():
+        dense.weight.zero_()
+        dense.weight[keep, torch.arange(len(keep))] = 1.0
+        dense.bias.zero_()
+    return dense
+
+
+def prune_hidden(model: TaskModel, hidden: int, scores: torch.Tensor | None = None) -> TaskModel:
+    """A copy of ``model`` whose residual stream keeps the ``hidden`` most important units.
+
+    ``scores`` ranks the units (default: weight magnitude).
+
+    Raises:
+        ConfigError: ``hidden`` exceeds the model's hidden size, or the model is not BERT-style.
+    """
+    from edgedistill.distill.width import keep_top
+
+    config = model.backbone.config
+    if hidden > config.hidden_size:
+        raise ConfigError(f"student.from_teacher.hidden_size: {hidden} > the teacher's {config.hidden_size}")
+    if hidden == config.hidden_size:
+        return model
+    scores = weight_scores(model) if scores is None else scores
+    keep = keep_top(scores, hidden)
+    student = copy.deepcopy(model)
+    if student.task == "sentence-embedding":
+        student.dense = restoring_dense(student, keep)
+    slice_residual(student, keep)
+    head_size = getattr(config, "attention_head_size", config.hidden_size // config.num_attention_heads)
+    return rebuild(student, config.num_attention_heads, config.intermediate_size, head_size)

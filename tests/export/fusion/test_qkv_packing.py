@@ -1,0 +1,65 @@
+"""Packed-QKV self-attention (ort form): three projections + MultiHeadAttention → one com.microsoft.Attention."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from fusion_graphs import sdpa_decomposed
+from test_fusion_synthetic import assert_same_outputs, fused_copy, ops
+
+from edgedistill.artifacts import Artifact
+from edgedistill.config import ExportConfig, FuseConfig, QuantizeStep
+from edgedistill.export.fusion import pack_qkv
+from edgedistill.export.fusion.stage import run as fuse_stage
+from edgedistill.export.onnx import export_onnx
+from edgedistill.models.task_model import load_task_model
+
+
+def packed_copy(model: onnx.ModelProto) -> tuple[onnx.ModelProto, dict]:
+    fused, _ = fused_copy(model, "ort")
+    return fused, pack_qkv(fused).as_dict()
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"mask": None}, {"causal": True}], ids=["padding", "unmasked", "causal"])
+def test_self_attention_packs_into_one_gemm_and_matches(kwargs):
+    model = sdpa_decomposed(**kwargs)
+    packed, counts = packed_copy(model)
+    assert counts["found"] == 1 and counts["fused"] == 1
+    assert ops(packed).count("Attention") == 1 and "MultiHeadAttention" not in ops(packed)
+    assert ops(packed).count("MatMul") == 1  # only the output projection is left outside
+    node = next(n for n in packed.graph.node if n.op_type == "Attention")
+    weight = next(i for i in packed.graph.initializer if i.name == node.input[1])
+    assert node.domain == "com.microsoft" and list(weight.dims) == [16, 48]
+    assert_same_outputs(model, packed)
+
+
+def test_cross_attention_stays_multihead_attention():
+    packed, counts = packed_copy(sdpa_decomposed(cross=True))
+    assert counts["fused"] == 0 and "different tensors (cross-attention)" in counts["skipped"][0]["reason"]
+    assert ops(packed).count("MultiHeadAttention") == 1
+
+
+def test_tiny_bert_stage_packs_every_layer_and_quantizes(tiny_bert: Path, tmp_path):
+    from edgedistill.quantize.stage import run as quantize_stage
+
+    model, tokenizer = load_task_model(tiny_bert, "sentence-embedding")
+    export_onnx(model, tokenizer, ExportConfig(opset=20), tmp_path / "export" / "model.onnx")
+    source = Artifact("student-onnx", "onnx", tmp_path / "export" / "model.onnx", "sentence-embedding")
+    fused = fuse_stage(FuseConfig(), source, tmp_path / "fuse")
+    assert fused.meta["qkv_packed"] == 2 and fused.meta["verification"]["passed"]
+    graph_ops = [n.op_type for n in onnx.load(str(fused.path)).graph.node]
+    assert graph_ops.count("Attention") == 2 and "MultiHeadAttention" not in graph_ops
+    unpacked = fuse_stage(FuseConfig(pack_qkv=False), source, tmp_path / "fuse-mha")
+    assert unpacked.meta["qkv_packed"] == 0
+    int8 = quantize_stage(QuantizeStep(mode="dynamic-int8"), fused, tmp_path / "int8", None)
+    import onnxruntime as ort
+
+    feeds = dict(tokenizer(["a man plays the guitar", "the dog runs in the park with a ball"], padding=True,
+                           return_tensors="np"))
+    run = {p: ort.InferenceSession(str(p)).run(None, {k: v.astype(np.int64) for k, v in feeds.items()})[0]
+           for p in (fused.path, int8.path)}
+    cosine = (run[fused.path] * run[int8.path]).sum(-1)  # both outputs are L2-normalised
+    assert cosine.min() > 0.98
