@@ -5,8 +5,8 @@
 Contenders: the teacher in torch (baseline), the teacher through Optimum (ONNX export at O2 and O3,
 dynamic INT8 for avx2 and avx512-vnni) where Optimum can run (benchmarks/optimum/optimum_teacher.py), and
 our student stages (student in torch, student ONNX, student dynamic INT8). All are loaded first and timed
-interleaved per shape, so the speed-ups share one machine state. Prints speed-up vs the teacher, and vs Optimum's best teacher
-artifact (a second interleaved pass, same process) when Optimum ran.
+interleaved per shape, so the speed-ups share one machine state. Prints speed-up vs the teacher, and vs
+Optimum's best teacher artifact (a second interleaved pass, same process) when Optimum ran.
 """
 
 from __future__ import annotations

@@ -26,6 +26,8 @@ from edgedistill.errors import InputError
 from edgedistill.pipeline import RunDir, dump, relocate
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from edgedistill.quantize.data import QadData, QuantizeData
 
 DEFAULT_TASK = "sentence-embedding"
@@ -268,23 +270,57 @@ def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:
                         threads=cfg.bench.threads, qad=qad)
 
 
+def array_hash(array: np.ndarray) -> str:
+    import hashlib
+
+    import numpy as np
+
+    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()
+
+
+def stored_teacher_outputs(cfg: PipelineConfig, out: Path) -> tuple[list[str], list[str], np.ndarray]:
+    """(training texts, held-out texts, the teacher's outputs for both in that order), read from the label store
+    the distill stage filled — the teacher is not asked again for anything stored."""
+    from edgedistill.data.corpus import load_train_texts, split_holdout
+    from edgedistill.distill.stage import label_with_teacher
+    from edgedistill.models.teachers import load_teacher
+
+    train, heldout = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
+    targets = label_with_teacher(cfg, load_teacher(cfg.teacher, cfg.distill.max_length), train + heldout,
+                                 out / "cache")
+    return train, heldout, targets
+
+
+def teacher_artifact(cfg: PipelineConfig) -> Artifact | None:
+    """The teacher as the evaluate and bench stages run it: a Hugging Face folder or an ONNX file; None for a
+    recorded or HTTP teacher (its outputs come from the label store; there is nothing local to time)."""
+    t = cfg.teacher
+    if t.source == "huggingface" and t.path is not None:
+        return Artifact("teacher", "hf", t.path, t.task)
+    if t.source == "onnx" and t.path is not None:
+        return Artifact("teacher", "onnx", t.path, t.task, {"tokenizer": str(t.tokenizer)} if t.tokenizer else {})
+    return None
+
+
 def qad_data(cfg: PipelineConfig, out: Path, train: list[str], heldout: list[str]) -> QadData:
     """What quantization-aware distillation trains from: the float student, the training texts and the teacher's
     outputs for them — read from the label store the distill stage filled, so the teacher does not run again."""
-    from edgedistill.distill.stage import label_with_teacher
-    from edgedistill.models.teachers import load_teacher
     from edgedistill.quantize.data import QadData, default_qad_losses
 
-    targets = label_with_teacher(cfg, load_teacher(cfg.teacher, cfg.distill.max_length), train + heldout,
-                                 out / "cache")
+    _, _, targets = stored_teacher_outputs(cfg, out)
     losses = [s for s in cfg.distill.losses if not s.white_box] or default_qad_losses()
     return QadData(student=out / "distill" / "student", texts=train, teacher_outputs=targets[: len(train)],
                    losses=losses, seed=cfg.distill.seed)
 
 
 def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldout: list[str],
-             sts: dict[str, Path], config: EvaluateConfig | None = None, force: bool = False) -> dict[str, Any]:
-    """Measure every model the same way: fidelity to ``teacher`` on ``heldout`` texts, Spearman on STS files."""
+             sts: dict[str, Path], config: EvaluateConfig | None = None, force: bool = False,
+             reference: np.ndarray | None = None) -> dict[str, Any]:
+    """Measure every model the same way: fidelity to ``teacher`` on ``heldout`` texts, Spearman on STS files.
+
+    ``reference``: the teacher's outputs for ``heldout`` when there is no ``teacher`` artifact to run (a recorded
+    or HTTP teacher: its stored labels).
+    """
     from edgedistill.artifacts import atomic_write_json
     from edgedistill.data.stsb import read_sts
     from edgedistill.evaluate.run import evaluate_artifact, teacher_reference
@@ -292,15 +328,16 @@ def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldou
     cfg = config or EvaluateConfig()
     run = RunDir(out, force)
     inputs = {a.name: a.path for a in models} | {f"sts_{k}": p for k, p in sts.items()}
-    section = {"evaluate": dump(cfg), "heldout": len(heldout), "teacher": teacher.name if teacher else None}
+    section = {"evaluate": dump(cfg), "heldout": len(heldout), "teacher": teacher.name if teacher else None,
+               "reference": None if reference is None else array_hash(reference)}
 
     def work(partial: Path) -> dict[str, Any]:
         pairs = {k: read_sts(p) for k, p in sts.items()}
-        reference = teacher_reference(teacher, heldout, cfg) if teacher and heldout else None
+        rows = teacher_reference(teacher, heldout, cfg) if teacher and heldout else reference
         results = {}
         for a in models:
             console_note(f"evaluating {a.name}")
-            results[a.name] = evaluate_artifact(a, teacher_embeddings=reference, heldout=heldout, sts=pairs, cfg=cfg)
+            results[a.name] = evaluate_artifact(a, teacher_embeddings=rows, heldout=heldout, sts=pairs, cfg=cfg)
         atomic_write_json(partial / "metrics.json", {"artifacts": results, "order": [a.name for a in models]})
         return {"quality": {n: {k: v for k, v in r.items() if k.startswith(("fidelity", "sts"))}
                             for n, r in results.items()}}
@@ -357,14 +394,14 @@ def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> 
     quantized = quantize(deployed, out, cfg.quantize, force=force, data=data)
     onnx_models = [onnx_model, deployed] if deployed is not onnx_model else [onnx_model]
     found = run_artifacts(out)
-    assert cfg.teacher.path is not None, "validated: the pipeline's teacher is a huggingface folder"
-    teacher = Artifact("teacher", "hf", cfg.teacher.path, cfg.teacher.task)
+    teacher = teacher_artifact(cfg)
     heldout = (out / "distill" / HELDOUT).read_text(encoding="utf-8").splitlines()
+    reference = None if teacher is not None else stored_teacher_outputs(cfg, out)[2][-len(heldout):]
     sts = {k: s.path for k, s in (("eval", cfg.data.eval), ("test", cfg.data.test)) if s is not None}
-    evaluate([teacher, found["student-untrained"], student, *onnx_models, *quantized], out, teacher, heldout, sts,
-             cfg.evaluate, force)
+    ours = [found["student-untrained"], student, *onnx_models, *quantized]
+    evaluate([teacher, *ours] if teacher else ours, out, teacher, heldout, sts, cfg.evaluate, force, reference)
     backends = set(cfg.bench.backends)
-    benched = [a for a in (teacher, student, *onnx_models, *quantized)
+    benched = [a for a in ([teacher] if teacher else []) + [student, *onnx_models, *quantized]
                if (a.kind == "hf" and "torch" in backends) or (a.kind == "onnx" and "onnxruntime" in backends)]
     bench(benched, out, cfg.bench, force=force)
     return report(out)

@@ -127,7 +127,9 @@ class TeacherConfig(StrictModel):
     )
     task: Task = Field("sentence-embedding", description="What the exported model outputs: embeddings or logits.")
     trust_remote_code: bool = Field(False, description="Allow custom model code from the folder (off by default).")
-    tokenizer: Path | None = Field(None, description="`onnx`: tokenizer folder (default: the ONNX file's folder).")
+    tokenizer: Path | None = Field(
+        None, description="`onnx`: tokenizer folder (default: the ONNX file's folder); `recorded` / `http`: the "
+        "tokenizer the student reads with (required in a pipeline).")
     input_key: str = Field("input", description="`recorded`: field/column holding the input text.")
     output_key: str = Field("output", description="`recorded`: field/column holding the teacher's output vector.")
     http: HttpTeacherConfig | None = Field(None, description="`http`: the endpoint and its limits.")
@@ -557,12 +559,15 @@ class PipelineConfig(StrictModel):
         for i, shape in enumerate(self.bench.shapes):
             check_shape_in_range(shape, self.export.dynamic, where=f"bench.shapes[{i}]")
         check_teacher_serves_losses(self.teacher, self.distill)
-        if not self.teacher.white_box:
+        if not self.teacher.white_box and self.student.from_teacher is not None:
             raise ValueError(
-                f"teacher.source '{self.teacher.source}': the pipeline evaluates and benchmarks the teacher "
-                "as a Hugging Face model, so it needs a huggingface teacher; black-box teachers "
-                "(edgedistill.models.teachers) label data for edgedistill.distill but are not wired into "
-                "`edgedistill run` yet"
+                f"student.from_teacher copies the teacher's layers, so it needs teacher.source 'huggingface', "
+                f"not '{self.teacher.source}'; with a black-box teacher give student.hf_config or student.factory"
+            )
+        if self.teacher.source in ("recorded", "http") and self.teacher.tokenizer is None:
+            raise ValueError(
+                f"teacher.tokenizer: a {self.teacher.source} teacher has no tokenizer for the student; give the "
+                "folder of the tokenizer the student should read with"
             )
         return self
 

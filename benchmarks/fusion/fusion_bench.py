@@ -24,7 +24,7 @@ from edgedistill.bench.interleave import interleaved_ms
 from edgedistill.config import ExportConfig, Shape
 from edgedistill.distill.students import select_layers
 from edgedistill.engines.ort_session import OrtSession
-from edgedistill.export.fusion import fuse_attention
+from edgedistill.export.fusion import fuse_attention, pack_qkv
 from edgedistill.export.fusion.ort_passes import ort_extended_fusions
 from edgedistill.export.onnx import export_onnx
 from edgedistill.models.locate import resolve_pkg_path
@@ -53,6 +53,11 @@ def build_variants(work: Path) -> dict[str, Path]:
         files[name] = work / name / "model.onnx"
         files[name].parent.mkdir()
         onnx.save(model, str(files[name]))
+    model = onnx.load(str(files["ort-mha"]))
+    assert pack_qkv(model).fused == len(LAYERS)
+    files["ort-packed"] = work / "ort-packed" / "model.onnx"  # the pipeline's default ort form
+    files["ort-packed"].parent.mkdir()
+    onnx.save(model, str(files["ort-packed"]))
     files["ort-mha+ort-extended"] = work / "ort-ext" / "model.onnx"
     files["ort-mha+ort-extended"].parent.mkdir()
     ort_extended_fusions(files["ort-mha"], files["ort-mha+ort-extended"])

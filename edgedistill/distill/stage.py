@@ -84,6 +84,28 @@ def choose(config: PipelineConfig, trained: Artifact, untrained: Artifact, heldo
     return winner, {"selection_metric": metric, "selection_scores": scores, "selected": winner}
 
 
+def student_tokenizer(config: PipelineConfig, teacher: Any) -> Any:
+    """The tokenizer the student reads with: the teacher's own, or ``teacher.tokenizer`` for recorded/http teachers.
+
+    Raises:
+        ConfigError: neither exists, or the folder holds no loadable tokenizer.
+    """
+    tokenizer = getattr(teacher, "tokenizer", None)
+    if tokenizer is not None:
+        return tokenizer
+    folder = config.teacher.tokenizer
+    if folder is None:
+        raise ConfigError(f"teacher.tokenizer: a {config.teacher.source} teacher has no tokenizer to share; give "
+                          "the folder of the tokenizer the student should read with")
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(folder)
+    except (OSError, ValueError, KeyError) as err:
+        raise ConfigError(f"teacher.tokenizer: cannot load a tokenizer from {folder}: {str(err).splitlines()[0]}") \
+            from None
+
+
 def derive_student(config: PipelineConfig, teacher: Any, heldout: list[str],
                    output_width: int | None = None) -> tuple[TaskModel, dict[str, Any]]:
     """The untrained student: from the teacher's layers (and width), a Hugging Face config, or a factory.
@@ -92,10 +114,7 @@ def derive_student(config: PipelineConfig, teacher: Any, heldout: list[str],
         ConfigError: the student cannot take the teacher's tokens or does not match its output width.
     """
     spec, seed = config.student, config.distill.seed
-    tokenizer = getattr(teacher, "tokenizer", None)
-    if tokenizer is None:
-        raise ConfigError(f"student: teacher.source '{config.teacher.source}' has no tokenizer to share; "
-                          "use a huggingface or onnx teacher")
+    tokenizer = student_tokenizer(config, teacher)
     model = getattr(teacher, "model", None)
     pooling = (model.pooling, model.normalize) if isinstance(model, TaskModel) else ("mean", True)
     if spec.from_teacher is not None:
@@ -153,7 +172,7 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
         atomic_write_text(out / HELDOUT, "\n".join(heldout) + "\n")
     targets = label_with_teacher(config, teacher, texts + heldout, cache_dir, world)
     student, metrics = derive_student(config, teacher, heldout, output_width=targets.shape[1])
-    tokenizer = teacher.tokenizer  # type: ignore[attr-defined]
+    tokenizer = student_tokenizer(config, teacher)
     if world.main:
         save_task_model(student, tokenizer, out / "untrained")
     live = teacher.model if any(s.white_box for s in config.distill.losses) else None

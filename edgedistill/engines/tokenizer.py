@@ -9,14 +9,14 @@ from edgedistill.errors import InputError
 
 
 def load_tokenizer(artifact: Artifact) -> Any:
-    """Load the tokenizer from an hf folder, or from the folder holding the .onnx file.
+    """Load the tokenizer from ``meta["tokenizer"]``, an hf folder, or the folder holding the .onnx file.
 
     Raises:
         InputError: no usable tokenizer files there.
     """
     from transformers import AutoTokenizer
 
-    folder = artifact.path if artifact.kind == "hf" else artifact.path.parent
+    folder = artifact.meta.get("tokenizer") or (artifact.path if artifact.kind == "hf" else artifact.path.parent)
     try:
         return AutoTokenizer.from_pretrained(folder)
     except (OSError, ValueError, KeyError) as err:

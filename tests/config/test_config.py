@@ -98,7 +98,14 @@ def test_loss_names_match_registry():
     assert set(LOSSES) == set(LOSS_NAMES)
 
 
-def test_black_box_teacher_is_rejected_for_the_pipeline(tmp_path, tiny_bert):
-    data = base(tmp_path, tiny_bert) | {"teacher": {"source": "http", "http": {"url": "http://127.0.0.1:9/v1/embeddings"}}}
-    with pytest.raises(ConfigError, match="needs a huggingface teacher"):
+@pytest.mark.parametrize(("teacher", "student", "message"), [
+    ({"source": "http", "http": {"url": "http://127.0.0.1:9/v1/embeddings"}}, None,
+     r"student.from_teacher copies the teacher's layers, so it needs teacher.source 'huggingface', not 'http'"),
+    ({"source": "http", "http": {"url": "http://127.0.0.1:9/v1/embeddings"}}, {"hf_config": "config.json"},
+     r"teacher.tokenizer: a http teacher has no tokenizer for the student"),
+])
+def test_black_box_teacher_needs_a_student_of_its_own(tmp_path, tiny_bert, teacher, student, message):
+    (tmp_path / "config.json").write_text("{}")
+    data = base(tmp_path, tiny_bert) | {"teacher": teacher} | ({"student": student} if student else {})
+    with pytest.raises(ConfigError, match=message):
         parse_config(data, base_dir=tmp_path)
