@@ -514,6 +514,9 @@ class BenchConfig(StrictModel):
         "interleaved", description="Several models: time them A B A B … per round so drift cancels, or one by one."
     )
     rounds: PositiveInt = Field(10, description="Interleaved rounds per shape.")
+    sessions: PositiveInt = Field(
+        1, description="Fresh sessions per model, called in turn and pooled: averages out each session's "
+        "memory-layout luck, so consecutive runs agree more closely (costs memory and load time).")
     round_warmup: int = Field(
         1, ge=0, description="Untimed calls opening each model's turn in a round (the switch leaves caches cold)."
     )

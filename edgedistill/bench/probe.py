@@ -39,6 +39,26 @@ class Probe:
         return self.call()
 
 
+class RotatingProbe:
+    """Calls several probes in turn (one per fresh session of the same model), so their samples pool into one.
+
+    Each session gets its own memory layout (weight buffers, arena, pre-packed kernels), and on some machines
+    that alone moves latency by a few percent from one session to the next; pooling a few sessions averages
+    that luck out, so two benchmark runs agree more closely.
+    """
+
+    def __init__(self, probes: list[Probe]):
+        self.probes = probes
+        self.parts = probes[0].parts
+        self.timer = probes[0].timer
+        self.next = 0
+
+    def __call__(self) -> float:
+        probe = self.probes[self.next]
+        self.next = (self.next + 1) % len(self.probes)
+        return probe()
+
+
 def warm_up(probe: Callable[[], float], count: int, seconds: float) -> int:
     """Untimed calls: at least ``count`` and at least ``seconds`` long. Returns how many were made."""
     done = 0

@@ -90,7 +90,11 @@ def open_contender(artifact: Artifact, backend: str, settings: BenchSettings, na
     t0 = time.perf_counter()
     session = open_session(artifact, backend, settings.threads, settings.session_options())
     load_s = time.perf_counter() - t0
-    return Contender(name, artifact.name, backend, session, load_s, current_rss_mb() - rss0, model_file_mb(artifact))
+    contender = Contender(name, artifact.name, backend, session, load_s, current_rss_mb() - rss0,
+                          model_file_mb(artifact))
+    contender.replicas = [open_session(artifact, backend, settings.threads, settings.session_options())
+                          for _ in range(settings.sessions - 1)]
+    return contender
 
 
 def cold_call(contender: Contender, shape: Shape, vocab_size: int, seed: int) -> None:
@@ -133,7 +137,7 @@ def measure_all(contenders: list[Contender], shapes: list[Shape], settings: Benc
             shape_rows, comps = measure_interleaved(contenders, shape, feeds, settings)
             comparisons += comps
         else:
-            shape_rows = [measure_sequential(c.session, shape, feeds, settings) for c in contenders]
+            shape_rows = [measure_sequential(c.session, shape, feeds, settings, c.replicas) for c in contenders]
         rows += [{**contender_fields(c), **r} for c, r in zip(contenders, shape_rows, strict=True)]
         advance()
     order = {c.name: i for i, c in enumerate(contenders)}

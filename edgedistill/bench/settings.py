@@ -22,7 +22,8 @@ class BenchSettings:
     ``interleaved`` (A B A B … in rounds, drift cancels) or ``sequential``; ``rounds``: rounds per shape
     when interleaved; ``round_warmup``: untimed calls opening each model's turn in a round; ``power``:
     ``auto`` (sample tegrastats where present), ``on`` or ``off``;
-    ``power_s``/``idle_s``: length of each energy window and of the idle baseline."""
+    ``power_s``/``idle_s``: length of each energy window and of the idle baseline; ``sessions``: fresh
+    sessions per model, called in turn and pooled (see :class:`~edgedistill.bench.probe.RotatingProbe`)."""
 
     warmup: int = 5
     warmup_s: float = 0.0
@@ -42,6 +43,7 @@ class BenchSettings:
     cuda_graphs: bool = False
     seed: int = 0
     cv_warn: float = CV_WARN
+    sessions: int = 1
 
     def session_options(self) -> SessionOptions:
         return SessionOptions(threads=self.threads, inter_op_threads=self.inter_op_threads, device=self.device,

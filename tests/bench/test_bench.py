@@ -21,7 +21,7 @@ from edgedistill.models.task_model import load_task_model
 ROW_KEYS = {"artifact", "backend", "contender", "shape", "batch", "seq", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
             "mean_ms", "std_ms", "min_ms", "max_ms", "cv", "throughput_per_s", "iterations", "warmup_calls",
             "first_ms", "cold_ms", "timer", "peak_rss_mb", "gpu_peak_mb", "load_s", "load_rss_mb", "file_mb",
-            "mode", "rounds", "threads", "device", "providers"}
+            "mode", "rounds", "sessions", "threads", "device", "providers"}
 ENV_KEYS = {"cpu", "cores", "python", "torch", "onnxruntime", "threads", "isa", "versions", "git_commit", "jetson"}
 
 
@@ -113,6 +113,34 @@ def test_sequential_mode_and_warmup_by_time(tiny_bert: Path, tmp_path: Path) -> 
     assert schema_errors(results) == [] and results["comparisons"] == []
     assert {r["mode"] for r in results["results"]} == {"sequential"}
     assert all(r["warmup_calls"] > 1 for r in results["results"])  # 50 ms of warm-up is many calls of a tiny model
+
+
+def test_rotating_probe_calls_each_session_in_turn() -> None:
+    from edgedistill.bench.probe import RotatingProbe
+
+    calls: list[int] = []
+
+    class Fake:
+        def __init__(self, i: int):
+            self.i, self.parts, self.timer = i, {"h2d_s": [], "d2h_s": []}, "wall"
+
+        def __call__(self) -> float:
+            calls.append(self.i)
+            return 0.001 * (self.i + 1)
+
+    probe = RotatingProbe([Fake(0), Fake(1), Fake(2)])  # type: ignore[list-item]
+    assert [probe() for _ in range(7)] == [0.001, 0.002, 0.003, 0.001, 0.002, 0.003, 0.001]
+    assert calls == [0, 1, 2, 0, 1, 2, 0]
+
+
+def test_several_fresh_sessions_pool_into_one_row(tiny_bert: Path, tmp_path: Path) -> None:
+    onnx = export_onnx(tiny_bert, tmp_path / "onnx")
+    cfg = BenchConfig.model_validate({"backends": ["onnxruntime"], "shapes": [{"batch": 1, "seq": 8}], "warmup": 2,
+                                       "iterations": 9, "threads": 1, "sessions": 3})
+    results = run(cfg, [Artifact("m", "onnx", onnx)], tmp_path / "bench")
+    row = results["results"][0]
+    assert schema_errors(results) == [] and row["sessions"] == 3 and results["settings"]["sessions"] == 3
+    assert row["iterations"] == 9 and row["warmup_calls"] == 6  # the warm-up count is per session
 
 
 def test_run_only_fitting_backends(tiny_bert: Path, tmp_path: Path) -> None:
