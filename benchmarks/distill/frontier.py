@@ -8,7 +8,8 @@ INT8 student and Optimum's INT8 artifacts of the teacher (where Optimum can run)
 batch 1 × 128 (ORT CPU, all cores, sequential). Prints the table, names the fastest student keeping ≥ 97% of the
 teacher's STS-B test score, its speed-up over Optimum's best INT8 teacher, and draws the Pareto plot.
 
-Run: .venv/bin/python benchmarks/distill/frontier.py --out runs/frontier [--reuse runs/sts-targets]
+Run: .venv/bin/python benchmarks/distill/frontier.py --out runs/frontier [--reuse runs/sts-targets] \
+         [--grid 3x384 2x384 1x384@600 3x256@600 …]   (LAYERSxHIDDEN[@STEPS])
 ``--reuse`` copies matching 384-wide run folders of sts_targets.py so they are not distilled again (the
 stages skip when config and inputs are unchanged, so a second run only re-times).
 """
@@ -48,9 +49,9 @@ KEEP = 0.97
 VOCAB = 30522
 
 
-def grid_config(base: PipelineConfig, layers: int, hidden: int, args: argparse.Namespace) -> PipelineConfig:
+def grid_config(base: PipelineConfig, layers: int, hidden: int, steps: int, args: argparse.Namespace) -> PipelineConfig:
     chosen = LAYERS[layers]
-    cfg = student_config(base, chosen if isinstance(chosen, list) else [0], args.steps, args.batch, args.cosine)
+    cfg = student_config(base, chosen if isinstance(chosen, list) else [0], steps, args.batch, args.cosine)
     spec: dict[str, Any] = {"layers": chosen} if isinstance(chosen, list) else {"layers": chosen, "num_layers": layers}
     if hidden != 384:
         heads, ffn = WIDTHS[hidden]
@@ -69,6 +70,7 @@ def build_student(cfg: PipelineConfig, out: Path, sts: dict[str, StsPairs]) -> d
     int8 = api.quantize(fused, out, [QuantizeStep(mode="dynamic-int8")])[0]
     manifest = json.loads((out / "manifest.json").read_text())["stages"]["distill"]["metrics"]
     return {"name": cfg.name, "path": str(int8.path), "layers": manifest.get("student_layers"),
+            "steps": cfg.distill.steps,
             "size_mb": round(int8.path.stat().st_size / 2**20, 2), **scores(int8, sts, cfg)}
 
 
@@ -141,7 +143,8 @@ def plot(rows: list[dict[str, Any]], anchors: dict[str, dict[str, Any]], floor: 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, default=Path("runs/frontier"))
-    parser.add_argument("--grid", nargs="+", default=[f"{n}x{h}" for n in (3, 2, 1) for h in (384, 256, 192)])
+    parser.add_argument("--grid", nargs="+", default=[f"{n}x{h}" for n in (3, 2, 1) for h in (384, 256, 192)],
+                        help="LAYERSxHIDDEN, optionally @STEPS (default --steps), e.g. 3x256@600")
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--cosine", type=float, default=1.0)
@@ -157,8 +160,9 @@ def main() -> None:
     floor = KEEP * teacher_score
     rows = []
     for spec in args.grid:
-        layers, hidden = (int(x) for x in spec.split("x"))
-        cfg = grid_config(base, layers, hidden, args)
+        shape, _, steps = spec.partition("@")
+        layers, hidden = (int(x) for x in shape.split("x"))
+        cfg = grid_config(base, layers, hidden, int(steps or args.steps), args)
         out = args.out / str(cfg.name)
         reused = args.reuse / f"layers-{'-'.join(map(str, LAYERS[layers]))}" if args.reuse and hidden == 384 \
             and isinstance(LAYERS[layers], list) else None
@@ -189,9 +193,9 @@ def main() -> None:
     keeping = [r for r in rows if r["test"] >= floor]
     fastest = min(keeping, key=lambda r: r["p50_ms"]) if keeping else None
     print(f"teacher STS-B test {teacher_score:.2f}; 97% floor {floor:.2f}; load avg before timing {load_before:.1f}")
-    print(f"{'student':10s} {'layers':10s} {'STS test':>8s} {'p50 ms':>8s} {'IQR ms':>13s} {'MB':>6s}")
+    print(f"{'student':10s} {'layers':10s} {'steps':>5s} {'STS test':>8s} {'p50 ms':>8s} {'IQR ms':>13s} {'MB':>6s}")
     for r in sorted(rows, key=lambda r: r["p50_ms"]):
-        print(f"{r['name']:10s} {str(r['layers']):10s} {r['test']:8.2f} {r['p50_ms']:8.2f} "
+        print(f"{r['name']:10s} {str(r['layers']):10s} {r['steps']:5d} {r['test']:8.2f} {r['p50_ms']:8.2f} "
               f"{r['p25_ms']:6.2f}–{r['p75_ms']:<6.2f} {r['size_mb']:6.1f}")
     for name, a in anchors.items():
         print(f"{name:22s} STS test {a['test']:.2f}  p50 {a['p50_ms']:.2f} ms")

@@ -88,7 +88,7 @@ def test_stages_alone_from_plain_paths(finished_run, tmp_path):
     onnx_file = out / "export" / "model.onnx"
     res = runner.invoke(app, ["fuse", str(onnx_file), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    assert "(1 of 1 attention blocks)" in res.output  # the tiny student keeps one layer
+    assert "(1 of 1 attention blocks, 1 with packed QKV)" in res.output  # the tiny student keeps one layer
     res = runner.invoke(app, ["quantize", str(onnx_file), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     int8 = tmp_path / "quantize" / "dynamic-int8" / "model.onnx"
