@@ -123,14 +123,15 @@ def plot(rows: list[dict[str, Any]], anchors: dict[str, dict[str, Any]], floor: 
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.scatter([r["p50_ms"] for r in rows], [r["test"] for r in rows], color="tab:blue", label="INT8 students")
+    ax.scatter([], [], marker="s", color="tab:red", label="Optimum INT8 teacher")
     for r in rows:
         ax.annotate(r["name"], (r["p50_ms"], r["test"]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     front = pareto(rows)
     ax.plot([r["p50_ms"] for r in front], [r["test"] for r in front], color="tab:blue", alpha=0.5)
     for name, a in anchors.items():
         ax.scatter([a["p50_ms"]], [a.get("test", floor / KEEP)], marker="s", color="tab:red")
-        ax.annotate(name, (a["p50_ms"], a.get("test", floor / KEEP)), textcoords="offset points", xytext=(4, -10),
-                    fontsize=8, color="tab:red")
+        ax.annotate(name.removeprefix("optimum-"), (a["p50_ms"], a.get("test", floor / KEEP)), fontsize=8,
+                    textcoords="offset points", xytext=(-30, -14), color="tab:red")
     ax.axhline(floor, color="gray", linestyle="--", linewidth=1, label=f"97% of the teacher ({floor:.1f})")
     ax.set_xscale("log")
     ax.set_xlabel(f"ONNX Runtime CPU latency, p50 ms at {SHAPE.batch}×{SHAPE.seq} (log)")
