@@ -516,7 +516,8 @@ class BenchConfig(StrictModel):
     rounds: PositiveInt = Field(10, description="Interleaved rounds per shape.")
     sessions: PositiveInt = Field(
         1, description="Fresh sessions per model, called in turn and pooled: averages out each session's "
-        "memory-layout luck, so consecutive runs agree more closely (costs memory and load time).")
+        "memory-layout luck, so consecutive runs agree more closely (costs memory and load time; use with "
+        "threads: 1, as idle ONNX Runtime thread pools spin and steal cores).")
     round_warmup: int = Field(
         1, ge=0, description="Untimed calls opening each model's turn in a round (the switch leaves caches cold)."
     )

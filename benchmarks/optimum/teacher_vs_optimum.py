@@ -6,6 +6,7 @@ ORT_ENABLE_ALL, sequential, intra-op threads = cores. Variants:
     ours-unfused      edgedistill export (dynamo, opset 20), no fusion
     ours-ort-mha      the same + `fuse --form ort --no-pack-qkv` (com.microsoft.MultiHeadAttention)
     ours-ort-packed   the same + `fuse --form ort` (default: packed-QKV com.microsoft.Attention)
+    ours-ort-packed+ext  the same + `--ort-fusions` (ORT's SkipLayerNorm/BiasGelu fusions saved in the file)
     optimum-O2        Optimum's ORTOptimizer at O2 (ORT transformers optimizer: Attention,
                       SkipLayerNormalization, BiasGelu)
     optimum-O2+pool   optimum-O2 followed by the mean pooling + L2 normalisation in numpy that turns its
@@ -31,7 +32,7 @@ Without Optimum the script says so and exits 0.
 from __future__ import annotations
 
 import argparse
-import functools
+import itertools
 import json
 import os
 import statistics
@@ -47,6 +48,7 @@ from edgedistill.bench.interleave import interleaved_ms
 from edgedistill.config import ExportConfig, Shape
 from edgedistill.engines.ort_session import OrtSession
 from edgedistill.export.fusion import fuse_attention, pack_qkv
+from edgedistill.export.fusion.ort_passes import ort_extended_fusions
 from edgedistill.export.onnx import export_onnx
 from edgedistill.models.locate import resolve_pkg_path
 from edgedistill.models.task_model import load_task_model
@@ -71,6 +73,9 @@ def export_ours(teacher: Path, work: Path) -> dict[str, Path]:
         files[name] = work / name / "model.onnx"
         files[name].parent.mkdir()
         onnx.save(proto, str(files[name]))
+    files["ours-ort-packed+ext"] = work / "ours-ort-packed+ext" / "model.onnx"
+    files["ours-ort-packed+ext"].parent.mkdir()
+    ort_extended_fusions(files["ours-ort-packed"], files["ours-ort-packed+ext"])
     return files
 
 
@@ -94,17 +99,24 @@ def same_embedding(sessions: dict) -> float:
     """Min row cosine between our embedding and Optimum's last_hidden_state, mean-pooled and normalised."""
     inputs = feeds(4, 64)
     inputs["attention_mask"][1:, 40:] = 0  # padded rows too
-    ours = sessions["ours-ort-packed"].run(None, inputs)[0]
-    hidden = sessions["optimum-O2"].run(None, inputs)[0]  # (B, S, H)
+    ours = sessions["ours-ort-packed"][0].run(None, inputs)[0]
+    hidden = sessions["optimum-O2"][0].run(None, inputs)[0]  # (B, S, H)
     return float((ours * pooled(hidden, inputs["attention_mask"])).sum(-1).min())
 
 
+def rotating(replicas: list, inputs: dict[str, np.ndarray]):
+    """A call that runs the next of several fresh sessions of one model each time (pools their layout luck)."""
+    turn = itertools.cycle(replicas)
+    return lambda: next(turn).run(None, inputs)
+
+
 def bench(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> dict[str, list[float]]:
-    """Milliseconds per call, A/B-interleaved in rounds (each turn opens with an untimed call)."""
+    """Milliseconds per call, A/B-interleaved in rounds (each turn opens with an untimed call); each model's
+    calls go to its fresh sessions in turn."""
     inputs = feeds(batch, seq)
-    calls = {name: functools.partial(sess.run, None, inputs) for name, sess in sessions.items()}
-    optimum = sessions["optimum-O2"]
-    calls["optimum-O2+pool"] = lambda: pooled(optimum.run(None, inputs)[0], inputs["attention_mask"])
+    calls = {name: rotating(replicas, inputs) for name, replicas in sessions.items()}
+    optimum = rotating(sessions["optimum-O2"], inputs)
+    calls["optimum-O2+pool"] = lambda: pooled(optimum()[0], inputs["attention_mask"])
     return interleaved_ms(calls, rounds, per_round)
 
 
@@ -113,6 +125,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--sessions", type=int, default=1,
+                        help="fresh sessions per model, called in turn (keep 1 with several threads: the idle "
+                             "sessions' ONNX Runtime thread pools spin and steal the cores)")
     parser.add_argument("--optimum-path", type=Path, default=DEFAULT_OVERLAY)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -126,7 +141,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = export_ours(teacher, Path(tmp))
         files["optimum-O2"] = build(teacher, Path(tmp) / "optimum", env)["O2"]
-        sessions = {name: session(path, args.threads) for name, path in files.items()}
+        sessions = {name: [session(path, args.threads) for _ in range(args.sessions)] for name, path in files.items()}
         cosine = same_embedding(sessions)
         print(f"embedding agreement (ours vs Optimum, pooled): min row cosine {cosine:.6f}", flush=True)
         results = []
