@@ -8,19 +8,22 @@ optimisation path as one process with batch B. The teacher-label store is filled
 ``c % N``; only rank 0 writes checkpoints, evaluations and the stage folder.
 
 A single process (no ``WORLD_SIZE``, or ``WORLD_SIZE=1``) gets a :class:`World` of size 1 and never touches
-``torch.distributed``.
+``torch.distributed``. torch is imported only where a process group is used, so the run directory code that
+takes a :class:`World` stays light for commands that never train.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.distributed as dist
 
 from edgedistill.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -48,10 +51,15 @@ class World:
 
     def barrier(self) -> None:
         if self.distributed:
+            import torch.distributed as dist
+
             dist.barrier()
 
     def device(self) -> torch.device:
         """The device this rank trains on: its GPU under NCCL, else the CPU."""
+        import torch
+        import torch.distributed as dist
+
         if self.distributed and dist.get_backend() == "nccl":
             return torch.device("cuda", self.local_rank)
         return torch.device("cpu")
@@ -79,6 +87,9 @@ def current_world() -> World:
     size = env_int("WORLD_SIZE", 1)
     if size <= 1:
         return SINGLE
+    import torch
+    import torch.distributed as dist
+
     world = World(env_int("RANK", 0), size, env_int("LOCAL_RANK", 0))
     if not dist.is_initialized():
         missing = [k for k in ("MASTER_ADDR", "MASTER_PORT", "RANK") if k not in os.environ]
@@ -96,6 +107,8 @@ def average_gradients(params: list[torch.nn.Parameter], world: World) -> None:
     """All-reduce and average the gradients of parameters DDP does not own (the losses' projections)."""
     if not world.distributed:
         return
+    import torch.distributed as dist
+
     for p in params:
         if p.grad is not None:
             dist.all_reduce(p.grad)
@@ -106,6 +119,9 @@ def global_sum(value: float, world: World) -> float:
     """Sum of ``value`` over the ranks (the loss of the whole global batch)."""
     if not world.distributed:
         return value
+    import torch
+    import torch.distributed as dist
+
     t = torch.tensor([value], dtype=torch.float64, device=world.device())
     dist.all_reduce(t)
     return float(t.item())
