@@ -361,7 +361,11 @@ class DistillConfig(StrictModel):
     weight_decay: float = Field(0.01, ge=0)
     warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Fraction of steps spent warming up the learning rate.")
     max_length: PositiveInt = Field(128, description="Token limit for training texts.")
-    grad_clip: float = Field(1.0, gt=0)
+    grad_clip: float = Field(1.0, gt=0, description="Max global gradient norm (clipped before each step).")
+    dropout: float | None = Field(
+        None, ge=0, lt=1, description="Dropout probability for every dropout layer of the student while it trains "
+        "(none: the model's own, e.g. BERT's 0.1)."
+    )
     seed: int = Field(0, description="Seeds the student's batch order and dropout; same seed, same result on CPU.")
     checkpoint_every: PositiveInt = Field(100, description="Steps between resumable checkpoints.")
     keep_better: bool = Field(

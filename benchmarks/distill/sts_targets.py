@@ -30,13 +30,16 @@ TARGETS = {3: 81.6, 2: 80.4}
 UNSEEN_SHARE = 0.97
 
 
-def student_config(base: PipelineConfig, layers: list[int], steps: int, batch: int, cosine: float) -> PipelineConfig:
-    """The demo config with another layer subset and the plain recipe (MSE + cosine)."""
+def student_config(base: PipelineConfig, layers: list[int], steps: int, batch: int, cosine: float,
+                   **distill: Any) -> PipelineConfig:
+    """The demo config with another layer subset and the plain recipe (MSE + cosine); ``distill`` overrides more
+    ``distill`` keys (lr, dropout, ...)."""
     raw = base.model_dump(mode="json")
     raw["name"] = f"sts-{'-'.join(map(str, layers))}"
     raw["student"] = {"from_teacher": {"layers": layers}}
     raw["distill"].update(steps=steps, batch_size=batch, losses=[{"name": "embedding_mse", "weight": 1.0},
                                                                  {"name": "embedding_cosine", "weight": cosine}])
+    raw["distill"].update({k: v for k, v in distill.items() if v is not None})
     return PipelineConfig.model_validate(raw)
 
 
@@ -66,6 +69,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--cosine", type=float, default=1.0, help="weight of the cosine loss (MSE has 1)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the demo's)")
+    parser.add_argument("--dropout", type=float, default=None, help="student dropout while training (default: 0.1)")
     parser.add_argument("--labels-from", type=Path, default=None)
     args = parser.parse_args()
     base = load_config(EXAMPLE)
@@ -75,14 +80,15 @@ def main() -> None:
     sts = {"test": test, "unseen": unseen, "dev": read_sts(base.data.eval.path)}
     teacher = api.artifact_from_path(Path(str(base.teacher.path)), base.teacher.task)
     results: dict[str, Any] = {"teacher": scores(teacher, sts, base), "pairs": {k: len(v) for k, v in sts.items()},
-                               "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine}}
+                               "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine,
+                                          "lr": args.lr or base.distill.lr, "dropout": args.dropout}}
     print("teacher", results["teacher"], results["pairs"], flush=True)
     for spec in args.students:
         layers = [int(i) for i in spec.split(",")]
         out = args.out / f"layers-{'-'.join(map(str, layers))}"
         out.mkdir(parents=True, exist_ok=True)
         seed_labels(out, args.labels_from)
-        cfg = student_config(base, layers, args.steps, args.batch, args.cosine)
+        cfg = student_config(base, layers, args.steps, args.batch, args.cosine, lr=args.lr, dropout=args.dropout)
         student = api.distill(cfg, out)
         got = scores(student, sts, cfg)
         target = TARGETS.get(len(layers))

@@ -121,6 +121,13 @@ def text_encoder(tokenizer: Any, texts: list[str], max_length: int) -> Encode:
     return encode
 
 
+def set_dropout(model: torch.nn.Module, p: float) -> None:
+    """Set every ``nn.Dropout`` of ``model`` to ``p`` (Hugging Face attention reads its dropout module's ``p`` too)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = p
+
+
 def batch_loss(run: Run, teacher: torch.nn.Module | None, enc: dict[str, torch.Tensor],
                target: torch.Tensor) -> torch.Tensor:
     """Loss of one micro-batch: student forward with hooks, live teacher forward when intermediates are needed.
@@ -234,6 +241,8 @@ def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets
     state = load_checkpoint(work_dir / CHECKPOINT)
     if state is not None:
         run.restore(state)
+    if cfg.dropout is not None:
+        set_dropout(student, cfg.dropout)
     student.train()
     while run.step < cfg.steps:
         run.history.append(optimizer_step(run, encode, n, teacher_outputs, teacher))

@@ -18,7 +18,7 @@ from edgedistill.config import DistillConfig, LossSpec
 from edgedistill.distill.schedules import lr_factor
 from edgedistill.distill.students import select_layers
 from edgedistill.distill.teacher_cache import run_model
-from edgedistill.distill.trainer import BEST, CHECKPOINT, train
+from edgedistill.distill.trainer import BEST, CHECKPOINT, set_dropout, train
 from edgedistill.errors import ConfigError
 from edgedistill.models.task_model import load_task_model
 
@@ -41,11 +41,8 @@ def fit(bert, texts, work, **kw):
     model, tok = bert
     targets = run_model(model, tok, texts, 16, 32)
     student = select_layers(model, [0])
-    student.backbone.config.hidden_dropout_prob = 0.0
-    for m in student.modules():
-        if isinstance(m, torch.nn.Dropout):
-            m.p = 0.0  # accumulation equals the full batch only without dropout noise
-    cfg = DistillConfig(**{"steps": 4, "batch_size": 8, "lr": 1e-3, "seed": 0, **kw})
+    # dropout 0: accumulation equals the full batch only without dropout noise
+    cfg = DistillConfig(**{"steps": 4, "batch_size": 8, "lr": 1e-3, "seed": 0, "dropout": 0.0, **kw})
     losses = train(student, tok, texts, targets, cfg, work, teacher=kw.pop("teacher", None))
     return student, losses
 
@@ -58,6 +55,19 @@ def test_gradient_accumulation_matches_the_full_batch(bert, tmp_path):
     assert la == pytest.approx(lb, rel=1e-4)
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
+
+
+def test_dropout_option_makes_the_training_forward_deterministic(bert, tiny_texts):
+    model, tok = bert
+    student = select_layers(model, [0, 1])
+    enc = tok(tiny_texts[:4], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        want = student.eval()(**enc)
+        noisy = student.train()(**enc)
+        set_dropout(student, 0.0)
+        quiet = student.train()(**enc)
+    assert not torch.allclose(noisy, want)  # BERT's own dropout (0.1) is on in train mode
+    torch.testing.assert_close(quiet, want)
 
 
 def test_bf16_autocast_trains(bert, tiny_texts, tmp_path):
