@@ -41,14 +41,20 @@ def read_pooling(model_dir: Path) -> tuple[str, bool]:
     return mode, normalize
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """Pool token states (B, S, H) into one vector per text (B, H), ignoring padding."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (B, S, 1)
+def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str, mean: bool = True) -> torch.Tensor:
+    """Pool token states (B, S, H) into one vector per text (B, H), ignoring padding.
+
+    Mean pooling is one batched MatMul of the mask with the states (a single pass, where Mul + ReduceSum make
+    two and a (B, S, H) temporary). ``mean=False`` leaves it as the masked sum, which points the same way:
+    when an L2 normalisation follows, the division by the token count changes nothing and is left out.
+    """
     if mode == "cls":
         return hidden[:, 0]
+    mask = attention_mask.to(hidden.dtype)  # (B, S)
     if mode == "max":
-        return hidden.masked_fill(mask == 0, torch.finfo(hidden.dtype).min).amax(dim=1)
-    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+        return hidden.masked_fill(mask.unsqueeze(-1) == 0, torch.finfo(hidden.dtype).min).amax(dim=1)
+    summed = torch.matmul(mask.unsqueeze(1), hidden).squeeze(1)  # (B, 1, S) @ (B, S, H)
+    return summed / mask.sum(dim=1, keepdim=True).clamp(min=1e-9) if mean else summed
 
 
 class TaskModel(nn.Module):
@@ -92,7 +98,8 @@ class TaskModel(nn.Module):
         if self.task == "sequence-classification":
             logits: torch.Tensor = out.logits
             return logits
-        emb = pool(out.last_hidden_state, attention_mask, self.pooling)
+        scale_free = self.normalize and self.dense is None  # normalize(mean) == normalize(sum)
+        emb = pool(out.last_hidden_state, attention_mask, self.pooling, mean=not scale_free)
         if self.dense is not None:
             emb = self.dense(emb)
             emb = torch.tanh(emb) if self.dense_tanh else emb

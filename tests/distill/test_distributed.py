@@ -63,7 +63,8 @@ def test_two_gloo_ranks_match_one_process(tmp_path, tiny_texts):
                for run in ("single", "ddp")]
     assert [m["world_size"] for m in metrics] == [1, 2]
     for key in ("loss_first", "loss_last"):  # the loss of the whole global batch, summed over the ranks' slices
-        assert metrics[1][key] == pytest.approx(metrics[0][key], rel=1e-5)
+        # 1 - cosine near 1e-3 cancels ~3 digits of float32: also allow 1e-7 absolute (the loss is ~1e-3)
+        assert metrics[1][key] == pytest.approx(metrics[0][key], rel=1e-5, abs=1e-7)
 
 
 def test_world_shards_batches_and_chunks():
