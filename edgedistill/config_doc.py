@@ -21,7 +21,8 @@ BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 
 
 def type_name(annotation: Any) -> str:
-    text = str(annotation).replace("typing.", "").replace("pathlib.", "").replace("edgedistill.config.", "")
+    text = str(annotation).replace("typing.", "").replace("pathlib.", "")
+    text = re.sub(r"edgedistill\.config\.(?:\w+\.)?", "", text)  # the package and its per-stage modules
     text = text.replace("<class '", "").replace("'>", "").replace("NoneType", "None")
     text = re.sub(r"Annotated\[(\w+), FieldInfo\(.*?\]\)\]", r"\1", text)
     return re.sub(r"Optional\[(.*)\]", r"\1 | None", text)

@@ -1,0 +1,85 @@
+"""Training texts and the STS pairs used for evaluation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from edgedistill.config.base import TABLE_SOURCES, PositiveInt, StrictModel, resolve_path
+
+
+class TextSource(StrictModel):
+    """Unlabelled text for distillation.
+
+    ``text-lines``: one text per line; ``python-docs``: the built-in corpus made from the Python
+    documentation and standard-library docstrings on this machine; ``stsb``: the sentences of an
+    STS Benchmark file, scores ignored; ``jsonl`` / ``csv`` / ``tsv``: the texts of ``column`` (and of
+    ``text_pair`` for sentence pairs); ``hf-dataset``: the same from a Hugging Face ``datasets`` folder written
+    by ``save_to_disk`` or a JSON/CSV/Parquet/text data file (needs ``pip install datasets``).
+    """
+
+    source: Literal["text-lines", "python-docs", "stsb", "jsonl", "csv", "tsv", "hf-dataset"] = Field(
+        description="Kind of text source (see above).")
+    path: Path | None = None
+    column: str | None = Field(None, description="jsonl/csv/tsv/hf-dataset: column holding the text (default text).")
+    text_pair: str | None = Field(None, description="Second sentence's column of a pair; both become texts.")
+    split: str | None = Field(None, description="hf-dataset: split of a DatasetDict (default: train).")
+    required: bool = Field(True, description="If false, a missing file is skipped with a warning instead of an error.")
+    limit: PositiveInt | None = Field(None, description="Use at most this many texts from this source.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
+        needs_path = data.get("source") != "python-docs"
+        if needs_path and data.get("path") is None:
+            raise ValueError(f"source '{data['source']}' needs a 'path'")
+        if data.get("source") == "python-docs" and data.get("path") is not None:
+            raise ValueError("source 'python-docs' takes no 'path'")
+        if data.get("path") is not None:
+            data = dict(data, path=resolve_path(data["path"], info, must_exist=data.get("required", True)))
+        return data
+
+    @model_validator(mode="after")
+    def _columns(self) -> TextSource:
+        tabular = self.source in TABLE_SOURCES
+        for key in ("column", "text_pair", "split"):
+            if getattr(self, key) is not None and not (tabular and (key != "split" or self.source == "hf-dataset")):
+                raise ValueError(f"'{key}' does not apply to source '{self.source}'")
+        if self.source in ("jsonl", "csv", "tsv") and self.path is not None and self.path.is_file():
+            from edgedistill.data.tables import check_columns, table_columns
+            from edgedistill.errors import InputError
+
+            wanted = [self.column or "text"] + ([self.text_pair] if self.text_pair else [])
+            try:
+                check_columns(table_columns(self.path, self.source), wanted, str(self.path))
+            except InputError as err:  # becomes a validation error, so the message carries the key path
+                raise ValueError(str(err)) from None
+        return self
+
+
+class StsSource(StrictModel):
+    """An STS Benchmark file (tab-separated: genre, file, year, id, score, sentence1, sentence2)."""
+
+    source: Literal["stsb"] = "stsb"
+    path: Path
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return resolve_path(v, info)
+
+
+class DataConfig(StrictModel):
+    train: list[TextSource] = Field(min_length=1)
+    holdout: PositiveInt = Field(500, description="Texts held out of `train` to measure fidelity to the teacher.")
+    eval: StsSource | None = Field(None, description="Scored pairs used to choose between students (dev split).")
+    test: StsSource | None = Field(None, description="Scored pairs reported only, never used for choices (test split).")
+
+    @field_validator("train", mode="before")
+    @classmethod
+    def _listify(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v

@@ -1,0 +1,66 @@
+"""ONNX export (opset, exporter, dynamic axes, tolerances) and attention fusion."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from edgedistill.config.base import PositiveInt, StrictModel
+
+
+class Range(StrictModel):
+    min: PositiveInt
+    max: PositiveInt
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair(cls, data: Any) -> Any:
+        if isinstance(data, (list, tuple)):
+            if len(data) != 2:
+                raise ValueError("expected [min, max]")
+            return {"min": data[0], "max": data[1]}
+        return data
+
+    @model_validator(mode="after")
+    def _order(self) -> Range:
+        if self.min > self.max:
+            raise ValueError(f"min {self.min} > max {self.max}")
+        return self
+
+
+class DynamicAxes(StrictModel):
+    batch: Range = Range(min=1, max=64)
+    sequence: Range = Range(min=1, max=256)
+
+
+class ExportConfig(StrictModel):
+    opset: Annotated[int, Field(ge=17, le=23)] | Literal["auto"] = Field(
+        20, description="ONNX opset (17-23), or auto: by the deployment (ONNX Runtime CPU: 20; fuse form onnx: 23; "
+        "fuse form trt-plugin: 17, what TensorRT 8.5-10.13 parse)."
+    )
+    exporter: Literal["dynamo", "torchscript"] = Field("dynamo", description="torch.onnx exporter to use.")
+    dynamic: DynamicAxes = DynamicAxes()
+    atol: float = Field(1e-4, gt=0, description="Max absolute difference allowed between ONNX Runtime and torch.")
+    min_cosine: float = Field(0.9999, gt=0, le=1, description="Min cosine per row between ONNX Runtime and torch.")
+
+
+class FuseConfig(StrictModel):
+    """Attention fusion after export: which fused op to write, and how closely it must match the unfused graph."""
+
+    form: Literal["ort", "onnx", "trt-plugin"] = Field(
+        "ort", description="Fused attention op: ort (com.microsoft.MultiHeadAttention; with pack_qkv, self-attention "
+        "becomes com.microsoft.Attention), onnx (opset-23 Attention), "
+        "trt-plugin (the FusedMultiHeadAttention TensorRT plugin node)."
+    )
+    pack_qkv: bool = Field(
+        True, description="ort form: self-attention whose Q/K/V projections read one tensor becomes "
+        "com.microsoft.Attention with one packed QKV weight (one GEMM instead of three; 4-6% faster on CPU)."
+    )
+    ort_fusions: bool = Field(
+        False, description="Also save ONNX Runtime's own fusions (SkipLayerNormalization, BiasGelu) into the file "
+        "(ort form only; ONNX Runtime applies them at load anyway; measured gain 0-15%, within noise on 2 cores)."
+    )
+    require_all: bool = Field(False, description="Fail when an attention block stays unfused.")
+    atol: float = Field(1e-5, gt=0, description="Max absolute difference allowed between fused and unfused outputs.")
+    min_cosine: float = Field(0.99999, gt=0, le=1, description="Min row cosine between fused and unfused outputs.")

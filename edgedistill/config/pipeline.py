@@ -1,0 +1,121 @@
+"""The whole pipeline from one YAML file: cross-stage checks, parsing and loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, model_validator
+
+from edgedistill.config.base import StrictModel
+from edgedistill.config.bench import BenchConfig, EvaluateConfig, Shape
+from edgedistill.config.data import DataConfig
+from edgedistill.config.distill import DistillConfig
+from edgedistill.config.export import DynamicAxes, ExportConfig, FuseConfig
+from edgedistill.config.quantize import QuantizeStep
+from edgedistill.config.student import StudentConfig
+from edgedistill.config.teacher import TeacherConfig
+from edgedistill.errors import ConfigError
+
+
+class PipelineConfig(StrictModel):
+    """The whole pipeline, from one YAML file."""
+
+    name: str = Field(description="A name for the run, shown in the report.")
+    teacher: TeacherConfig
+    student: StudentConfig
+    data: DataConfig
+    distill: DistillConfig = DistillConfig()
+    export: ExportConfig = ExportConfig()
+    fuse: FuseConfig | None = Field(
+        default_factory=FuseConfig, description="Attention fusion after export; null to ship the unfused export."
+    )
+    quantize: list[QuantizeStep] = Field(default_factory=lambda: [QuantizeStep(mode="dynamic-int8")])
+    evaluate: EvaluateConfig = EvaluateConfig()
+    bench: BenchConfig = BenchConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PipelineConfig:
+        for i, shape in enumerate(self.bench.shapes):
+            check_shape_in_range(shape, self.export.dynamic, where=f"bench.shapes[{i}]")
+        check_teacher_serves_losses(self.teacher, self.distill)
+        if not self.teacher.white_box and self.student.from_teacher is not None:
+            raise ValueError(
+                f"student.from_teacher copies the teacher's layers, so it needs teacher.source 'huggingface', "
+                f"not '{self.teacher.source}'; with a black-box teacher give student.hf_config or student.factory"
+            )
+        if self.teacher.source in ("recorded", "http") and self.teacher.tokenizer is None:
+            raise ValueError(
+                f"teacher.tokenizer: a {self.teacher.source} teacher has no tokenizer for the student; give the "
+                "folder of the tokenizer the student should read with"
+            )
+        return self
+
+
+def check_teacher_serves_losses(teacher: TeacherConfig, distill: DistillConfig) -> None:
+    """Raise ValueError if a loss needs intermediate tensors a black-box teacher cannot give."""
+    if teacher.white_box:
+        return
+    for i, spec in enumerate(distill.losses):
+        if spec.white_box:
+            raise ValueError(
+                f"distill.losses[{i}]: loss '{spec.name}' needs the teacher's hidden states/attention, but "
+                f"teacher.source '{teacher.source}' is black-box (final outputs only); use embedding_mse, "
+                "embedding_cosine or logits_kl, or a huggingface teacher"
+            )
+
+
+def check_shape_in_range(shape: Shape, dynamic: DynamicAxes, where: str = "shape") -> None:
+    """Raise ValueError if ``shape`` lies outside the exported dynamic range."""
+    for axis, value, rng in (("batch", shape.batch, dynamic.batch), ("seq", shape.seq, dynamic.sequence)):
+        if not rng.min <= value <= rng.max:
+            raise ValueError(
+                f"{where}: {axis} {value} is outside the exported range [{rng.min}, {rng.max}]; "
+                "widen export.dynamic or pick another shape"
+            )
+
+
+def format_validation_error(err: ValidationError, source: str) -> str:
+    """One line: `source: key.path: message; key.path: message`."""
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling against the config reference in README)"
+        elif e["type"] == "missing":
+            msg = "required key is missing"
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return f"{source}: " + "; ".join(parts)
+
+
+def parse_config(data: Any, base_dir: Path | None = None, source: str = "config") -> PipelineConfig:
+    """Validate a dict into a :class:`PipelineConfig`.
+
+    Raises:
+        ConfigError: naming the key path and what was expected.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return PipelineConfig.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path) -> PipelineConfig:
+    """Read a YAML file (safe loader) into a validated :class:`PipelineConfig`.
+
+    Raises:
+        ConfigError: the file is missing, is not YAML, or does not validate.
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
+    return parse_config(data, base_dir=path.parent.resolve(), source=str(path))

@@ -1,0 +1,77 @@
+"""The teacher: a Hugging Face model, an ONNX file, recorded outputs or an HTTP endpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from edgedistill.config.base import PositiveInt, StrictModel, Task, resolve_path
+
+
+class HttpTeacherConfig(StrictModel):
+    """A teacher answering over HTTP: an OpenAI-compatible `/v1/embeddings` API or a generic JSON POST."""
+
+    url: str = Field(description="Endpoint URL, e.g. `https://host/v1/embeddings`.")
+    api: Literal["openai-embeddings", "json"] = Field("openai-embeddings", description="Request/response format.")
+    model: str | None = Field(None, description="`model` field sent to an OpenAI-compatible API.")
+    api_key_env: str | None = Field(None, description="Environment variable holding the API key (never logged).")
+    input_field: str = Field("inputs", description="`json` api: request field holding the list of texts.")
+    response_path: str = Field("outputs", description="`json` api: dotted path to the list of vectors.")
+    batch_size: PositiveInt = Field(32, description="Texts per request.")
+    timeout_s: float = Field(30.0, gt=0, description="Per-request timeout.")
+    retries: int = Field(5, ge=0, description="Retries on timeouts, 429, 5xx and malformed replies.")
+    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each retry.")
+    concurrency: PositiveInt = Field(4, description="Requests in flight at once.")
+    rps: float | None = Field(None, gt=0, description="Requests per second at most (none: unlimited).")
+    dim: PositiveInt | None = Field(None, description="Expected vector size; replies of another size are errors.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"url must start with http:// or https://, got '{v}'")
+        return v
+
+
+class TeacherConfig(StrictModel):
+    """The model to distil from.
+
+    ``huggingface``: a model folder or ``pkg:package/subdir`` (white-box: hidden states and attention available);
+    ``onnx``: an ONNX file run with ONNX Runtime; ``recorded``: a JSONL/NPZ/Parquet log of inputs and outputs;
+    ``http``: a remote API. The last three are black-box: final outputs only.
+    """
+
+    source: Literal["huggingface", "onnx", "recorded", "http"] = "huggingface"
+    path: Path | None = Field(
+        None, description="Model folder, `pkg:<python package>/<subdir>`, ONNX file or recorded-outputs file."
+    )
+    task: Task = Field("sentence-embedding", description="What the exported model outputs: embeddings or logits.")
+    trust_remote_code: bool = Field(False, description="Allow custom model code from the folder (off by default).")
+    tokenizer: Path | None = Field(
+        None, description="`onnx`: tokenizer folder (default: the ONNX file's folder); `recorded` / `http`: the "
+        "tokenizer the student reads with (required in a pipeline).")
+    input_key: str = Field("input", description="`recorded`: field/column holding the input text.")
+    output_key: str = Field("output", description="`recorded`: field/column holding the teacher's output vector.")
+    http: HttpTeacherConfig | None = Field(None, description="`http`: the endpoint and its limits.")
+
+    @field_validator("path", "tokenizer", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return resolve_path(v, info)
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> TeacherConfig:
+        if self.source == "http" and self.http is None:
+            raise ValueError("teacher.source 'http' needs an 'http' section with at least 'url'")
+        if self.source != "http" and self.path is None:
+            raise ValueError(f"teacher.source '{self.source}' needs a 'path'")
+        if self.source != "http" and self.http is not None:
+            raise ValueError(f"'http' applies only to teacher.source 'http', not '{self.source}'")
+        return self
+
+    @property
+    def white_box(self) -> bool:
+        """Whether intermediate tensors (hidden states, attention) can be read from this teacher."""
+        return self.source == "huggingface"
