@@ -239,6 +239,10 @@ PrecisionOpt = Annotated[
 ]
 DimOpt = Annotated[list[str], typer.Option("--dim", help="NAME=MIN:OPT:MAX profile range (repeatable).")]
 OnnxArg = Annotated[Path, typer.Argument(help="ONNX file.")]
+DlaOpt = Annotated[int | None, typer.Option(help="DLA core (Jetson), with GPU fallback.")]
+WorkspaceOpt = Annotated[int | None, typer.Option(help="Builder workspace limit (MiB).")]
+OptLevelOpt = Annotated[int | None, typer.Option(help="Builder optimisation level 0-5.")]
+StronglyTypedOpt = Annotated[bool, typer.Option(help="Strongly typed network.")]
 
 
 @targets_app.callback(invoke_without_command=True)
@@ -275,11 +279,11 @@ def build(
     model: OnnxArg, target: TargetOpt, out: OutOpt, precision: PrecisionOpt = None,
     dim: DimOpt = [],  # noqa: B006
     plugin_lib: Annotated[Path | None, typer.Option("--plugin-lib", help="Fused-attention plugin library.")] = None,
-    dla_core: Annotated[int | None, typer.Option(help="DLA core (Jetson), with GPU fallback.")] = None,
-    workspace_mib: Annotated[int | None, typer.Option(help="Builder workspace limit (MiB).")] = None,
+    dla_core: DlaOpt = None,
+    workspace_mib: WorkspaceOpt = None,
     timing_cache: Annotated[Path | None, typer.Option(help="Timing cache file, reused and updated.")] = None,
-    opt_level: Annotated[int | None, typer.Option(help="Builder optimisation level 0-5.")] = None,
-    strongly_typed: Annotated[bool, typer.Option(help="Strongly typed network.")] = False,
+    opt_level: OptLevelOpt = None,
+    strongly_typed: StronglyTypedOpt = False,
 ) -> None:
     """Build a TensorRT engine (+ sidecar JSON) for TARGET on this machine's GPU."""
     from edgedistill.trt.builder import build as build_engine
@@ -293,10 +297,10 @@ def build(
 def package(
     model: OnnxArg, target: TargetOpt, out: OutOpt, precision: PrecisionOpt = None,
     dim: DimOpt = [],  # noqa: B006
-    dla_core: Annotated[int | None, typer.Option(help="DLA core (Jetson), with GPU fallback.")] = None,
-    workspace_mib: Annotated[int | None, typer.Option(help="Builder workspace limit (MiB).")] = None,
-    opt_level: Annotated[int | None, typer.Option(help="Builder optimisation level 0-5.")] = None,
-    strongly_typed: Annotated[bool, typer.Option(help="Strongly typed network.")] = False,
+    dla_core: DlaOpt = None,
+    workspace_mib: WorkspaceOpt = None,
+    opt_level: OptLevelOpt = None,
+    strongly_typed: StronglyTypedOpt = False,
 ) -> None:
     """Write a device bundle (folder + .tar.gz) that builds and benchmarks the engine on the device."""
     from edgedistill.bundle import package as make_bundle

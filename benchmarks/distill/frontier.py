@@ -51,7 +51,8 @@ VOCAB = 30522
 
 def grid_config(base: PipelineConfig, layers: int, hidden: int, steps: int, args: argparse.Namespace) -> PipelineConfig:
     chosen = LAYERS[layers]
-    cfg = student_config(base, chosen if isinstance(chosen, list) else [0], steps, args.batch, args.cosine)
+    cfg = student_config(base, chosen if isinstance(chosen, list) else [0], steps, args.batch, args.cosine,
+                         dropout=args.dropout)
     spec: dict[str, Any] = {"layers": chosen} if isinstance(chosen, list) else {"layers": chosen, "num_layers": layers}
     if hidden != 384:
         heads, ffn = WIDTHS[hidden]
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--cosine", type=float, default=1.0)
+    parser.add_argument("--dropout", type=float, default=None, help="student dropout while training (default: 0.1)")
     parser.add_argument("--reuse", type=Path, default=None, help="sts_targets.py output with 384-wide students")
     parser.add_argument("--labels-from", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=7)
@@ -214,7 +216,8 @@ def main() -> None:
     (args.out / "results.json").write_text(json.dumps(
         {"summary": summary, "students": rows, "anchors": anchors, "shape": f"{SHAPE.batch}x{SHAPE.seq}",
          "threads": os.cpu_count(), "loadavg_before_timing": load_before,
-         "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine}}, indent=2))
+         "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine, "dropout": args.dropout}},
+        indent=2))
 
 
 if __name__ == "__main__":
