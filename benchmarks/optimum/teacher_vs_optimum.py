@@ -19,7 +19,8 @@ embedding (min row cosine).
 
 One process opens one session per graph, and one session's latency sits up to 5.5 % from another's on a small
 VM (memory-layout luck), so one run's ratio is one draw. ``--processes N`` builds the graphs once and repeats the
-timing in N fresh processes; the summary gives the median ratio over them with its range.
+timing in N fresh processes, rotating which graph's session is opened first (the first opened was measured to
+run 2-4 % slower than a later session of the same file); the summary gives the median ratio with its range.
 
 Optimum is optional. `optimum-onnx` pins transformers < 4.58, while this project runs transformers 5.x, so it
 is not installed into the project's environment; it lives in an overlay folder put first on PYTHONPATH for
@@ -127,8 +128,21 @@ def bench(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> 
     return interleaved_ms(calls, rounds, per_round)
 
 
+def rotated(files: dict[str, Path], k: int) -> dict[str, Path]:
+    """``files`` with the first ``k`` moved to the end: the order sessions are opened and take turns in."""
+    names = list(files)
+    k %= len(names)
+    return {name: files[name] for name in names[k:] + names[:k]}
+
+
 def measure(files: dict[str, Path], args: argparse.Namespace) -> dict:
-    """Open the sessions, check the embeddings agree, time every shape; the figures of one process."""
+    """Open the sessions, check the embeddings agree, time every shape; the figures of one process.
+
+    Sessions open in the order of ``files`` rotated by ``args.rotate``. Measured here: of three sessions of one
+    and the same file, the first opened ran 2-4 % slower than the last in each of three processes (its memory is
+    laid out first), so with a fixed order the first variant carries a handicap; ``--processes`` rotates it.
+    """
+    files = rotated(files, args.rotate)
     sessions = {name: [session(path, args.threads) for _ in range(args.sessions)] for name, path in files.items()}
     cosine = same_embedding(sessions)
     print(f"embedding agreement (ours vs Optimum, pooled): min row cosine {cosine:.6f}", flush=True)
@@ -164,7 +178,7 @@ def in_fresh_processes(files: dict[str, Path], args: argparse.Namespace, work: P
         out = work / f"process-{i}.json"
         command = [sys.executable, __file__, "--measure", str(work / "files.json"), "--out", str(out),
                    "--rounds", str(args.rounds), "--per-round", str(args.per_round), "--threads", str(args.threads),
-                   "--sessions", str(args.sessions)]
+                   "--sessions", str(args.sessions), "--rotate", str(i)]
         print(f"process {i + 1}/{args.processes}", flush=True)
         subprocess.run(command, check=True)
         runs.append(json.loads(out.read_text()))
@@ -206,6 +220,7 @@ def main() -> None:
                         help="our graphs to time (ours-ort-packed is always timed)")
     parser.add_argument("--optimum-path", type=Path, default=DEFAULT_OVERLAY)
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)  # child: files.json to time
+    parser.add_argument("--rotate", type=int, default=0, help="open the sessions starting from this variant")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.measure is not None:
