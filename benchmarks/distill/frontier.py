@@ -150,7 +150,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--cosine", type=float, default=1.0)
-    parser.add_argument("--dropout", type=float, default=None, help="student dropout while training (default: 0.1)")
+    parser.add_argument("--dropout", type=float, default=None, help="student dropout in training (default: the demo's)")
     parser.add_argument("--reuse", type=Path, default=None, help="sts_targets.py output with 384-wide students")
     parser.add_argument("--labels-from", type=Path, default=None)
     parser.add_argument("--rounds", type=int, default=7)
@@ -213,10 +213,11 @@ def main() -> None:
             line += f", {ratio:.2f}x faster than {best_anchor[0]} ({best_anchor[1]['p50_ms']:.2f} ms); target >= 2.5x"
         print(line)
     plot(rows, anchors, floor, args.out / "frontier.png")
+    dropout = base.distill.dropout if args.dropout is None else args.dropout
     (args.out / "results.json").write_text(json.dumps(
         {"summary": summary, "students": rows, "anchors": anchors, "shape": f"{SHAPE.batch}x{SHAPE.seq}",
          "threads": os.cpu_count(), "loadavg_before_timing": load_before,
-         "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine, "dropout": args.dropout}},
+         "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine, "dropout": dropout}},
         indent=2))
 
 

@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--cosine", type=float, default=1.0, help="weight of the cosine loss (MSE has 1)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the demo's)")
-    parser.add_argument("--dropout", type=float, default=None, help="student dropout while training (default: 0.1)")
+    parser.add_argument("--dropout", type=float, default=None, help="student dropout in training (default: the demo's)")
     parser.add_argument("--labels-from", type=Path, default=None)
     args = parser.parse_args()
     base = load_config(EXAMPLE)
@@ -81,7 +81,8 @@ def main() -> None:
     teacher = api.artifact_from_path(Path(str(base.teacher.path)), base.teacher.task)
     results: dict[str, Any] = {"teacher": scores(teacher, sts, base), "pairs": {k: len(v) for k, v in sts.items()},
                                "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine,
-                                          "lr": args.lr or base.distill.lr, "dropout": args.dropout}}
+                                          "lr": args.lr or base.distill.lr,
+                                          "dropout": base.distill.dropout if args.dropout is None else args.dropout}}
     print("teacher", results["teacher"], results["pairs"], flush=True)
     for spec in args.students:
         layers = [int(i) for i in spec.split(",")]

@@ -5,7 +5,6 @@ wrong types and missing files are rejected before any work starts; the error nam
 key path and what was expected. Relative paths are resolved against the config file's folder.
 """
 
-
 from __future__ import annotations
 
 from edgedistill.config.base import (
