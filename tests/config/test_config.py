@@ -32,6 +32,7 @@ def test_valid_config_resolves_relative_paths(tmp_path, tiny_bert):
     [
         ({"distil": {}}, "distil: unknown key"),
         ({"distill": {"steps": "many"}}, "distill.steps: Input should be a valid integer"),
+        ({"distill": {"dropout": 1.5}}, "distill.dropout: Input should be less than 1"),
         ({"distill": {"losses": [{"name": "embeding_mse"}]}}, "did you mean 'embedding_mse'?"),
         ({"student": {"from_teacher": {"layers": [3, 1]}}}, "student.from_teacher.layers"),
         ({"teacher": {"path": "nope/missing"}}, "teacher.path: file not found"),
