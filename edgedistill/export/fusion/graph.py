@@ -2,7 +2,8 @@
 
 Fusions read the graph through :class:`Graph` (producer, consumers, constant values) and edit it through
 ``add_node`` / ``remove_nodes`` / ``prune``; the index is rebuilt lazily after each edit, so matchers always
-see the current wiring.
+see the current wiring. A node with subgraphs (``If``) counts as a consumer of every tensor its subgraphs read
+from the enclosing graph, so pruning never drops what only a branch uses.
 """
 
 from __future__ import annotations
@@ -20,6 +21,65 @@ def same_domain(a: str, b: str) -> bool:
     return (a or "ai.onnx") == (b or "ai.onnx")
 
 
+def subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The graph attributes of ``node``: ``If`` branches, ``Loop``/``Scan`` bodies."""
+    return [g for attr in node.attribute for g in ([attr.g] if attr.HasField("g") else list(attr.graphs))]
+
+
+def subgraph_outputs(node: onnx.NodeProto) -> set[str]:
+    """Every tensor name produced inside the subgraphs of ``node`` (nested ones too)."""
+    return {o for sub in subgraphs(node) for inner in sub.node for o in [*inner.output, *subgraph_outputs(inner)]}
+
+
+def outer_scope_inputs(node: onnx.NodeProto) -> list[str]:
+    """Names the subgraphs of ``node`` read from the enclosing graph."""
+    names: list[str] = []
+    for sub in subgraphs(node):
+        local = {i.name for i in sub.input} | {i.name for i in sub.initializer}
+        local |= {o for n in sub.node for o in n.output}
+        for inner in sub.node:
+            names += [n for n in [*inner.input, *outer_scope_inputs(inner)] if n and n not in local]
+    return names
+
+
+def sort_topologically(graph: onnx.GraphProto) -> bool:
+    """Reorder ``graph.node`` so every node follows the producers of what it and its subgraphs read.
+
+    Tools that sort by explicit inputs only (ONNX Runtime's quantizer) can put an ``If`` ahead of a tensor its
+    branch reads from the enclosing graph; ``onnx.checker`` then rejects the model. Stable: nodes already in order
+    keep their places. Returns whether anything moved.
+    """
+    producer = {o: n for n in graph.node for o in n.output if o}
+    deps = {id(n): [producer[i] for i in [*n.input, *outer_scope_inputs(n)] if i in producer] for n in graph.node}
+    order: list[onnx.NodeProto] = []
+    state: dict[int, str] = {}  # "open" while its producers are being placed, "done" once placed
+    for root in graph.node:
+        stack = [root]
+        while stack:
+            node = stack[-1]
+            if state.get(id(node)) == "done":
+                stack.pop()
+                continue
+            state[id(node)] = "open"
+            todo = [d for d in deps[id(node)] if state.get(id(d)) != "done"]
+            if any(state.get(id(d)) == "open" for d in todo):
+                raise ValueError(f"graph '{graph.name}' has a cycle through node '{node.name or node.op_type}'")
+            if todo:
+                stack.extend(reversed(todo))
+                continue
+            state[id(node)] = "done"
+            order.append(node)
+            stack.pop()
+    if [id(n) for n in order] == [id(n) for n in graph.node]:
+        return False
+    copies = [onnx.NodeProto() for _ in order]
+    for copy, node in zip(copies, order, strict=True):
+        copy.CopyFrom(node)
+    del graph.node[:]
+    graph.node.extend(copies)
+    return True
+
+
 class Graph:
     """Index over ``model.graph``: producers, consumers and constants (initializers and ``Constant`` nodes)."""
 
@@ -31,6 +91,7 @@ class Graph:
         self._producer: dict[str, onnx.NodeProto] = {}
         self._consumers: dict[str, list[onnx.NodeProto]] = {}
         self._initializers: dict[str, onnx.TensorProto] = {}
+        self._inner: set[str] = set()
 
     # ------------------------------------------------------------------ index
 
@@ -40,10 +101,11 @@ class Graph:
         self._producer = {out: node for node in self.graph.node for out in node.output if out}
         self._consumers = {}
         for node in self.graph.node:
-            for name in node.input:
+            for name in [*node.input, *outer_scope_inputs(node)]:
                 if name:
                     self._consumers.setdefault(name, []).append(node)
         self._initializers = {init.name: init for init in self.graph.initializer}
+        self._inner = {o for node in self.graph.node for o in subgraph_outputs(node)}
         self._dirty = False
 
     def nodes(self, op_type: str, domain: str = "") -> list[onnx.NodeProto]:
@@ -101,7 +163,7 @@ class Graph:
 
     def unique_name(self, stem: str) -> str:
         self._reindex()
-        taken = set(self._producer) | set(self._initializers) | {i.name for i in self.graph.input}
+        taken = set(self._producer) | set(self._initializers) | {i.name for i in self.graph.input} | self._inner
         while True:
             name = f"{stem}_{next(self._counter)}"
             if name not in taken:

@@ -20,6 +20,7 @@ from edgedistill.errors import InputError, VerificationError
 from edgedistill.export.fusion import fuse_attention, pack_qkv
 from edgedistill.export.fusion.forms import plugin_problems
 from edgedistill.export.fusion.ort_passes import ort_extended_fusions
+from edgedistill.export.fusion.unpadded_fast_path import add_unpadded_fast_path
 from edgedistill.export.fusion.verify import check_comparison, compare_graphs
 from edgedistill.models.onnx_file import check_onnx_file, onnx_size_mb, publish_onnx
 from edgedistill.models.tokenizer_files import copy_tokenizer_files
@@ -43,6 +44,7 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
     if cfg.require_all and (skipped := [s for c in counts for s in c["skipped"]]):
         raise InputError(f"attention at '{skipped[0]['node']}' was not fused: {skipped[0]['reason']}")
     packing = pack_qkv(model).as_dict() if cfg.form == "ort" and cfg.pack_qkv else None
+    fast_path = add_unpadded_fast_path(model) if cfg.form == "ort" and cfg.unpadded_fast_path else None
     large = external or model.ByteSize() > 2**31 - 2**26  # protobuf's 2 GB limit
     onnx.save(model, str(dst), save_as_external_data=large, location=f"{dst.name}.data" if large else None)
     extra: dict[str, int] = {}
@@ -50,7 +52,8 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
         optimised = dst.with_name(f"ort_{dst.name}")
         extra = ort_extended_fusions(dst, optimised)
         optimised.replace(dst)
-    return {"form": cfg.form, "attention": counts, "qkv_packing": packing, "ort_fusions": extra}
+    return {"form": cfg.form, "attention": counts, "qkv_packing": packing, "unpadded_fast_path": fast_path,
+            "ort_fusions": extra}
 
 
 def has_external_data(model: onnx.ModelProto) -> bool:
@@ -97,6 +100,7 @@ def run(cfg: FuseConfig, model: Artifact, out: Path) -> Artifact:
     meta = {
         "form": cfg.form, "attention": summarise_counts(report["attention"]), "verification": summary,
         "qkv_packed": report["qkv_packing"]["fused"] if report["qkv_packing"] else 0,
+        "unpadded_fast_path": sum(c["fused"] for c in (report["unpadded_fast_path"] or {}).values()),
         "size_mb": onnx_size_mb(out / ONNX_NAME),
     }
     name = f"{model.name}-fused-{cfg.form}"

@@ -42,24 +42,32 @@ def test_cross_attention_stays_multihead_attention():
     assert ops(packed).count("MultiHeadAttention") == 1
 
 
-def test_tiny_bert_stage_packs_every_layer_and_quantizes(tiny_bert: Path, tmp_path):
+def test_tiny_bert_stage_packs_every_layer_adds_the_unpadded_fast_path_and_quantizes(tiny_bert: Path, tmp_path):
     from edgedistill.quantize.stage import run as quantize_stage
 
     model, tokenizer = load_task_model(tiny_bert, "sentence-embedding")
     export_onnx(model, tokenizer, ExportConfig(opset=20), tmp_path / "export" / "model.onnx")
     source = Artifact("student-onnx", "onnx", tmp_path / "export" / "model.onnx", "sentence-embedding")
     fused = fuse_stage(FuseConfig(), source, tmp_path / "fuse")
-    assert fused.meta["qkv_packed"] == 2 and fused.meta["verification"]["passed"]
+    assert fused.meta["qkv_packed"] == 2 and fused.meta["unpadded_fast_path"] == 2
+    assert fused.meta["verification"]["passed"]
     graph_ops = [n.op_type for n in onnx.load(str(fused.path)).graph.node]
-    assert graph_ops.count("Attention") == 2 and "MultiHeadAttention" not in graph_ops
+    assert graph_ops.count("If") == 2 and not {"Attention", "MultiHeadAttention"} & set(graph_ops)
+    plain = fuse_stage(FuseConfig(unpadded_fast_path=False), source, tmp_path / "fuse-plain")
+    graph_ops = [n.op_type for n in onnx.load(str(plain.path)).graph.node]
+    assert graph_ops.count("Attention") == 2 and "If" not in graph_ops
     unpacked = fuse_stage(FuseConfig(pack_qkv=False), source, tmp_path / "fuse-mha")
-    assert unpacked.meta["qkv_packed"] == 0
+    assert unpacked.meta["qkv_packed"] == 0 and unpacked.meta["unpadded_fast_path"] == 2
     int8 = quantize_stage(QuantizeStep(mode="dynamic-int8"), fused, tmp_path / "int8", None)
     import onnxruntime as ort
 
-    feeds = dict(tokenizer(["a man plays the guitar", "the dog runs in the park with a ball"], padding=True,
-                           return_tensors="np"))
-    run = {p: ort.InferenceSession(str(p)).run(None, {k: v.astype(np.int64) for k, v in feeds.items()})[0]
-           for p in (fused.path, int8.path)}
-    cosine = (run[fused.path] * run[int8.path]).sum(-1)  # both outputs are L2-normalised
-    assert cosine.min() > 0.98
+    quantized = onnx.load(str(int8.path))
+    weights = {i.name for i in quantized.graph.initializer}
+    assert not [n for n in quantized.graph.node if n.op_type == "MatMul" and n.input[1] in weights]  # QKV GEMMs too
+    for texts in (["a man plays the guitar", "the dog runs in the park with a ball"], ["a man plays the guitar"]):
+        feeds = dict(tokenizer(texts, padding=True, return_tensors="np"))  # padded, then unpadded (batch 1)
+        run = {p: ort.InferenceSession(str(p)).run(None, {k: v.astype(np.int64) for k, v in feeds.items()})[0]
+               for p in (plain.path, fused.path, int8.path)}
+        np.testing.assert_allclose(run[fused.path], run[plain.path], atol=1e-5)
+        cosine = (run[fused.path] * run[int8.path]).sum(-1)  # both outputs are L2-normalised
+        assert cosine.min() > 0.98
