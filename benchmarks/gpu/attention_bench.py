@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -44,7 +45,7 @@ def bench_one(seq: int, args: argparse.Namespace) -> dict:
     import torch
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from edgedistill.plugins.attention import cuda_attention
+    from edgedistill.plugins.attention import cuda_attention, cuda_kernel_name
 
     b, h, d = args.batch, args.heads, args.head_size
     q, k, v = (torch.randn(b, seq, h * d, device="cuda", dtype=torch.float16) for _ in range(3))
@@ -58,13 +59,19 @@ def bench_one(seq: int, args: argparse.Namespace) -> dict:
             return torch.nn.functional.scaled_dot_product_attention(qh, kh, vh, is_causal=args.causal)
 
     err = (ours().float() - flash().transpose(1, 2).reshape(b, seq, h * d).float()).abs().max().item()
+    kernel = cuda_kernel_name(q, k, v, h)
     ours_ms = time_ms(ours, args.warmup, args.iters, args.repeats)
     flash_ms = time_ms(flash, args.warmup, args.iters, args.repeats)
+    os.environ["EDFA_KERNEL"] = "simt"  # the FP32 kernel on the same inputs, for the record
+    try:
+        simt_ms = time_ms(ours, args.warmup, args.iters, args.repeats)
+    finally:
+        del os.environ["EDFA_KERNEL"]
     flops = attention_flops(b, h, seq, d, args.causal)
     return {
-        "seq": seq, "ours_ms": ours_ms, "sdpa_flash_ms": flash_ms,
+        "seq": seq, "kernel": kernel, "ours_ms": ours_ms, "sdpa_flash_ms": flash_ms, "simt_ms": simt_ms,
         "ours_tflops": flops / ours_ms / 1e9, "sdpa_flash_tflops": flops / flash_ms / 1e9,
-        "ratio_vs_flash": flash_ms / ours_ms, "max_abs_err_vs_flash": err,
+        "simt_tflops": flops / simt_ms / 1e9, "ratio_vs_flash": flash_ms / ours_ms, "max_abs_err_vs_flash": err,
     }
 
 
@@ -94,7 +101,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for r in rows:
-        print(f"seq {r['seq']:5d}: ours {r['ours_tflops']:7.2f} TFLOP/s  flash {r['sdpa_flash_tflops']:7.2f} TFLOP/s  "
+        print(f"seq {r['seq']:5d}: ours ({r['kernel']}) {r['ours_tflops']:7.2f} TFLOP/s  "
+              f"(simt {r['simt_tflops']:6.2f})  flash {r['sdpa_flash_tflops']:7.2f} TFLOP/s  "
               f"ratio {r['ratio_vs_flash']:.2f}  max|err| {r['max_abs_err_vs_flash']:.1e}")
 
 

@@ -185,3 +185,21 @@ def cuda_attention(
     if status != EDFA_OK:
         raise InputError(f"fused attention (CUDA): {error_message(lib, status)}")
     return out
+
+
+def cuda_kernel_name(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int) -> str:
+    """Which CUDA kernel :func:`cuda_attention` runs for these tensors: "tensor-core" or "simt" ("none": no CUDA build).
+
+    FP16 runs on tensor cores from sm_70 and BF16 from sm_80 (16-byte aligned tensors); FP32, and everything while
+    the environment variable ``EDFA_KERNEL=simt`` is set, on the FP32 kernel.
+    """
+    import torch
+
+    names = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
+    shape = check_shapes(tuple(q.shape), tuple(k.shape), tuple(v.shape), num_heads, None, None)
+    problem = make_problem(shape, names[q.dtype], MASK_NONE, False, None)
+    q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
+    with torch.cuda.device(q.device):
+        name = load_kernel_library().edfa_cuda_kernel_name(
+            ctypes.byref(problem), q.data_ptr(), k.data_ptr(), v.data_ptr(), q.data_ptr())
+    return name.decode()

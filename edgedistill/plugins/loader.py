@@ -19,7 +19,7 @@ ENV_VAR = "EDGEDISTILL_PLUGIN_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_LIBRARY = "edgedistill_attention"
 PLUGIN_LIBRARY = "edgedistill_attention_plugin"
-ABI_VERSION = 1
+ABI_VERSION = 2
 TRT_ROOT_ARG = "-DTensorRT_ROOT=<TensorRT prefix>"
 
 EDFA_OK = 0
@@ -100,6 +100,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.edfa_host_attention.argtypes = [problem, ptr, ptr, ptr, ptr, ptr]
     lib.edfa_cuda_attention.restype = ctypes.c_int32
     lib.edfa_cuda_attention.argtypes = [problem, ptr, ptr, ptr, ptr, ptr, ptr]
+    lib.edfa_cuda_kernel_name.restype = ctypes.c_char_p
+    lib.edfa_cuda_kernel_name.argtypes = [problem, ptr, ptr, ptr, ptr]
     lib.edfa_round_trip.restype = ctypes.c_int32
     lib.edfa_round_trip.argtypes = [ctypes.c_int32, ptr, ptr, ctypes.c_int64]
     lib.edfa_has_cuda.restype = ctypes.c_int32

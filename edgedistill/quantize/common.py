@@ -19,6 +19,7 @@ from edgedistill.artifacts import Artifact
 from edgedistill.config import QuantizeStep
 from edgedistill.errors import InputError
 from edgedistill.export.fusion.graph import sort_topologically
+from edgedistill.export.fusion.unpadded_fast_path import remove_unpadded_fast_path
 from edgedistill.models.onnx_file import check_onnx_file, is_quantized, onnx_size_mb, publish_onnx
 from edgedistill.models.tokenizer_files import copy_tokenizer_files
 
@@ -53,6 +54,21 @@ def staging(out: Path) -> Iterator[Path]:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def without_fast_path(src: Path, folder: Path) -> Path:
+    """``src``, or a copy of it in ``folder`` without the ``ort`` form's unpadded fast path (its ``If`` nodes back to
+    the plain attention), for tools that do not look inside subgraphs (static INT8 calibration and QDQ)."""
+    if not any(n.op_type == "If" for n in onnx.load(str(src), load_external_data=False).graph.node):
+        return src
+    proto = onnx.load(str(src))
+    if not remove_unpadded_fast_path(proto):
+        return src
+    dest = folder / "plain" / ONNX_NAME
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    large = is_large(src)
+    onnx.save(proto, str(dest), save_as_external_data=large, location=f"{ONNX_NAME}.data" if large else None)
+    return dest
 
 
 def prepare(src: Path, dest: Path) -> Path:

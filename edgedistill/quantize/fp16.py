@@ -20,6 +20,7 @@ import onnx
 from edgedistill.artifacts import Artifact
 from edgedistill.config import QuantizeStep
 from edgedistill.errors import InputError
+from edgedistill.export.fusion.unpadded_fast_path import remove_unpadded_fast_path
 from edgedistill.quantize.common import ONNX_NAME, check_float_model, is_large, publish, staging
 
 
@@ -28,6 +29,7 @@ def convert(src: Path, dest: Path, step: QuantizeStep) -> list[str]:
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
     model = onnx.load(str(src))
+    remove_unpadded_fast_path(model)  # the float16 converter does not look inside If branches
     present = {n.op_type for n in model.graph.node}
     block = sorted(set(DEFAULT_OP_BLOCK_LIST) | set(step.fp32_ops))
     half = convert_float_to_float16(model, keep_io_types=step.keep_io_fp32, op_block_list=block)

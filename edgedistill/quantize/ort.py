@@ -26,6 +26,7 @@ def quantize_dynamic_int8(src: Path, dest: Path, step: QuantizeStep, large: bool
     quantize_dynamic(
         prepared, dest, weight_type=QuantType.QInt8, per_channel=step.per_channel,
         reduce_range=step.reduce_range, use_external_data_format=large,
+        extra_options={"EnableSubgraph": True},  # the ort form's unpadded fast path: both If branches
     )
 
 

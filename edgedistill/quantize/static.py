@@ -21,7 +21,15 @@ from edgedistill.engines.tokenizer import load_tokenizer
 from edgedistill.errors import InputError
 from edgedistill.models.onnx_file import onnx_io
 from edgedistill.quantize.calibration import TextBatches, cache_key, calibration_texts, calibrator_options
-from edgedistill.quantize.common import ONNX_NAME, check_float_model, is_large, prepare, publish, staging
+from edgedistill.quantize.common import (
+    ONNX_NAME,
+    check_float_model,
+    is_large,
+    prepare,
+    publish,
+    staging,
+    without_fast_path,
+)
 from edgedistill.quantize.data import QuantizeData
 from edgedistill.quantize.groups import NodeGroup, excluded_nodes, node_groups
 from edgedistill.quantize.presets import StaticSettings, resolve
@@ -48,8 +56,9 @@ def calibrate(model: Artifact, folder: Path, settings: StaticSettings, data: Qua
               group_by: str = "matmul") -> Calibrated:
     """Pre-process ``model`` into ``folder`` and set up its calibration (ranges are computed on first use)."""
     texts = calibration_texts(data, settings)
-    prepared = prepare(model.path, folder / "prepared" / ONNX_NAME)
-    source = onnx.load(str(model.path), load_external_data=False)  # keeps the exporter's module names
+    plain = without_fast_path(model.path, folder)
+    prepared = prepare(plain, folder / "prepared" / ONNX_NAME)
+    source = onnx.load(str(plain), load_external_data=False)  # keeps the exporter's module names
     groups = node_groups(source, settings.op_types, group_by)
     cache_dir = (data.cache_dir if data and data.cache_dir else folder.parent / "calibration")
     cache = cache_dir / f"{settings.calibration}-{cache_key(prepared, texts, settings)}.json"

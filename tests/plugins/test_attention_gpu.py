@@ -59,13 +59,25 @@ def masks(kind, batch, seq_kv):
 GRID = list(itertools.product([32, 64, 128], [(1, 1), (33, 31), (128, 128), (200, 517)]))
 
 
+@pytest.fixture(params=["auto", "simt"])
+def kernel(request, monkeypatch):
+    """Each test runs on the kernel the launcher picks (tensor cores for FP16/BF16) and on the FP32 kernel."""
+    if request.param == "simt":
+        monkeypatch.setenv("EDFA_KERNEL", "simt")
+    else:
+        monkeypatch.delenv("EDFA_KERNEL", raising=False)
+    return request.param
+
+
 @pytest.mark.parametrize(("d", "seqs"), GRID)
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
 @pytest.mark.parametrize(("mask_kind", "causal"), [("none", False), ("none", True), ("lengths", False),
                                                    ("bool", True)])
-def test_matches_sdpa(d, seqs, dtype, mask_kind, causal):
+def test_matches_sdpa(d, seqs, dtype, mask_kind, causal, kernel):
     from edgedistill.plugins.attention import cuda_attention
 
+    if kernel == "simt" and dtype == torch.float32:
+        pytest.skip("FP32 always runs on the FP32 kernel")
     q, k, v = inputs(2, seqs[0], seqs[1], 3, d, dtype)
     mask, lengths = masks(mask_kind, 2, seqs[1])
     out = cuda_attention(q, k, v, 3, mask=mask, lengths=lengths, causal=causal)
@@ -74,7 +86,34 @@ def test_matches_sdpa(d, seqs, dtype, mask_kind, causal):
     torch.testing.assert_close(out.float(), ref, atol=tol, rtol=tol)
 
 
-def test_scale_and_zero_length_rows():
+def test_kernel_choice_follows_dtype_capability_and_override(monkeypatch):
+    from edgedistill.plugins.attention import cuda_kernel_name
+
+    major = torch.cuda.get_device_capability()[0]
+    for dtype, needs in ((torch.float16, 7), (torch.bfloat16, 8)):
+        q, k, v = inputs(1, 16, 16, 2, 64, dtype)
+        assert cuda_kernel_name(q, k, v, 2) == ("tensor-core" if major >= needs else "simt")
+        monkeypatch.setenv("EDFA_KERNEL", "simt")
+        assert cuda_kernel_name(q, k, v, 2) == "simt"
+        monkeypatch.delenv("EDFA_KERNEL")
+    q, k, v = inputs(1, 16, 16, 2, 64, torch.float32)
+    assert cuda_kernel_name(q, k, v, 2) == "simt"
+
+
+def test_unaligned_views_fall_back_and_stay_correct(kernel):
+    """A view starting 2 bytes into its storage cannot take 16-byte loads: the launcher must not use them."""
+    from edgedistill.plugins.attention import cuda_attention, cuda_kernel_name
+
+    q, k, v = inputs(1, 33, 33, 2, 64, torch.float16)
+    shifted = torch.empty(q.numel() + 1, device="cuda", dtype=q.dtype)[1:].view(q.shape)
+    shifted.copy_(q)
+    assert shifted.data_ptr() % 16 != 0
+    assert cuda_kernel_name(shifted, k, v, 2) == "simt"
+    out = cuda_attention(shifted, k, v, 2)
+    torch.testing.assert_close(out.float(), sdpa(q.float(), k.float(), v.float(), 2), atol=4e-3, rtol=4e-3)
+
+
+def test_scale_and_zero_length_rows(kernel):
     from edgedistill.plugins.attention import cuda_attention
 
     q, k, v = inputs(3, 40, 70, 2, 64, torch.float16)

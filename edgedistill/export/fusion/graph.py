@@ -32,14 +32,14 @@ def subgraph_outputs(node: onnx.NodeProto) -> set[str]:
 
 
 def outer_scope_inputs(node: onnx.NodeProto) -> list[str]:
-    """Names the subgraphs of ``node`` read from the enclosing graph."""
+    """Names the subgraphs of ``node`` read from the enclosing graph (each once)."""
     names: list[str] = []
     for sub in subgraphs(node):
         local = {i.name for i in sub.input} | {i.name for i in sub.initializer}
         local |= {o for n in sub.node for o in n.output}
         for inner in sub.node:
             names += [n for n in [*inner.input, *outer_scope_inputs(inner)] if n and n not in local]
-    return names
+    return list(dict.fromkeys(names))
 
 
 def sort_topologically(graph: onnx.GraphProto) -> bool:
@@ -101,7 +101,8 @@ class Graph:
         self._producer = {out: node for node in self.graph.node for out in node.output if out}
         self._consumers = {}
         for node in self.graph.node:
-            for name in [*node.input, *outer_scope_inputs(node)]:
+            implicit = [n for n in outer_scope_inputs(node) if n not in node.input]
+            for name in [*node.input, *implicit]:
                 if name:
                     self._consumers.setdefault(name, []).append(node)
         self._initializers = {init.name: init for init in self.graph.initializer}

@@ -20,8 +20,8 @@ from edgedistill.errors import InputError, VerificationError
 from edgedistill.export.fusion import fuse_attention, pack_qkv
 from edgedistill.export.fusion.forms import plugin_problems
 from edgedistill.export.fusion.ort_passes import ort_extended_fusions
-from edgedistill.export.fusion.unpadded_fast_path import add_unpadded_fast_path
-from edgedistill.export.fusion.verify import check_comparison, compare_graphs
+from edgedistill.export.fusion.unpadded_fast_path import add_unpadded_fast_path, with_gate
+from edgedistill.export.fusion.verify import check_comparison, compare_graphs, comparison_report
 from edgedistill.models.onnx_file import check_onnx_file, onnx_size_mb, publish_onnx
 from edgedistill.models.tokenizer_files import copy_tokenizer_files
 
@@ -44,7 +44,8 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
     if cfg.require_all and (skipped := [s for c in counts for s in c["skipped"]]):
         raise InputError(f"attention at '{skipped[0]['node']}' was not fused: {skipped[0]['reason']}")
     packing = pack_qkv(model).as_dict() if cfg.form == "ort" and cfg.pack_qkv else None
-    fast_path = add_unpadded_fast_path(model) if cfg.form == "ort" and cfg.unpadded_fast_path else None
+    fast_path = (add_unpadded_fast_path(model, cfg.unpadded_min_scores)
+                 if cfg.form == "ort" and cfg.unpadded_fast_path else None)
     large = external or model.ByteSize() > 2**31 - 2**26  # protobuf's 2 GB limit
     onnx.save(model, str(dst), save_as_external_data=large, location=f"{dst.name}.data" if large else None)
     extra: dict[str, int] = {}
@@ -61,11 +62,23 @@ def has_external_data(model: onnx.ModelProto) -> bool:
 
 
 def verify_fused(cfg: FuseConfig, unfused: Path, fused: Path) -> dict[str, Any]:
-    """Numbers against the unfused graph (ONNX Runtime forms) or the structural plugin check (``trt-plugin``)."""
+    """Numbers against the unfused graph (ONNX Runtime forms) or the structural plugin check (``trt-plugin``).
+
+    With the unpadded fast path gated on B·S², the verification batches are too small to take the flash branch,
+    so a twin of the fused file with the gate at 0 is compared too; its rows are labelled "(flash branch)".
+    """
     if cfg.form == "trt-plugin":
         problems = plugin_problems(onnx.load(str(fused), load_external_data=False))
         return {"reference": "plugin spec (structural)", "problems": problems, "passed": not problems}
-    return compare_graphs(unfused, fused, cfg.atol, cfg.min_cosine)
+    report = compare_graphs(unfused, fused, cfg.atol, cfg.min_cosine)
+    twin = onnx.load(str(fused))
+    if with_gate(twin, 0) and cfg.unpadded_min_scores > 0:
+        path = fused.with_name(f"flash_{fused.name}")
+        onnx.save(twin, str(path), save_as_external_data=has_external_data(twin), location=f"{path.name}.data")
+        flash = compare_graphs(unfused, path, cfg.atol, cfg.min_cosine)
+        rows = [{**r, "shape": f"{r['shape']} (flash branch)"} for r in flash["results"]]
+        report = comparison_report(report["results"] + rows, cfg.atol, cfg.min_cosine)
+    return report
 
 
 def run(cfg: FuseConfig, model: Artifact, out: Path) -> Artifact:

@@ -2,36 +2,40 @@
 
 ONNX Runtime's CPU ``MultiHeadAttention`` has a flash-attention kernel (MLAS, tiled to the L2 cache, online
 softmax), but takes it only when the node has no key-padding mask. A sentence encoder always has a mask input,
-so it always takes the masked path, which writes the full (S, S) score matrix per head. Yet a batch often has
-no padding at all: always at batch 1 (one request on a device), and whenever the batch's sentences have one
-length. :class:`UnpaddedFastPathFusion` lets the graph choose per batch::
+so it always takes the masked path, which writes every (S, S) score matrix to memory. Yet a batch often has
+no padding at all: always at batch 1, and whenever the batch's sentences have one length (length bucketing).
+:class:`UnpaddedFastPathFusion` lets the graph choose per batch::
 
-       x (B, S, D)                 mask (B, S) int32, 0 = padding
-        │                           │
-      MatMul  W_qkv (D, 3·N·H)    ReduceMin ─ Greater(0) ── all_valid (no key is padding)
-        │                                                      │
-       qkv ─────────────────────────────────────────────────── If
-                      then: Split ─ MultiHeadAttention(q, k, v, b_qkv)        (flash path)
-                      else: Split ─ MultiHeadAttention(q, k, v, b_qkv, mask)  (masked path)
+    mask (B, S) int32, 0 = padding
+      ├─ ReduceMin ─ Greater(0) ─────────────── no key is padding ─┐
+      └─ Shape ─ B·S·S ─ GreaterOrEqual(min_scores) ── big enough ─┴─ And ── flash
+                                                                           │
+    x (B, S, D) ──────────────────────────────────────────────────────── If(flash)
+        then: MatMul(x, W_qkv) ─ Split ─ MultiHeadAttention(q, k, v, b_qkv)     (ORT's flash kernel)
+        else: com.microsoft.Attention(x, W_qkv, b_qkv, mask)                    (the node as it was)
 
-from packed-QKV ``com.microsoft.Attention(x, W_qkv, b_qkv, mask)`` (what :mod:`.qkv_packing` writes), and the
-same ``If`` around a ``MultiHeadAttention`` whose Q/K/V stayed separate. The QKV GEMM stays outside the ``If``,
-so dynamic INT8 quantization (which leaves subgraphs alone) still quantizes it. Both branches compute the same
-attention: a mask of all ones masks nothing. The mask must be a (B, S) graph input (as int32 or through one
-``Cast``), so "no zero in it" means "no padding"; causal attention, 1-D mask lengths, attention bias and past
-key/value inputs stay as they are.
+from packed-QKV ``com.microsoft.Attention`` (what :mod:`.qkv_packing` writes); a ``MultiHeadAttention`` whose Q/K/V
+stayed separate gets the same ``If`` with the unmasked twin of itself. The else branch is the original node, so
+padded and small batches run exactly what they ran before. Both branches compute the same attention: a mask of
+all ones masks nothing. The mask must be a (B, S) graph input (as int32 or through one ``Cast``), so "no zero"
+means "no padding"; causal attention, 1-D mask lengths, attention bias and past key/value stay as they are.
 
-Measured on all-MiniLM-L6-v2, ORT 1.32, 2 CPU cores: 13 % faster than packed ``Attention`` at 8×512, level at
-1×128, and about 3 % slower on a padded 8×512 batch (the ``Split``); see benchmarks/optimum/README.md.
+``min_scores`` gates on B·S²: measured on all-MiniLM-L6-v2 (ORT 1.32, 2-core Xeon), the flash path is 0-5 %
+slower up to B·S² ≈ 2^18 (1×128 … 4×256), and 8 % (8×256), 2.5 % (32×128) and 13 % (8×512) faster from 2^19,
+where the masked kernel's score matrices no longer fit in cache (benchmarks/optimum/README.md).
+
+Quantizers: ONNX Runtime's dynamic INT8 quantizes the branches with ``EnableSubgraph`` (the packed weight is
+quantized once and shared); for other transformations :func:`remove_unpadded_fast_path` restores the plain graph.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import TensorProto, helper, numpy_helper
 
 from edgedistill.export.fusion.base import Fusion, miss
 from edgedistill.export.fusion.graph import Graph
@@ -50,9 +54,9 @@ class UnpaddedMatch:
 def key_padding_input(g: Graph, mask: str) -> str | None:
     """The (B, S) graph input ``mask`` is, or is one ``Cast`` of; None otherwise."""
     producer = g.producer(mask)
-    name = producer.input[0] if producer is not None and producer.op_type == "Cast" else mask
     if producer is not None and producer.op_type != "Cast":
         return None
+    name = producer.input[0] if producer is not None else mask
     value = g.graph_inputs().get(name)
     if value is None or len(value.type.tensor_type.shape.dim) != 2:
         return None
@@ -80,15 +84,16 @@ def match_packed(g: Graph, node: onnx.NodeProto) -> UnpaddedMatch | None:
 
 
 class UnpaddedFastPathFusion(Fusion[UnpaddedMatch]):
-    """Packed-QKV ``com.microsoft.Attention`` → QKV GEMM + ``If`` (no padding: flash path; else: masked)."""
+    """Packed-QKV ``com.microsoft.Attention`` → ``If`` (unpadded and big enough: flash path; else: the node)."""
 
     name = "unpadded_fast_path"
     anchor_op = "Attention"
     anchor_domain = MS_DOMAIN
 
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, min_scores: int = 0):
         super().__init__(graph)
-        self.all_valid: dict[str, str] = {}
+        self.min_scores = min_scores
+        self.flags: dict[str, str] = {}
 
     def match(self, node: onnx.NodeProto) -> UnpaddedMatch | None:
         return match_packed(self.graph, node)
@@ -96,37 +101,38 @@ class UnpaddedFastPathFusion(Fusion[UnpaddedMatch]):
     def rewrite(self, match: UnpaddedMatch) -> None:
         g, node = self.graph, match.node
         stem = node.name or node.output[0]
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if match.packed:
-            qkv = g.unique_name(f"{stem}/qkv")
-            g.add_node(helper.make_node("MatMul", node.input[:2], [qkv], name=qkv), before=node)
-            width = g.constant(node.input[1]).shape[1] // 3  # type: ignore[union-attr]
-            sizes = g.add_initializer(g.unique_name(f"{stem}/qkv_sizes"), np.array([width] * 3, dtype=np.int64))
-            qkv_inputs: list[str] = [qkv, sizes, node.input[2]]
-        else:
-            qkv_inputs = (list(node.input[:4]) + [""])[:4]
-        valid = self.valid_flag(match.mask, before=node)
-        dtype = float_type(g, node)
-        branches = {
-            kind: branch(g, f"{stem}/{kind}", qkv_inputs, match.packed, attrs, match.mask if kind == "masked" else None,
-                         dtype)
-            for kind in ("flash", "masked")
-        }
-        choice = helper.make_node("If", [valid], list(node.output), name=f"{stem}/unpadded_if",
-                                  then_branch=branches["flash"], else_branch=branches["masked"])
+        flash = flash_branch(g, node, stem, match.packed)
+        masked = onnx.NodeProto()
+        masked.CopyFrom(node)
+        masked.output[0] = g.unique_name(f"{stem}/masked/context")
+        choice = helper.make_node("If", [self.flag(match.mask, before=node)], [node.output[0]],
+                                  name=f"{stem}{IF_SUFFIX}", then_branch=flash,
+                                  else_branch=branch_graph([masked], f"{stem}/masked", float_type(g, node)))
         g.add_node(choice, before=node)
         g.remove_nodes([node])
 
-    def valid_flag(self, mask: str, before: onnx.NodeProto) -> str:
-        """A bool scalar, true when ``mask`` (0 = padding) has no zero; made once per mask."""
-        if mask not in self.all_valid:
+    def flag(self, mask: str, before: onnx.NodeProto) -> str:
+        """Bool scalar: ``mask`` (0 = padding) has no zero, and B·S² >= min_scores. Made once per mask."""
+        if mask not in self.flags:
             g = self.graph
-            low, flag = g.unique_name(f"{mask}/min"), g.unique_name(f"{mask}/all_valid")
+            name = {part: g.unique_name(f"{mask}/{part}") for part in
+                    ("min", "no_padding", "shape", "batch", "seq", "tokens", "scores", "big", "flash")}
             zero = g.add_initializer(g.unique_name(f"{mask}/zero"), np.array(0, dtype=np.int32))
-            g.add_node(helper.make_node("ReduceMin", [mask], [low], name=low, keepdims=0), before=before)
-            g.add_node(helper.make_node("Greater", [low, zero], [flag], name=flag), before=before)
-            self.all_valid[mask] = flag
-        return self.all_valid[mask]
+            first, second = (g.add_initializer(g.unique_name(f"{mask}/axis{i}"), np.array(i, dtype=np.int64))
+                             for i in (0, 1))
+            least = g.add_initializer(g.unique_name(f"{mask}/{GATE}"), np.array(self.min_scores, dtype=np.int64))
+            nodes: list[tuple[str, list[str], str, dict[str, Any]]] = [
+                ("ReduceMin", [mask], "min", {"keepdims": 0}), ("Greater", [name["min"], zero], "no_padding", {}),
+                ("Shape", [mask], "shape", {}), ("Gather", [name["shape"], first], "batch", {}),
+                ("Gather", [name["shape"], second], "seq", {}), ("Mul", [name["batch"], name["seq"]], "tokens", {}),
+                ("Mul", [name["tokens"], name["seq"]], "scores", {}),
+                ("GreaterOrEqual", [name["scores"], least], "big", {}),
+                ("And", [name["no_padding"], name["big"]], "flash", {}),
+            ]
+            for op, inputs, out, attrs in nodes:
+                g.add_node(helper.make_node(op, inputs, [name[out]], name=name[out], **attrs), before=before)
+            self.flags[mask] = name["flash"]
+        return self.flags[mask]
 
 
 class UnpaddedMhaFastPathFusion(UnpaddedFastPathFusion):
@@ -141,6 +147,10 @@ class UnpaddedMhaFastPathFusion(UnpaddedFastPathFusion):
         return match_unpadded(self.graph, node, 4)
 
 
+IF_SUFFIX = "/unpadded_if"
+GATE = "min_scores"  # initializer name stem of the B·S² threshold
+
+
 def float_type(g: Graph, node: onnx.NodeProto) -> int:
     """The attention's float element type: its packed weight's, else a recorded value info's, else float32."""
     weight = g.constant(node.input[1]) if node.op_type == "Attention" else None
@@ -151,26 +161,63 @@ def float_type(g: Graph, node: onnx.NodeProto) -> int:
     return next((t for t in known if t), TensorProto.FLOAT)
 
 
-def branch(g: Graph, stem: str, qkv_inputs: list[str], packed: bool, attrs: dict, mask: str | None,
-           dtype: int) -> onnx.GraphProto:
-    """One ``If`` branch: (Split of the packed projection, then) ``MultiHeadAttention``, masked when ``mask``."""
+def branch_graph(nodes: list[onnx.NodeProto], stem: str, dtype: int) -> onnx.GraphProto:
+    return helper.make_graph(nodes, stem.replace("/", "_"), [],
+                             [helper.make_tensor_value_info(nodes[-1].output[0], dtype, None)])
+
+
+def flash_branch(g: Graph, node: onnx.NodeProto, stem: str, packed: bool) -> onnx.GraphProto:
+    """The unmasked twin of ``node``: (QKV GEMM and Split, then) ``MultiHeadAttention`` without a mask."""
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.name != "mask_filter_value"}
     nodes = []
     if packed:
-        qkv, sizes, bias = qkv_inputs
-        parts = [g.unique_name(f"{stem}/{p}") for p in "qkv"]
-        nodes.append(helper.make_node("Split", [qkv, sizes], parts, name=f"{stem}/split", axis=-1))
+        x, weight, bias = node.input[:3]
+        width = g.constant(weight).shape[1] // 3  # type: ignore[union-attr]
+        sizes = g.add_initializer(g.unique_name(f"{stem}/qkv_sizes"), np.array([width] * 3, dtype=np.int64))
+        qkv = g.unique_name(f"{stem}/flash/qkv")
+        parts = [g.unique_name(f"{stem}/flash/{p}") for p in "qkv"]
+        nodes += [helper.make_node("MatMul", [x, weight], [qkv], name=qkv),
+                  helper.make_node("Split", [qkv, sizes], parts, name=f"{stem}/flash/split", axis=-1)]
         inputs = [*parts, bias]
     else:
-        inputs = qkv_inputs if mask else qkv_inputs[:3] + [n for n in qkv_inputs[3:] if n]
-    kept = {k: v for k, v in attrs.items() if mask is not None or k != "mask_filter_value"}
-    out = g.unique_name(f"{stem}/context")
-    nodes.append(helper.make_node("MultiHeadAttention", inputs + ([mask] if mask else []), [out],
-                                  name=f"{stem}/attention", domain=MS_DOMAIN, **kept))
-    return helper.make_graph(nodes, stem.replace("/", "_"), [],
-                             [helper.make_tensor_value_info(out, dtype, None)])
+        inputs = list(node.input[:3]) + [i for i in node.input[3:4] if i]
+    out = g.unique_name(f"{stem}/flash/context")
+    nodes.append(helper.make_node("MultiHeadAttention", inputs, [out], name=f"{stem}/flash/attention",
+                                  domain=MS_DOMAIN, **attrs))
+    return branch_graph(nodes, f"{stem}/flash", float_type(g, node))
 
 
-def add_unpadded_fast_path(model: onnx.ModelProto) -> dict:
+def add_unpadded_fast_path(model: onnx.ModelProto, min_scores: int = 0) -> dict:
     """Apply both fusions to ``model`` in place; returns the counts of each, keyed by fusion."""
     graph = Graph(model)
-    return {f.name: f(graph).apply().as_dict() for f in (UnpaddedFastPathFusion, UnpaddedMhaFastPathFusion)}
+    return {f.name: f(graph, min_scores).apply().as_dict() for f in (UnpaddedFastPathFusion, UnpaddedMhaFastPathFusion)}
+
+
+def remove_unpadded_fast_path(model: onnx.ModelProto) -> int:
+    """Undo :func:`add_unpadded_fast_path` in place: each ``If`` becomes its else branch again; returns how many.
+
+    For tools that do not look inside subgraphs (static INT8, FP16 conversion).
+    """
+    graph = Graph(model)
+    choices = [n for n in model.graph.node if n.op_type == "If" and n.name.endswith(IF_SUFFIX)]
+    for choice in choices:
+        other = next(a.g for a in choice.attribute if a.name == "else_branch")
+        node = onnx.NodeProto()
+        node.CopyFrom(other.node[0])
+        node.output[0] = choice.output[0]
+        graph.add_node(node, before=choice)
+        graph.remove_nodes([choice])
+    if choices:
+        graph.prune()
+    return len(choices)
+
+
+def with_gate(model: onnx.ModelProto, min_scores: int) -> int:
+    """Set every fast-path threshold of ``model`` to ``min_scores`` in place; returns how many there were.
+
+    With 0, every unpadded batch takes the flash branch: how verification reaches that branch at small shapes.
+    """
+    gates = [init for init in model.graph.initializer if f"/{GATE}_" in init.name]
+    for init in gates:
+        init.CopyFrom(numpy_helper.from_array(np.array(min_scores, dtype=np.int64), init.name))
+    return len(gates)

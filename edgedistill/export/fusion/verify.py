@@ -101,6 +101,11 @@ def compare_graphs(reference: Path, candidate: Path, atol: float, min_cosine: fl
             stats = compare(ref, got[name])
             passed = stats["max_abs"] <= atol and stats["min_cosine"] >= min_cosine
             results.append({"output": name, "shape": label, **stats, "passed": passed})
+    return comparison_report(results, atol, min_cosine)
+
+
+def comparison_report(results: list[dict[str, Any]], atol: float, min_cosine: float) -> dict[str, Any]:
+    """The verification summary of per-output ``results``: tolerances, rows, the worst row and the verdict."""
     worst = max(results, key=lambda r: r["max_abs"])
     return {
         "reference": "unfused graph, ONNX Runtime CPU, optimizations off", "atol": atol, "min_cosine": min_cosine,

@@ -64,6 +64,12 @@ EDFA_API int32_t edfa_host_attention(EdfaProblem const* problem, void const* que
 EDFA_API int32_t edfa_cuda_attention(EdfaProblem const* problem, void const* query, void const* key,
     void const* value, int32_t const* mask, void* output, void* stream);
 
+// Which CUDA kernel edfa_cuda_attention would run for these arguments: "tensor-core" (FP16 on sm_70+, BF16 on
+// sm_80+, 16-byte aligned pointers), "simt" (FP32 arithmetic; also when EDFA_KERNEL=simt is set), or "none" (an
+// invalid problem, or a build without CUDA). Queries the current device.
+EDFA_API char const* edfa_cuda_kernel_name(EdfaProblem const* problem, void const* query, void const* key,
+    void const* value, void const* output);
+
 // Rounds n floats through the storage type `dtype` (float -> storage -> float), with the kernel's own conversions.
 EDFA_API int32_t edfa_round_trip(int32_t dtype, float const* input, float* output, int64_t n);
 

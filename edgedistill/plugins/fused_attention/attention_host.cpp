@@ -110,7 +110,7 @@ extern "C" {
 
 int32_t edfa_abi_version(void)
 {
-    return 1;
+    return 2;
 }
 
 char const* edfa_error_string(int32_t code)

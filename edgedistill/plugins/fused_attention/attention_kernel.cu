@@ -1,4 +1,5 @@
-// Flash-style attention forward: Q, K, V tiles in shared memory, online softmax (running max and sum), FP32
+// Flash-style attention forward (FP32 arithmetic on CUDA cores, "simt"; FP16/BF16 go to attention_kernel_tc.cu where
+// the GPU has tensor cores for them): Q, K, V tiles in shared memory, online softmax (running max and sum), FP32
 // accumulation, FP32/FP16/BF16 storage, head sizes 32/64/128, any sequence length, key padding and causal masks.
 //
 // Work split: grid (query blocks, heads, batch); a block of kWarps warps owns kBlockM = kWarps * kRowsPerWarp query
@@ -9,6 +10,9 @@
 #include "attention_math.cuh"
 
 #include <cuda_runtime.h>
+
+#include <cstdlib>
+#include <cstring>
 
 namespace edfa
 {
@@ -234,6 +238,14 @@ int32_t launch_for_dtype(EdfaProblem const& p, void const* q, void const* k, voi
 
 } // namespace
 
+char const* kernel_for(EdfaProblem const& p, void const* query, void const* key, void const* value,
+    void const* output)
+{
+    char const* forced = std::getenv("EDFA_KERNEL");
+    bool const simt_only = forced != nullptr && std::strcmp(forced, "simt") == 0;
+    return !simt_only && tensor_core_eligible(p, query, key, value, output) ? "tensor-core" : "simt";
+}
+
 int32_t launch_attention(EdfaProblem const& p, void const* query, void const* key, void const* value,
     int32_t const* mask, void* output, cudaStream_t stream)
 {
@@ -249,6 +261,10 @@ int32_t launch_attention(EdfaProblem const& p, void const* query, void const* ke
     if (p.mask_type != 0 && mask == nullptr)
     {
         return EDFA_ERR_MASK;
+    }
+    if (std::strcmp(kernel_for(p, query, key, value, output), "tensor-core") == 0)
+    {
+        return launch_attention_tensor_core(p, query, key, value, mask, output, stream);
     }
     switch (static_cast<DType>(p.dtype))
     {
@@ -276,6 +292,16 @@ int32_t edfa_cuda_attention(EdfaProblem const* problem, void const* query, void 
         return EDFA_ERR_NULL;
     }
     return edfa::launch_attention(*problem, query, key, value, mask, output, static_cast<cudaStream_t>(stream));
+}
+
+char const* edfa_cuda_kernel_name(EdfaProblem const* problem, void const* query, void const* key, void const* value,
+    void const* output)
+{
+    if (problem == nullptr || edfa_validate(problem) != EDFA_OK)
+    {
+        return "none";
+    }
+    return edfa::kernel_for(*problem, query, key, value, output);
 }
 
 } // extern "C"

@@ -8,8 +8,20 @@
 namespace edfa
 {
 
-// Launches the kernel for `problem` on `stream`. Returns an EDFA_* code; never throws.
+// Launches the kernel for `problem` on `stream`: the tensor-core kernel where kernel_for() picks it, else the FP32
+// (SIMT) kernel. Returns an EDFA_* code; never throws.
 int32_t launch_attention(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     int32_t const* mask, void* output, cudaStream_t stream);
+
+// Which kernel launch_attention runs for these arguments: "tensor-core" (FP16 on sm_70+, BF16 on sm_80+, 16-byte
+// aligned tensors) or "simt". The environment variable EDFA_KERNEL=simt forces the FP32 kernel (for comparisons).
+char const* kernel_for(EdfaProblem const& problem, void const* query, void const* key, void const* value,
+    void const* output);
+
+// attention_kernel_tc.cu
+bool tensor_core_eligible(EdfaProblem const& problem, void const* query, void const* key, void const* value,
+    void const* output);
+int32_t launch_attention_tensor_core(EdfaProblem const& problem, void const* query, void const* key,
+    void const* value, int32_t const* mask, void* output, cudaStream_t stream);
 
 } // namespace edfa

@@ -1,4 +1,4 @@
-"""The unpadded fast path (ort form): If(no key is padding) → MultiHeadAttention without mask, else the masked one."""
+"""The unpadded fast path (ort form): If(no padding, big enough) → MultiHeadAttention without mask, else the node."""
 
 from __future__ import annotations
 
@@ -12,14 +12,14 @@ from test_fusion_synthetic import assert_same_outputs, fused_copy, ops
 
 from edgedistill.export.fusion import pack_qkv
 from edgedistill.export.fusion.graph import Graph, sort_topologically
-from edgedistill.export.fusion.unpadded_fast_path import add_unpadded_fast_path
+from edgedistill.export.fusion.unpadded_fast_path import add_unpadded_fast_path, remove_unpadded_fast_path
 
 
-def fast_path_copy(model: onnx.ModelProto, packed: bool = True) -> tuple[onnx.ModelProto, dict]:
+def fast_path_copy(model: onnx.ModelProto, packed: bool = True, min_scores: int = 0) -> tuple[onnx.ModelProto, dict]:
     fused, _ = fused_copy(model, "ort")
     if packed:
         pack_qkv(fused)
-    return fused, add_unpadded_fast_path(fused)
+    return fused, add_unpadded_fast_path(fused, min_scores)
 
 
 def branches(model: onnx.ModelProto) -> dict[str, onnx.GraphProto]:
@@ -35,24 +35,28 @@ def test_padding_mask_becomes_an_if_with_flash_and_masked_branches_that_match(pa
     assert counts[fusion]["fused"] == 1
     onnx.checker.check_model(result)
     assert ops(result).count("If") == 1 and not {"Attention", "MultiHeadAttention"} & set(ops(result))
-    if packed:
-        assert ops(result).count("MatMul") == 2  # the QKV GEMM stays outside the If (INT8 quantizes it)
     then, other = branches(result)["then_branch"], branches(result)["else_branch"]
     flash = next(n for n in then.node if n.op_type == "MultiHeadAttention")
-    masked = next(n for n in other.node if n.op_type == "MultiHeadAttention")
-    assert len(flash.input) == 4 if packed else len(flash.input) == 3  # no mask: ORT's flash path
-    assert len(masked.input) == 5 and masked.input[4]
+    assert [n.op_type for n in then.node] == (["MatMul", "Split"] if packed else []) + ["MultiHeadAttention"]
+    assert len(flash.input) == (4 if packed else 3)  # no mask: ORT's flash path
     assert {a.name for a in flash.attribute} == {"num_heads", "scale"}
+    (original,) = other.node  # padded (or small) batches run the node exactly as it was
+    assert original.op_type == ("Attention" if packed else "MultiHeadAttention") and original.input[-1]
     assert_same_outputs(model, result)  # unmasked and padding-heavy batches, against the unfused graph
 
 
-def test_the_flag_is_true_exactly_when_no_key_is_padding():
-    result, _ = fast_path_copy(sdpa_decomposed())
+def flags(min_scores: int) -> dict[str, bool]:
+    result, _ = fast_path_copy(sdpa_decomposed(), min_scores=min_scores)
     flag = next(n for n in result.graph.node if n.op_type == "If").input[0]
     result.graph.output.append(helper.make_tensor_value_info(flag, TensorProto.BOOL, []))
     session = ort.InferenceSession(result.SerializeToString(), providers=["CPUExecutionProvider"])
-    for label, feeds in batches():
-        assert bool(session.run([flag], feeds)[0]) == (label == "unmasked"), label
+    return {label: bool(session.run([flag], feeds)[0]) for label, feeds in batches()}
+
+
+def test_the_flash_flag_needs_no_padding_and_enough_scores():
+    assert flags(0) == {"unmasked": True, "padded": False, "padded-long": False}
+    assert flags(2 * 7 * 7)["unmasked"]  # the unmasked batch is (2, 7): B·S² = 98
+    assert not flags(2 * 7 * 7 + 1)["unmasked"]
 
 
 @pytest.mark.parametrize(
@@ -79,21 +83,36 @@ def test_a_mask_that_is_not_a_graph_input_stays():
 
 def test_prune_keeps_what_only_a_branch_reads():
     result, _ = fast_path_copy(sdpa_decomposed())
-    before = len(result.graph.node)
-    assert Graph(result).prune() == 0 and len(result.graph.node) == before
-    qkv = next(n for n in result.graph.node if n.op_type == "MatMul" and "qkv" in n.output[0])
-    assert Graph(result).consumers(qkv.output[0])[0].op_type == "If"
+    before = len(result.graph.node), len(result.graph.initializer)
+    assert Graph(result).prune() == 0
+    assert (len(result.graph.node), len(result.graph.initializer)) == before  # the packed weight lives on
+    weight = next(n for n in branches(result)["else_branch"].node).input[1]
+    assert [n.op_type for n in Graph(result).consumers(weight)] == ["If"]
 
 
-def test_int8_quantization_quantizes_the_qkv_gemm_and_keeps_both_paths(tmp_path):
+def test_removing_the_fast_path_gives_back_the_plain_graph():
+    packed, _ = fused_copy(sdpa_decomposed(), "ort")
+    pack_qkv(packed)
+    result, _ = fast_path_copy(sdpa_decomposed())
+    assert remove_unpadded_fast_path(result) == 1
+    assert ops(result) == ops(packed)
+    assert sorted(i.name for i in result.graph.initializer) == sorted(i.name for i in packed.graph.initializer)
+    assert_same_outputs(sdpa_decomposed(), result)
+
+
+def test_int8_quantization_quantizes_both_branches_once(tmp_path):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = sdpa_decomposed()
     result, _ = fast_path_copy(model)
     onnx.save(result, str(tmp_path / "fp32.onnx"))
-    quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(tmp_path / "fp32.onnx"), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8,
+                     extra_options={"EnableSubgraph": True})
     int8 = onnx.load(str(tmp_path / "int8.onnx"))
-    assert ops(int8).count("If") == 1 and "MatMul" not in ops(int8)  # both GEMMs quantized, none float
+    then, other = branches(int8)["then_branch"], branches(int8)["else_branch"]
+    assert "MatMulInteger" in [n.op_type for n in then.node] and [n.op_type for n in other.node] == ["QAttention"]
+    int8_weights = [i for i in int8.graph.initializer if i.data_type == TensorProto.INT8 and len(i.dims) == 2]
+    assert len(int8_weights) == 2  # the packed QKV weight (shared by both branches) and the output projection
     session = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"])
     reference = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     for label, feeds in batches():
