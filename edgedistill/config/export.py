@@ -64,8 +64,8 @@ class FuseConfig(StrictModel):
         "13% faster at 8x512."
     )
     unpadded_min_scores: Annotated[int, Field(ge=0)] = Field(
-        524288, description="ort form, unpadded fast path: taken only from this batch x seq^2 on (below it the masked "
-        "kernel was as fast or faster: measured crossover 2^19 on a 2-core Xeon); 0 = whenever unpadded."
+        262144, description="ort form, unpadded fast path: taken only from this batch x seq^2 on (2^18 = 1x512; "
+        "below it the masked kernel was as fast or faster on a 2-core Xeon); 0 = whenever unpadded."
     )
     ort_fusions: bool = Field(
         False, description="Also save ONNX Runtime's own fusions (SkipLayerNormalization, BiasGelu) into the file "

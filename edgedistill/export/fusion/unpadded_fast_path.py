@@ -21,8 +21,9 @@ all ones masks nothing. The mask must be a (B, S) graph input (as int32 or throu
 means "no padding"; causal attention, 1-D mask lengths, attention bias and past key/value stay as they are.
 
 ``min_scores`` gates on B·S²: measured on all-MiniLM-L6-v2 (ORT 1.32, 2-core Xeon), the flash path is 0-5 %
-slower up to B·S² ≈ 2^18 (1×128 … 4×256), and 8 % (8×256), 2.5 % (32×128) and 13 % (8×512) faster from 2^19,
-where the masked kernel's score matrices no longer fit in cache (benchmarks/optimum/README.md).
+slower below B·S² = 2^18 (1×128, 1×256, 2×256, 4×128: the score matrices still fit in cache), about 2 % faster at
+2^18 (1×512, level at 4×256), and 8 % (8×256), 2.5 % (32×128) and 9-13 % (8×512) faster above it
+(benchmarks/optimum/README.md). The pipeline's default gate is 2^18.
 
 Quantizers: ONNX Runtime's dynamic INT8 quantizes the branches with ``EnableSubgraph`` (the packed weight is
 quantized once and shared); for other transformations :func:`remove_unpadded_fast_path` restores the plain graph.
