@@ -58,7 +58,8 @@ def staging(out: Path) -> Iterator[Path]:
 
 def without_fast_path(src: Path, folder: Path) -> Path:
     """``src``, or a copy of it in ``folder`` without the ``ort`` form's unpadded fast path (its ``If`` nodes back to
-    the plain attention), for tools that do not look inside subgraphs (static INT8 calibration and QDQ)."""
+    the plain attention): what every quantizer here starts from (static calibration and QDQ do not look inside
+    subgraphs; for dynamic INT8 the If overhead outweighed the flash branch, see quantize/ort.py)."""
     if not any(n.op_type == "If" for n in onnx.load(str(src), load_external_data=False).graph.node):
         return src
     proto = onnx.load(str(src))

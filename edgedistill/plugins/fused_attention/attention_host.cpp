@@ -25,20 +25,20 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
     int32_t const* mask, Storage* output, int32_t b, int32_t h, int32_t qi, float prescale)
 {
     DType const dtype = static_cast<DType>(p.dtype);
-    MaskType const mask_type = static_cast<MaskType>(p.mask_type);
     int32_t const d_head = p.head_size;
-    int64_t const stride = static_cast<int64_t>(p.num_heads) * d_head;
-    int64_t const q_base = (static_cast<int64_t>(b) * p.seq_q + qi) * stride + static_cast<int64_t>(h) * d_head;
-    int64_t const kv_head = static_cast<int64_t>(b) * p.seq_kv * stride + static_cast<int64_t>(h) * d_head;
+    HeadView const head = head_view(p, mask, b, h);
+    int64_t const stride = head.stride;
+    int64_t const q_base = head.q_head + qi * stride;
+    int64_t const kv_head = head.kv_head;
 
     std::vector<float> q(d_head), acc(d_head, 0.0f);
     for (int32_t d = 0; d < d_head; ++d)
     {
         q[d] = load_as_float(query, q_base + d, dtype) * prescale;
     }
-    int32_t const kv_len = visible_kv_len(mask_type, mask, b, p.seq_kv);
+    int32_t const kv_len = head.kv_len;
     int32_t const q_block = qi - qi % kBlockM;
-    int32_t const kv_end = kv_end_for_block(q_block, kv_len, p.causal != 0);
+    int32_t const kv_end = kv_end_for_block(q_block, kv_len, head.causal);
 
     RowState state = row_state_init();
     float scores[kBlockN];
@@ -48,7 +48,7 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
         for (int32_t j = 0; j < kBlockN; ++j)
         {
             int32_t const kj = k0 + j;
-            int32_t const keep = (mask_type == MaskType::kKeyPadding && kj < p.seq_kv)
+            int32_t const keep = (head.mask_type == MaskType::kKeyPadding && kj < p.seq_kv)
                 ? mask[static_cast<int64_t>(b) * p.seq_kv + kj] : 1;
             float dot = 0.0f;
             if (kj < kv_end)
@@ -58,7 +58,7 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
                     dot = fmaf(q[d], load_as_float(key, kv_head + kj * stride + d, dtype), dot);
                 }
             }
-            scores[j] = masked_or(dot, kj < kv_end && key_visible(qi, kj, kv_len, p.causal != 0, keep));
+            scores[j] = masked_or(dot, kj < kv_end && key_visible(qi, kj, kv_len, head.causal, keep));
             tile_max = fmaxf(tile_max, scores[j]);
         }
         float const m_new = merged_max(state, tile_max);

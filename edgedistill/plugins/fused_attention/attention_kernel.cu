@@ -90,18 +90,12 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
     int const q0 = blockIdx.x * kBlockM;
     int const h = blockIdx.y;
     int const b = blockIdx.z;
-    int64_t const stride = static_cast<int64_t>(p.num_heads) * D;
-    int64_t const q_head = static_cast<int64_t>(b) * p.seq_q * stride + static_cast<int64_t>(h) * D;
-    int64_t const kv_head = static_cast<int64_t>(b) * p.seq_kv * stride + static_cast<int64_t>(h) * D;
-    MaskType const mask_type = static_cast<MaskType>(p.mask_type);
-    bool const causal = p.causal != 0;
-
-    int const kv_len = visible_kv_len(mask_type, mask, b, p.seq_kv);
-    int const kv_end = kv_end_for_block(q0, kv_len, causal);
+    HeadView const head = head_view(p, mask, b, h);
+    int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal);
     int const row0 = warp * kRowsPerWarp;
     float* p_rows = p_tile + warp * kRowsPerWarp * kBlockN;
 
-    load_tile<kType, D>(q_tile, D, query, q_head, stride, q0, kBlockM, p.seq_q, prescale);
+    load_tile<kType, D>(q_tile, D, query, head.q_head, head.stride, q0, kBlockM, p.seq_q, prescale);
 
     float acc[kRowsPerWarp][kCols];
     RowState state[kRowsPerWarp];
@@ -119,13 +113,13 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
     for (int k0 = 0; k0 < kv_end; k0 += kBlockN)
     {
         __syncthreads(); // previous tile fully consumed (and Q stored, on the first pass)
-        load_tile<kType, D>(k_tile, D + 1, key, kv_head, stride, k0, kBlockN, p.seq_kv, 1.0f);
-        load_tile<kType, D>(v_tile, D, value, kv_head, stride, k0, kBlockN, p.seq_kv, 1.0f);
+        load_tile<kType, D>(k_tile, D + 1, key, head.kv_head, head.stride, k0, kBlockN, p.seq_kv, 1.0f);
+        load_tile<kType, D>(v_tile, D, value, head.kv_head, head.stride, k0, kBlockN, p.seq_kv, 1.0f);
         __syncthreads();
 
         // Scores of key (k0 + lane) against the warp's rows: same fmaf order over d as the host reference.
         int const kpos = k0 + lane;
-        int const keep = (mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
+        int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
             ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
         float score[kRowsPerWarp];
 #pragma unroll
@@ -154,7 +148,7 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
         for (int r = 0; r < kRowsPerWarp; ++r)
         {
             int const qpos = q0 + row0 + r;
-            bool const visible = kpos < kv_end && key_visible(qpos, kpos, kv_len, causal, keep);
+            bool const visible = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep);
             float const s = masked_or(score[r], visible);
             float const m_new = merged_max(state[r], warp_max(s));
             float const alpha = rescale_factor(state[r], m_new);
@@ -196,7 +190,7 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
 #pragma unroll
             for (int c = 0; c < kCols; ++c)
             {
-                store_from_float(output, q_head + qpos * stride + lane + kWarpSize * c, finalize(acc[r][c], state[r]),
+                store_from_float(output, head.q_head + qpos * head.stride + lane + kWarpSize * c, finalize(acc[r][c], state[r]),
                     kType);
             }
         }

@@ -117,15 +117,10 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
     int const q0 = blockIdx.x * kTcBlockM;
     int const h = blockIdx.y;
     int const b = blockIdx.z;
-    int64_t const stride = static_cast<int64_t>(p.num_heads) * D;
-    int64_t const q_head = static_cast<int64_t>(b) * p.seq_q * stride + static_cast<int64_t>(h) * D;
-    int64_t const kv_head = static_cast<int64_t>(b) * p.seq_kv * stride + static_cast<int64_t>(h) * D;
-    MaskType const mask_type = static_cast<MaskType>(p.mask_type);
-    bool const causal = p.causal != 0;
-    int const kv_len = visible_kv_len(mask_type, mask, b, p.seq_kv);
-    int const kv_end = causal ? min(q0 + kTcBlockM, kv_len) : kv_len;
+    HeadView const head = head_view(p, mask, b, h);
+    int const kv_end = head.causal ? min(q0 + kTcBlockM, head.kv_len) : head.kv_len;
 
-    copy_rows<T, D>(q_tile, L::kLdQkv, query, q_head, stride, q0, kTcBlockM, p.seq_q);
+    copy_rows<T, D>(q_tile, L::kLdQkv, query, head.q_head, head.stride, q0, kTcBlockM, p.seq_q);
     for (int idx = threadIdx.x; idx < kTcBlockM * L::kLdO; idx += blockDim.x)
     {
         o_tile[idx] = 0.0f;
@@ -143,8 +138,8 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
     for (int k0 = 0; k0 < kv_end; k0 += BN)
     {
         __syncthreads(); // previous K/V tile consumed (and Q, O initialised on the first pass)
-        copy_rows<T, D>(k_tile, L::kLdQkv, key, kv_head, stride, k0, BN, p.seq_kv);
-        copy_rows<T, D>(v_tile, L::kLdQkv, value, kv_head, stride, k0, BN, p.seq_kv);
+        copy_rows<T, D>(k_tile, L::kLdQkv, key, head.kv_head, head.stride, k0, BN, p.seq_kv);
+        copy_rows<T, D>(v_tile, L::kLdQkv, value, head.kv_head, head.stride, k0, BN, p.seq_kv);
         __syncthreads();
 
         // 1. S = Q_w . K^T (K row-major (BN, D) read as K^T column-major)
@@ -174,9 +169,9 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
         {
             int const col = part * kHalfCols + c;
             int const kpos = k0 + col;
-            int const keep = (mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
+            int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
                 ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
-            bool const visible = kpos < kv_end && key_visible(qpos, kpos, kv_len, causal, keep);
+            bool const visible = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep);
             score[c] = masked_or(s_rows[row * L::kLdS + col] * prescale, visible);
             tile_max = fmaxf(tile_max, score[c]);
         }
@@ -222,7 +217,7 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
 
     if (qpos < p.seq_q)
     {
-        T* out_row = output + q_head + qpos * stride + part * kHalfD;
+        T* out_row = output + head.q_head + qpos * head.stride + part * kHalfD;
 #pragma unroll 8
         for (int d = 0; d < kHalfD; ++d)
         {

@@ -5,6 +5,8 @@
 // conversions, the same masking predicate, the same online-softmax merge and the same key-tile walk.
 #pragma once
 
+#include "attention_api.h"
+
 #include <cmath>
 #include <math.h>
 #include <cstdint>
@@ -200,6 +202,27 @@ EDFA_HD int32_t kv_end_for_block(int32_t q_begin, int32_t kv_len, bool causal)
     }
     int32_t const last_query = q_begin + kBlockM; // exclusive bound on visible keys for the block
     return last_query < kv_len ? last_query : kv_len;
+}
+
+// Where one (batch, head) lives in the (B, S, num_heads * head_size) tensors, and which keys it may see at all.
+struct HeadView
+{
+    int64_t stride;  // elements between consecutive sequence positions
+    int64_t q_head;  // offset of position 0 of this head in query and output
+    int64_t kv_head; // the same in key and value
+    MaskType mask_type;
+    bool causal;
+    int32_t kv_len; // visible_kv_len: the valid length, else seq_kv
+};
+
+EDFA_HD HeadView head_view(EdfaProblem const& p, int32_t const* mask, int32_t b, int32_t h)
+{
+    int64_t const stride = static_cast<int64_t>(p.num_heads) * p.head_size;
+    int64_t const column = static_cast<int64_t>(h) * p.head_size;
+    MaskType const mask_type = static_cast<MaskType>(p.mask_type);
+    return HeadView{stride, static_cast<int64_t>(b) * p.seq_q * stride + column,
+        static_cast<int64_t>(b) * p.seq_kv * stride + column, mask_type, p.causal != 0,
+        visible_kv_len(mask_type, mask, b, p.seq_kv)};
 }
 
 // ---- online softmax ----

@@ -63,7 +63,9 @@ def test_tiny_bert_stage_packs_every_layer_adds_the_unpadded_fast_path_and_quant
 
     quantized = onnx.load(str(int8.path))
     weights = {i.name for i in quantized.graph.initializer}
-    assert not [n for n in quantized.graph.node if n.op_type == "MatMul" and n.input[1] in weights]  # QKV GEMMs too
+    assert not [n for n in quantized.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    int8_ops = [n.op_type for n in quantized.graph.node]
+    assert "If" not in int8_ops and int8_ops.count("QAttention") == 2  # quantized from the plain graph
     for texts in (["a man plays the guitar", "the dog runs in the park with a ball"], ["a man plays the guitar"]):
         feeds = dict(tokenizer(texts, padding=True, return_tensors="np"))  # padded, then unpadded (batch 1)
         run = {p: ort.InferenceSession(str(p)).run(None, {k: v.astype(np.int64) for k, v in feeds.items()})[0]
