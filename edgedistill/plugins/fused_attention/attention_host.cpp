@@ -13,12 +13,6 @@ namespace edfa
 namespace
 {
 
-struct HeadView
-{
-    int64_t row_stride; // elements between consecutive sequence positions: num_heads * head_size
-    int64_t offset;     // element offset of (b, 0, h, 0)
-};
-
 // One query row against all keys of one (batch, head), key tile by key tile, as one warp row of the kernel.
 template <typename Storage>
 void reference_row(EdfaProblem const& p, Storage const* query, Storage const* key, Storage const* value,
