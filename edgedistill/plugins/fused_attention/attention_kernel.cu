@@ -204,9 +204,7 @@ int32_t launch_typed(EdfaProblem const& p, void const* query, void const* key, v
     using Storage = typename StorageOf<kType>::type;
     constexpr size_t smem = shared_bytes<D>();
     auto kernel = fused_attention_kernel<kType, D>;
-    if (smem > 48 * 1024
-        && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))
-            != cudaSuccess)
+    if (!allow_shared_memory(kernel, smem))
     {
         return EDFA_ERR_CUDA;
     }

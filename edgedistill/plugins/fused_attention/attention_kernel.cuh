@@ -18,6 +18,15 @@ int32_t launch_attention(EdfaProblem const& problem, void const* query, void con
 char const* kernel_for(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     void const* output);
 
+// Lets `kernel` use `bytes` of dynamic shared memory (an opt-in above 48 KiB); false if the device refuses.
+template <typename Kernel>
+bool allow_shared_memory(Kernel kernel, size_t bytes)
+{
+    return bytes <= 48 * 1024
+        || cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes))
+        == cudaSuccess;
+}
+
 // attention_kernel_tc.cu
 bool tensor_core_eligible(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     void const* output);

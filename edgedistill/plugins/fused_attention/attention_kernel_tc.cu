@@ -248,9 +248,7 @@ int32_t launch_tc(EdfaProblem const& p, void const* query, void const* key, void
 {
     constexpr size_t smem = TcLayout<T, D>::kBytes;
     auto kernel = tc_attention_kernel<T, D>;
-    if (smem > 48 * 1024
-        && cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem))
-            != cudaSuccess)
+    if (!allow_shared_memory(kernel, smem))
     {
         return EDFA_ERR_CUDA;
     }
