@@ -107,6 +107,11 @@ def fuse(
     form: Annotated[str, typer.Option(help="ort (MultiHeadAttention), onnx (opset-23 Attention), trt-plugin.")] = "ort",
     require_all: Annotated[bool, typer.Option(help="Fail if any attention block stays unfused.")] = False,
     pack_qkv: Annotated[bool, typer.Option(help="ort form: one packed QKV GEMM per self-attention block.")] = True,
+    unpadded_fast_path: Annotated[bool, typer.Option(
+        help="ort form: unpadded batches (batch x seq^2 >= --unpadded-min-scores) take ONNX Runtime's CPU flash "
+        "attention.")] = True,
+    unpadded_min_scores: Annotated[int, typer.Option(help="ort form: batch x seq^2 from which the fast path runs.")]
+    = 262144,
     ort_fusions: Annotated[bool, typer.Option(help="Also save ONNX Runtime's own fusions into the file.")] = False,
     atol: Annotated[float, typer.Option(help="Max abs difference fused vs unfused.")] = 1e-5,
     task: TaskOpt = None,
@@ -118,14 +123,16 @@ def fuse(
 
     def work() -> Any:
         cfg = validated(FuseConfig, form=form, require_all=require_all, pack_qkv=pack_qkv, ort_fusions=ort_fusions,
-                        atol=atol)
+                        unpadded_fast_path=unpadded_fast_path, unpadded_min_scores=unpadded_min_scores, atol=atol)
         return api.fuse(model, out, cfg, task, force)
 
     made = guarded(work)
     attention = made.meta.get("attention") or {}
     packed = f", {made.meta['qkv_packed']} with packed QKV" if made.meta.get("qkv_packed") else ""
+    fast = (f", {made.meta['unpadded_fast_path']} with the unpadded fast path"
+            if made.meta.get("unpadded_fast_path") else "")
     typer.echo(f"fused: {made.path} ({attention.get('fused', '?')} of {attention.get('found', '?')} attention blocks"
-               f"{packed})")
+               f"{packed}{fast})")
 
 
 @app.command()

@@ -88,7 +88,11 @@ def test_stages_alone_from_plain_paths(finished_run, tmp_path):
     onnx_file = out / "export" / "model.onnx"
     res = runner.invoke(app, ["fuse", str(onnx_file), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
-    assert "(1 of 1 attention blocks, 1 with packed QKV)" in res.output  # the tiny student keeps one layer
+    assert "(1 of 1 attention blocks, 1 with packed QKV, 1 with the unpadded fast path)" in res.output  # one layer
+    plain = runner.invoke(app, ["fuse", str(onnx_file), "--out", str(tmp_path / "plain"), "--no-unpadded-fast-path"])
+    assert plain.exit_code == 0 and "(1 of 1 attention blocks, 1 with packed QKV)" in plain.output, plain.output
+    bad = runner.invoke(app, ["fuse", str(onnx_file), "--out", str(tmp_path / "bad"), "--unpadded-min-scores", "-1"])
+    assert bad.exit_code != 0 and "unpadded_min_scores" in bad.output and "Traceback" not in bad.output
     res = runner.invoke(app, ["quantize", str(onnx_file), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     int8 = tmp_path / "quantize" / "dynamic-int8" / "model.onnx"
