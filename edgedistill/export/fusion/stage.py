@@ -46,8 +46,7 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
     packing = pack_qkv(model).as_dict() if cfg.form == "ort" and cfg.pack_qkv else None
     fast_path = (add_unpadded_fast_path(model, cfg.unpadded_min_scores)
                  if cfg.form == "ort" and cfg.unpadded_fast_path else None)
-    large = external or model.ByteSize() > 2**31 - 2**26  # protobuf's 2 GB limit
-    onnx.save(model, str(dst), save_as_external_data=large, location=f"{dst.name}.data" if large else None)
+    save_model(model, dst, external)
     extra: dict[str, int] = {}
     if cfg.ort_fusions and cfg.form == "ort":
         optimised = dst.with_name(f"ort_{dst.name}")
@@ -55,6 +54,12 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
         optimised.replace(dst)
     return {"form": cfg.form, "attention": counts, "qkv_packing": packing, "unpadded_fast_path": fast_path,
             "ort_fusions": extra}
+
+
+def save_model(model: onnx.ModelProto, dst: Path, external: bool) -> None:
+    """Save ``model`` (weights in memory) at ``dst``; with external data when the source had it or past 2 GB."""
+    large = external or model.ByteSize() > 2**31 - 2**26  # protobuf's 2 GB limit
+    onnx.save(model, str(dst), save_as_external_data=large, location=f"{dst.name}.data" if large else None)
 
 
 def has_external_data(model: onnx.ModelProto) -> bool:
@@ -71,10 +76,13 @@ def verify_fused(cfg: FuseConfig, unfused: Path, fused: Path) -> dict[str, Any]:
         problems = plugin_problems(onnx.load(str(fused), load_external_data=False))
         return {"reference": "plugin spec (structural)", "problems": problems, "passed": not problems}
     report = compare_graphs(unfused, fused, cfg.atol, cfg.min_cosine)
+    if not (cfg.form == "ort" and cfg.unpadded_fast_path and cfg.unpadded_min_scores > 0):
+        return report
+    external = has_external_data(onnx.load(str(fused), load_external_data=False))
     twin = onnx.load(str(fused))
-    if with_gate(twin, 0) and cfg.unpadded_min_scores > 0:
+    if with_gate(twin, 0):
         path = fused.with_name(f"flash_{fused.name}")
-        onnx.save(twin, str(path), save_as_external_data=has_external_data(twin), location=f"{path.name}.data")
+        save_model(twin, path, external)
         flash = compare_graphs(unfused, path, cfg.atol, cfg.min_cosine)
         rows = [{**r, "shape": f"{r['shape']} (flash branch)"} for r in flash["results"]]
         report = comparison_report(report["results"] + rows, cfg.atol, cfg.min_cosine)
