@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -135,3 +137,29 @@ def test_sort_topologically_puts_an_if_after_what_its_branches_read():
     assert sort_topologically(shuffled.graph)
     onnx.checker.check_model(shuffled)
     assert_same_outputs(sdpa_decomposed(), shuffled)
+
+
+def test_stage_on_an_external_data_export_verifies_both_branches(tiny_bert, tmp_path):
+    """A source with external data (as exports past 2 GB are) fuses, verifies the flash twin and publishes."""
+    from edgedistill.artifacts import Artifact
+    from edgedistill.config import ExportConfig, FuseConfig
+    from edgedistill.export.fusion.stage import run as fuse_stage
+    from edgedistill.export.onnx import export_onnx
+    from edgedistill.models.task_model import load_task_model
+
+    model, tokenizer = load_task_model(tiny_bert, "sentence-embedding")
+    export_onnx(model, tokenizer, ExportConfig(opset=20), tmp_path / "export" / "model.onnx")
+    external = tmp_path / "external" / "model.onnx"
+    external.parent.mkdir()
+    proto = onnx.load(str(tmp_path / "export" / "model.onnx"))
+    onnx.save(proto, str(external), save_as_external_data=True, location="model.onnx.data")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        if (tmp_path / "export" / name).is_file():
+            (external.parent / name).write_bytes((tmp_path / "export" / name).read_bytes())
+    source = Artifact("student-onnx", "onnx", external, "sentence-embedding")
+    fused = fuse_stage(FuseConfig(), source, tmp_path / "fuse")
+    assert fused.meta["unpadded_fast_path"] == 2 and fused.meta["verification"]["passed"]
+    report = json.loads((tmp_path / "fuse" / "fusion.json").read_text())
+    assert any(r["shape"].endswith("(flash branch)") for r in report["verification"]["results"])
+    assert sorted(p.name for p in (tmp_path / "fuse").glob("*.onnx*")) == ["model.onnx", "model.onnx.data"]
+    assert not list((tmp_path / "fuse").glob("flash_*"))  # the twin stays in staging
