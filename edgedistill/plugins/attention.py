@@ -102,9 +102,13 @@ def _mask_array(mask: Any, lengths: Any) -> tuple[int, np.ndarray | None]:
     return MASK_NONE, None
 
 
+HOST_KERNELS = {"simt": "edfa_host_attention", "tensor-core": "edfa_host_attention_tensor_core"}
+
+
 def host_attention(
     q: np.ndarray, k: np.ndarray, v: np.ndarray, num_heads: int, mask: np.ndarray | None = None,
     lengths: np.ndarray | None = None, causal: bool = False, scale: float | None = None, dtype: str | None = None,
+    kernel: str = "simt",
 ) -> np.ndarray:
     """Run the kernel's host reference (same tiling and online softmax as the CUDA kernel) on numpy arrays.
 
@@ -112,6 +116,8 @@ def host_attention(
         q, k, v: (B, S_q | S_kv, num_heads * head_size), float32 or float16.
         dtype: storage type the kernel sees: "float32", "float16" or "bfloat16" (inputs rounded to it);
             None: the dtype of ``q``.
+        kernel: whose arithmetic to follow: "simt" (the FP32 kernel) or "tensor-core" (its tiles, and P rounded
+            to the storage type; float16 / bfloat16 only).
 
     Returns:
         (B, S_q, num_heads * head_size) in q's dtype (float32 holding bf16-rounded values for "bfloat16").
@@ -134,7 +140,9 @@ def host_attention(
     mask_type, mask_arr = _mask_array(mask, lengths)
     lib = load_kernel_library()
     problem = make_problem(shape, dtype, mask_type, causal, scale)
-    status = lib.edfa_host_attention(
+    if kernel not in HOST_KERNELS:
+        raise InputError(f"kernel must be one of {list(HOST_KERNELS)}, not {kernel!r}")
+    status = getattr(lib, HOST_KERNELS[kernel])(
         ctypes.byref(problem), q_.ctypes.data, k_.ctypes.data, v_.ctypes.data,
         None if mask_arr is None else mask_arr.ctypes.data, out.ctypes.data,
     )

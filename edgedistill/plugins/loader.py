@@ -98,6 +98,8 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.edfa_validate.argtypes = [problem]
     lib.edfa_host_attention.restype = ctypes.c_int32
     lib.edfa_host_attention.argtypes = [problem, ptr, ptr, ptr, ptr, ptr]
+    lib.edfa_host_attention_tensor_core.restype = ctypes.c_int32
+    lib.edfa_host_attention_tensor_core.argtypes = [problem, ptr, ptr, ptr, ptr, ptr]
     lib.edfa_cuda_attention.restype = ctypes.c_int32
     lib.edfa_cuda_attention.argtypes = [problem, ptr, ptr, ptr, ptr, ptr, ptr]
     lib.edfa_cuda_kernel_name.restype = ctypes.c_char_p

@@ -134,3 +134,23 @@ def test_cuda_matches_host_reference(d):
     out = cuda_attention(q, k, v, 2, lengths=lengths, causal=True).cpu().numpy()
     host = host_attention(*(t.cpu().numpy() for t in (q, k, v)), 2, lengths=lengths.cpu().numpy(), causal=True)
     np.testing.assert_allclose(out, host, atol=2e-6, rtol=2e-6)
+
+
+@pytest.mark.parametrize("d", [32, 64, 128])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_tensor_core_kernel_matches_its_host_arithmetic(d, dtype):
+    """Same tiles, same P rounding: the tensor-core kernel against the host reference in its arithmetic. Only the
+    order of the tensor cores' dot-product sums differs, so the bound is about one storage ulp near 1."""
+    from edgedistill.plugins.attention import cuda_attention, cuda_kernel_name, host_attention
+
+    q, k, v = inputs(2, 130, 97, 2, d, dtype)
+    if cuda_kernel_name(q, k, v, 2) != "tensor-core":
+        pytest.skip("this GPU runs FP16/BF16 on the FP32 kernel")
+    lengths = torch.tensor([97, 40], device="cuda", dtype=torch.int32)
+    out = cuda_attention(q, k, v, 2, lengths=lengths, causal=True).float().cpu().numpy()
+    name = "float16" if dtype == torch.float16 else "bfloat16"
+    host_inputs = [t.cpu().numpy() if dtype == torch.float16 else t.float().cpu().numpy() for t in (q, k, v)]
+    host = host_attention(*host_inputs, 2, lengths=lengths.cpu().numpy(), causal=True,
+                          dtype=None if dtype == torch.float16 else name, kernel="tensor-core")
+    tol = 2e-3 if dtype == torch.float16 else 1.6e-2
+    np.testing.assert_allclose(out, host.astype(np.float32), atol=tol, rtol=tol)

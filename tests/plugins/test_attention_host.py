@@ -15,6 +15,9 @@ from edgedistill.plugins.attention import bf16_bits_to_float, float_to_bf16_bits
 
 # Output rounding of the storage type dominates: fp16 ulp(1) = 2^-10, bf16 ulp(1) = 2^-7.
 TOLERANCE = {"float32": 2e-5, "float16": 2e-3, "bfloat16": 1.6e-2}
+# The tensor-core kernel also rounds P to the storage type before P.V (as FlashAttention does): up to one more
+# rounding of the storage type per output, so twice the room; still inside the GPU tests' SDPA tolerances.
+TENSOR_CORE_SLACK = 2
 
 
 def rounded(x: np.ndarray, dtype: str) -> np.ndarray:
@@ -50,15 +53,17 @@ def make_mask(kind: str, batch: int, seq_kv: int, seed: int = 1):
     return None, None
 
 
-def check(batch, seq_q, seq_kv, heads, head_size, dtype, mask_kind="none", causal=False, scale=None, seed=0):
+def check(batch, seq_q, seq_kv, heads, head_size, dtype, mask_kind="none", causal=False, scale=None, seed=0,
+          kernel="simt"):
     q, k, v = make_inputs(batch, seq_q, seq_kv, heads, head_size, seed)
     mask, lengths = make_mask(mask_kind, batch, seq_kv)
     inputs = [rounded(t, dtype) for t in (q, k, v)]
     expected = attention(*inputs, heads, mask=mask, lengths=lengths, causal=causal, scale=scale)
     feed = [t.astype(np.float16) for t in inputs] if dtype == "float16" else inputs
     out = host_attention(*feed, heads, mask=mask, lengths=lengths, causal=causal, scale=scale,
-                         dtype=None if dtype == "float16" else dtype)
-    np.testing.assert_allclose(out.astype(np.float64), expected, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+                         dtype=None if dtype == "float16" else dtype, kernel=kernel)
+    tol = TOLERANCE[dtype] * (TENSOR_CORE_SLACK if kernel == "tensor-core" else 1)
+    np.testing.assert_allclose(out.astype(np.float64), expected, atol=tol, rtol=tol)
 
 
 # Sequence lengths straddle the 32-key / 32-query tiles: 1, tails (31, 33, 70), exact multiples (64).
@@ -77,6 +82,37 @@ def test_matches_numpy_over_shapes(kernel_lib, head_size, seqs, dtype):
 @pytest.mark.parametrize("head_size", [32, 64, 128])
 def test_masks_and_causal(kernel_lib, mask_kind, causal, dtype, head_size):
     check(3, 45, 67, 2, head_size, dtype, mask_kind=mask_kind, causal=causal, seed=head_size)
+
+
+# Tensor-core mode: 64-row blocks and 64-key tiles (32 at head size 128); lengths straddle both.
+TC_GRID = list(itertools.product([32, 64, 128], [(1, 1), (63, 65), (65, 63), (128, 128), (130, 97)]))
+
+
+@pytest.mark.parametrize(("head_size", "seqs"), TC_GRID)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_tensor_core_arithmetic_matches_numpy_over_shapes(kernel_lib, head_size, seqs, dtype):
+    check(2, seqs[0], seqs[1], 2, head_size, dtype, kernel="tensor-core")
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "lengths", "bool"])
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_tensor_core_arithmetic_masks_and_causal(kernel_lib, mask_kind, causal, dtype):
+    check(3, 70, 131, 2, 64, dtype, mask_kind=mask_kind, causal=causal, seed=7, kernel="tensor-core")
+
+
+def test_tensor_core_arithmetic_rounds_p_unlike_the_fp32_kernel(kernel_lib):
+    q, k, v = (rounded(t, "float16").astype(np.float16) for t in make_inputs(1, 40, 90, 2, 64, seed=3))
+    simt, tensor = host_attention(q, k, v, 2), host_attention(q, k, v, 2, kernel="tensor-core")
+    assert 0 < np.abs(simt.astype(np.float32) - tensor.astype(np.float32)).max() < 4e-3
+
+
+def test_tensor_core_arithmetic_refuses_float32_and_unknown_kernels(kernel_lib):
+    q, k, v = make_inputs(1, 4, 4, 1, 32)
+    with pytest.raises(InputError, match="dtype"):
+        host_attention(q, k, v, 1, kernel="tensor-core")
+    with pytest.raises(InputError, match="kernel must be one of"):
+        host_attention(q, k, v, 1, kernel="wmma")
 
 
 @pytest.mark.parametrize("causal", [False, True])

@@ -59,6 +59,11 @@ EDFA_API int32_t edfa_validate(EdfaProblem const* problem);
 EDFA_API int32_t edfa_host_attention(EdfaProblem const* problem, void const* query, void const* key,
     void const* value, int32_t const* mask, void* output);
 
+// Host reference in the tensor-core kernel's arithmetic (its tiles, scale after the dot product, P rounded to the
+// storage type): FP16 / BF16 only (EDFA_ERR_DTYPE for FP32). Synchronous.
+EDFA_API int32_t edfa_host_attention_tensor_core(EdfaProblem const* problem, void const* query, void const* key,
+    void const* value, int32_t const* mask, void* output);
+
 // CUDA launch on `stream` (a cudaStream_t; NULL = default stream); device pointers. Asynchronous.
 // Returns EDFA_ERR_NO_CUDA from a library built without CUDA.
 EDFA_API int32_t edfa_cuda_attention(EdfaProblem const* problem, void const* query, void const* key,

@@ -14,7 +14,10 @@ namespace
 {
 
 // One query row against all keys of one (batch, head), key tile by key tile, as one warp row of the kernel.
-template <typename Storage>
+// kTensorCore: the tensor-core kernel's arithmetic instead of the FP32 kernel's: its tiles (kTcBlockM rows, tc_block_n
+// keys), the scale applied to the finished dot product rather than to Q, and P rounded to the storage type before
+// P.V (and before the row sum). Its dot products sum in order, where the tensor cores' order is unspecified.
+template <typename Storage, bool kTensorCore>
 void reference_row(EdfaProblem const& p, Storage const* query, Storage const* key, Storage const* value,
     int32_t const* mask, Storage* output, int32_t b, int32_t h, int32_t qi, float prescale)
 {
@@ -24,22 +27,25 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
     int64_t const stride = head.stride;
     int64_t const q_base = head.q_head + qi * stride;
     int64_t const kv_head = head.kv_head;
+    int32_t const block_m = kTensorCore ? kTcBlockM : kBlockM;
+    int32_t const block_n = kTensorCore ? tc_block_n(d_head) : kBlockN;
+    float const q_scale = kTensorCore ? 1.0f : prescale;
+    float const s_scale = kTensorCore ? prescale : 1.0f;
 
     std::vector<float> q(d_head), acc(d_head, 0.0f);
     for (int32_t d = 0; d < d_head; ++d)
     {
-        q[d] = load_as_float(query, q_base + d, dtype) * prescale;
+        q[d] = load_as_float(query, q_base + d, dtype) * q_scale;
     }
     int32_t const kv_len = head.kv_len;
-    int32_t const q_block = qi - qi % kBlockM;
-    int32_t const kv_end = kv_end_for_block(q_block, kv_len, head.causal);
+    int32_t const kv_end = kv_end_for_block(qi - qi % block_m, kv_len, head.causal, block_m);
 
     RowState state = row_state_init();
-    float scores[kBlockN];
-    for (int32_t k0 = 0; k0 < kv_end; k0 += kBlockN)
+    float scores[kTcMaxBlockN > kBlockN ? kTcMaxBlockN : kBlockN];
+    for (int32_t k0 = 0; k0 < kv_end; k0 += block_n)
     {
         float tile_max = -INFINITY;
-        for (int32_t j = 0; j < kBlockN; ++j)
+        for (int32_t j = 0; j < block_n; ++j)
         {
             int32_t const kj = k0 + j;
             int32_t const keep = (head.mask_type == MaskType::kKeyPadding && kj < p.seq_kv)
@@ -52,7 +58,7 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
                     dot = fmaf(q[d], load_as_float(key, kv_head + kj * stride + d, dtype), dot);
                 }
             }
-            scores[j] = masked_or(dot, kj < kv_end && key_visible(qi, kj, kv_len, head.causal, keep));
+            scores[j] = masked_or(dot * s_scale, kj < kv_end && key_visible(qi, kj, kv_len, head.causal, keep));
             tile_max = fmaxf(tile_max, scores[j]);
         }
         float const m_new = merged_max(state, tile_max);
@@ -62,9 +68,10 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
         {
             acc[d] *= alpha;
         }
-        for (int32_t j = 0; j < kBlockN && k0 + j < kv_end; ++j)
+        for (int32_t j = 0; j < block_n && k0 + j < kv_end; ++j)
         {
-            float const pj = tile_probability(scores[j], m_new);
+            float const probability = tile_probability(scores[j], m_new);
+            float const pj = kTensorCore ? rounded_to(probability, dtype) : probability;
             tile_sum += pj;
             for (int32_t d = 0; d < d_head; ++d)
             {
@@ -79,7 +86,7 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
     }
 }
 
-template <typename Storage>
+template <typename Storage, bool kTensorCore>
 void reference(EdfaProblem const& p, void const* query, void const* key, void const* value, int32_t const* mask,
     void* output)
 {
@@ -90,11 +97,49 @@ void reference(EdfaProblem const& p, void const* query, void const* key, void co
         {
             for (int32_t qi = 0; qi < p.seq_q; ++qi)
             {
-                reference_row(p, static_cast<Storage const*>(query), static_cast<Storage const*>(key),
-                    static_cast<Storage const*>(value), mask, static_cast<Storage*>(output), b, h, qi, prescale);
+                reference_row<Storage, kTensorCore>(p, static_cast<Storage const*>(query),
+                    static_cast<Storage const*>(key), static_cast<Storage const*>(value), mask,
+                    static_cast<Storage*>(output), b, h, qi, prescale);
             }
         }
     }
+}
+
+// Checks the call, then runs the reference in the FP32 kernel's or the tensor-core kernel's arithmetic.
+int32_t host_attention(EdfaProblem const* problem, void const* query, void const* key, void const* value,
+    int32_t const* mask, void* output, bool tensor_core)
+{
+    int32_t const status = edfa_validate(problem);
+    if (status != EDFA_OK)
+    {
+        return status;
+    }
+    if (query == nullptr || key == nullptr || value == nullptr || output == nullptr)
+    {
+        return EDFA_ERR_NULL;
+    }
+    if (problem->mask_type != 0 && mask == nullptr)
+    {
+        return EDFA_ERR_MASK;
+    }
+    bool const fp32 = problem->dtype == static_cast<int32_t>(DType::kFloat32);
+    if (tensor_core && fp32)
+    {
+        return EDFA_ERR_DTYPE; // the tensor-core kernel takes FP16 and BF16 only
+    }
+    if (fp32)
+    {
+        reference<float, false>(*problem, query, key, value, mask, output);
+    }
+    else if (tensor_core)
+    {
+        reference<uint16_t, true>(*problem, query, key, value, mask, output);
+    }
+    else
+    {
+        reference<uint16_t, false>(*problem, query, key, value, mask, output);
+    }
+    return EDFA_OK;
 }
 
 } // namespace
@@ -151,28 +196,13 @@ int32_t edfa_validate(EdfaProblem const* problem)
 int32_t edfa_host_attention(EdfaProblem const* problem, void const* query, void const* key, void const* value,
     int32_t const* mask, void* output)
 {
-    int32_t const status = edfa_validate(problem);
-    if (status != EDFA_OK)
-    {
-        return status;
-    }
-    if (query == nullptr || key == nullptr || value == nullptr || output == nullptr)
-    {
-        return EDFA_ERR_NULL;
-    }
-    if (problem->mask_type != 0 && mask == nullptr)
-    {
-        return EDFA_ERR_MASK;
-    }
-    if (problem->dtype == static_cast<int32_t>(edfa::DType::kFloat32))
-    {
-        edfa::reference<float>(*problem, query, key, value, mask, output);
-    }
-    else
-    {
-        edfa::reference<uint16_t>(*problem, query, key, value, mask, output);
-    }
-    return EDFA_OK;
+    return edfa::host_attention(problem, query, key, value, mask, output, false);
+}
+
+int32_t edfa_host_attention_tensor_core(EdfaProblem const* problem, void const* query, void const* key,
+    void const* value, int32_t const* mask, void* output)
+{
+    return edfa::host_attention(problem, query, key, value, mask, output, true);
 }
 
 int32_t edfa_round_trip(int32_t dtype, float const* input, float* output, int64_t n)

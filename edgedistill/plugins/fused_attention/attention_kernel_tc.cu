@@ -30,15 +30,15 @@ namespace wmma = nvcuda::wmma;
 
 constexpr int kTcWarps = 4;
 constexpr int kTcRows = 16; // query rows per warp: one WMMA row block
-constexpr int kTcBlockM = kTcWarps * kTcRows;
 constexpr int kFrag = 16;
+static_assert(kTcWarps * kTcRows == kTcBlockM, "a block owns kTcBlockM query rows (attention_math.cuh)");
 
 // Shared-memory layout of one block. Rows are padded (16 bytes for 16-bit tiles, 16 bytes for FP32 tiles) so
 // consecutive rows start in different banks; every WMMA fragment pointer stays 32-byte aligned.
 template <typename T, int D>
 struct TcLayout
 {
-    static constexpr int kBlockN = D >= 128 ? 32 : 64;
+    static constexpr int kBlockN = tc_block_n(D);
     static constexpr int kLdQkv = D + 8;     // elements of T
     static constexpr int kLdS = kBlockN + 4; // floats
     static constexpr int kLdP = kBlockN + 8; // elements of T
@@ -118,7 +118,7 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
     int const h = blockIdx.y;
     int const b = blockIdx.z;
     HeadView const head = head_view(p, mask, b, h);
-    int const kv_end = head.causal ? min(q0 + kTcBlockM, head.kv_len) : head.kv_len;
+    int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal, kTcBlockM);
 
     copy_rows<T, D>(q_tile, L::kLdQkv, query, head.q_head, head.stride, q0, kTcBlockM, p.seq_q);
     for (int idx = threadIdx.x; idx < kTcBlockM * L::kLdO; idx += blockDim.x)

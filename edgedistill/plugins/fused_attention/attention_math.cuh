@@ -46,6 +46,16 @@ constexpr int kBlockM = kWarps * kRowsPerWarp; // 32
 constexpr int kBlockN = kWarpSize;             // 32
 constexpr float kLog2e = 1.4426950408889634f;
 
+// Tensor-core kernel (attention_kernel_tc.cu): 64 query rows per block, key tiles of 64 (32 at head size 128, to
+// stay within 99 KB of shared memory per block); the host reference's tensor-core mode walks the same tiles.
+constexpr int kTcBlockM = 64;
+constexpr int kTcMaxBlockN = 64;
+
+EDFA_HD constexpr int tc_block_n(int head_size)
+{
+    return head_size >= 128 ? 32 : kTcMaxBlockN;
+}
+
 EDFA_HD bool is_supported_head_size(int32_t head_size)
 {
     return head_size == 32 || head_size == 64 || head_size == 128;
@@ -167,6 +177,16 @@ EDFA_HD void store_from_float(uint16_t* data, int64_t i, float value, DType dtyp
     data[i] = dtype == DType::kBFloat16 ? float_to_bf16(value) : float_to_half(value);
 }
 
+// x rounded through the storage type (what the tensor-core kernel does to P before P.V); FP32 is unchanged.
+EDFA_HD float rounded_to(float x, DType dtype)
+{
+    if (dtype == DType::kFloat16)
+    {
+        return half_to_float(float_to_half(x));
+    }
+    return dtype == DType::kBFloat16 ? bf16_to_float(float_to_bf16(x)) : x;
+}
+
 // ---- scores and masks ----
 
 // Scores are kept in base 2: s = (q . k) * scale * log2(e), so p = exp2(s - m). The factor is folded into Q once.
@@ -193,14 +213,15 @@ EDFA_HD bool key_visible(int32_t q_pos, int32_t k_pos, int32_t kv_len, bool caus
     return k_pos < kv_len && (!causal || k_pos <= q_pos) && padding_keep != 0;
 }
 
-// End (exclusive) of the keys a block of queries [q_begin, q_begin + kBlockM) must visit: later tiles are fully masked.
-EDFA_HD int32_t kv_end_for_block(int32_t q_begin, int32_t kv_len, bool causal)
+// End (exclusive) of the keys a block of queries [q_begin, q_begin + block_m) must visit: later tiles are fully
+// masked. block_m: kBlockM for the FP32 kernel, kTcBlockM for the tensor-core kernel.
+EDFA_HD int32_t kv_end_for_block(int32_t q_begin, int32_t kv_len, bool causal, int32_t block_m = kBlockM)
 {
     if (!causal)
     {
         return kv_len;
     }
-    int32_t const last_query = q_begin + kBlockM; // exclusive bound on visible keys for the block
+    int32_t const last_query = q_begin + block_m; // exclusive bound on visible keys for the block
     return last_query < kv_len ? last_query : kv_len;
 }
 
