@@ -29,9 +29,9 @@ from onnx import helper
 
 from edgedistill.export.fusion.attention_match import only_consumer
 from edgedistill.export.fusion.base import Fusion, miss
+from edgedistill.export.fusion.forms import MS_DOMAIN
 from edgedistill.export.fusion.graph import Graph
 
-MS_DOMAIN = "com.microsoft"
 KEPT_ATTRIBUTES = ("num_heads", "scale", "mask_filter_value", "unidirectional")
 
 

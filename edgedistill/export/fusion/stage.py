@@ -37,9 +37,7 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
             some block stayed unfused.
     """
     model = check_onnx_file(src)
-    external = has_external_data(model)
-    if external:
-        onnx.load_external_data_for_model(model, str(src.parent))
+    external = with_external_data(model, src)
     counts = [c.as_dict() for c in fuse_attention(model, cfg.form)]
     if cfg.require_all and (skipped := [s for c in counts for s in c["skipped"]]):
         raise InputError(f"attention at '{skipped[0]['node']}' was not fused: {skipped[0]['reason']}")
@@ -66,6 +64,14 @@ def has_external_data(model: onnx.ModelProto) -> bool:
     return any(init.data_location == onnx.TensorProto.EXTERNAL for init in model.graph.initializer)
 
 
+def with_external_data(model: onnx.ModelProto, path: Path) -> bool:
+    """Load the weights ``model`` (read from ``path`` without them) keeps in external files; whether it had any."""
+    external = has_external_data(model)
+    if external:
+        onnx.load_external_data_for_model(model, str(path.parent))
+    return external
+
+
 def verify_fused(cfg: FuseConfig, unfused: Path, fused: Path) -> dict[str, Any]:
     """Numbers against the unfused graph (ONNX Runtime forms) or the structural plugin check (``trt-plugin``).
 
@@ -78,8 +84,8 @@ def verify_fused(cfg: FuseConfig, unfused: Path, fused: Path) -> dict[str, Any]:
     report = compare_graphs(unfused, fused, cfg.atol, cfg.min_cosine)
     if not (cfg.form == "ort" and cfg.unpadded_fast_path and cfg.unpadded_min_scores > 0):
         return report
-    external = has_external_data(onnx.load(str(fused), load_external_data=False))
-    twin = onnx.load(str(fused))
+    twin = onnx.load(str(fused), load_external_data=False)
+    external = with_external_data(twin, fused)
     if with_gate(twin, 0):
         path = fused.with_name(f"flash_{fused.name}")
         save_model(twin, path, external)

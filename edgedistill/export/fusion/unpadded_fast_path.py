@@ -41,9 +41,9 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from edgedistill.export.fusion.base import Fusion, miss
+from edgedistill.export.fusion.forms import MS_DOMAIN
 from edgedistill.export.fusion.graph import Graph
 
-MS_DOMAIN = "com.microsoft"
 CARRIED = ("num_heads", "scale", "mask_filter_value")
 
 
