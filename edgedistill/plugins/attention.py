@@ -156,8 +156,11 @@ def host_attention(
 def cuda_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int, mask: torch.Tensor | None = None,
     lengths: torch.Tensor | None = None, causal: bool = False, scale: float | None = None,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Run the CUDA kernel on CUDA tensors (float32 / float16 / bfloat16) on torch's current stream.
+
+    ``out``: a contiguous tensor like ``q`` to write into (default: a new one).
 
     Raises:
         InputError: bad shapes, dtype or device. MissingDependencyError: no CUDA build of the library.
@@ -177,7 +180,10 @@ def cuda_attention(
         mask_type, mask_t = MASK_KEY_PADDING, (mask != 0).to(device=q.device, dtype=torch.int32).contiguous()
     elif lengths is not None:
         mask_type, mask_t = MASK_LENGTHS, lengths.to(device=q.device, dtype=torch.int32).contiguous()
-    out = torch.empty_like(q)
+    if out is None:
+        out = torch.empty_like(q)
+    elif out.shape != q.shape or out.dtype != q.dtype or out.device != q.device or not out.is_contiguous():
+        raise InputError(f"out must be a contiguous {q.dtype} tensor of shape {tuple(q.shape)} on {q.device}")
     lib = load_kernel_library()
     problem = make_problem(shape, names[q.dtype], mask_type, causal, scale)
     with torch.cuda.device(q.device):
@@ -196,10 +202,11 @@ def cuda_attention(
 
 
 def cuda_kernel_name(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int) -> str:
-    """Which CUDA kernel :func:`cuda_attention` runs for these tensors: "tensor-core" or "simt" ("none": no CUDA build).
+    """Which CUDA kernel :func:`cuda_attention` runs for these tensors ("none": no CUDA build).
 
-    FP16 runs on tensor cores from sm_70 and BF16 from sm_80 (16-byte aligned tensors); FP32, and everything while
-    the environment variable ``EDFA_KERNEL=simt`` is set, on the FP32 kernel.
+    16-byte aligned FP16 and BF16 tensors run on tensor cores: "mma" (mma.sync, registers only) on sm_80+, "wmma"
+    for FP16 on sm_70/75. FP32 and unaligned tensors run on the FP32 kernel, "simt". The environment variable
+    ``EDFA_KERNEL=simt`` or ``EDFA_KERNEL=wmma`` forces that kernel where it can run (for comparisons).
     """
     import torch
 

@@ -59,13 +59,22 @@ def masks(kind, batch, seq_kv):
 GRID = list(itertools.product([32, 64, 128], [(1, 1), (33, 31), (128, 128), (200, 517)]))
 
 
-@pytest.fixture(params=["auto", "simt"])
+KERNEL_SETTINGS = {  # fixture id -> environment
+    "auto": {},  # what the launcher picks: mma on sm_80+, wmma on sm_70/75 (FP16/BF16)
+    "mma-16-rows": {"EDFA_MMA_WARP_ROWS": "16"},  # the mma kernel's two tilings (head sizes 32 and 64)
+    "mma-32-rows": {"EDFA_MMA_WARP_ROWS": "32"},
+    "wmma": {"EDFA_KERNEL": "wmma"},
+    "simt": {"EDFA_KERNEL": "simt"},
+}
+
+
+@pytest.fixture(params=list(KERNEL_SETTINGS))
 def kernel(request, monkeypatch):
-    """Each test runs on the kernel the launcher picks (tensor cores for FP16/BF16) and on the FP32 kernel."""
-    if request.param == "simt":
-        monkeypatch.setenv("EDFA_KERNEL", "simt")
-    else:
-        monkeypatch.delenv("EDFA_KERNEL", raising=False)
+    """Each test runs on every kernel the GPU can run: the launcher's pick, both mma tilings, WMMA and FP32."""
+    for name in ("EDFA_KERNEL", "EDFA_MMA_WARP_ROWS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in KERNEL_SETTINGS[request.param].items():
+        monkeypatch.setenv(name, value)
     return request.param
 
 
@@ -76,7 +85,7 @@ def kernel(request, monkeypatch):
 def test_matches_sdpa(d, seqs, dtype, mask_kind, causal, kernel):
     from edgedistill.plugins.attention import cuda_attention
 
-    if kernel == "simt" and dtype == torch.float32:
+    if kernel != "auto" and dtype == torch.float32:
         pytest.skip("FP32 always runs on the FP32 kernel")
     q, k, v = inputs(2, seqs[0], seqs[1], 3, d, dtype)
     mask, lengths = masks(mask_kind, 2, seqs[1])
@@ -90,9 +99,13 @@ def test_kernel_choice_follows_dtype_capability_and_override(monkeypatch):
     from edgedistill.plugins.attention import cuda_kernel_name
 
     major = torch.cuda.get_device_capability()[0]
-    for dtype, needs in ((torch.float16, 7), (torch.bfloat16, 8)):
+    monkeypatch.delenv("EDFA_KERNEL", raising=False)
+    for dtype, wmma_needs in ((torch.float16, 7), (torch.bfloat16, 8)):
         q, k, v = inputs(1, 16, 16, 2, 64, dtype)
-        assert cuda_kernel_name(q, k, v, 2) == ("tensor-core" if major >= needs else "simt")
+        tensor_core = "mma" if major >= 8 else "wmma" if major >= wmma_needs else "simt"
+        assert cuda_kernel_name(q, k, v, 2) == tensor_core
+        monkeypatch.setenv("EDFA_KERNEL", "wmma")
+        assert cuda_kernel_name(q, k, v, 2) == ("wmma" if major >= wmma_needs else "simt")
         monkeypatch.setenv("EDFA_KERNEL", "simt")
         assert cuda_kernel_name(q, k, v, 2) == "simt"
         monkeypatch.delenv("EDFA_KERNEL")
@@ -138,15 +151,16 @@ def test_cuda_matches_host_reference(d):
 
 @pytest.mark.parametrize("d", [32, 64, 128])
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
-def test_tensor_core_kernel_matches_its_host_arithmetic(d, dtype):
-    """Same tiles, same P rounding: the tensor-core kernel against the host reference in its arithmetic. Only the
-    order of the tensor cores' dot-product sums differs, so the bound is about one storage ulp near 1."""
+def test_tensor_core_kernels_match_their_host_arithmetic(d, dtype, kernel):
+    """Same key tiles, same P rounding: each tensor-core kernel against the host reference in that arithmetic. Only
+    the order of the tensor cores' dot-product sums (and, for mma, one FMA in the exponent) differs, so the bound is
+    about one storage ulp near 1."""
     from edgedistill.plugins.attention import cuda_attention, cuda_kernel_name, host_attention
 
-    q, k, v = inputs(2, 130, 97, 2, d, dtype)
-    if cuda_kernel_name(q, k, v, 2) != "tensor-core":
-        pytest.skip("this GPU runs FP16/BF16 on the FP32 kernel")
-    lengths = torch.tensor([97, 40], device="cuda", dtype=torch.int32)
+    q, k, v = inputs(2, 230, 197, 2, d, dtype)
+    if cuda_kernel_name(q, k, v, 2) == "simt":
+        pytest.skip("this setting runs FP16/BF16 on the FP32 kernel")
+    lengths = torch.tensor([197, 40], device="cuda", dtype=torch.int32)
     out = cuda_attention(q, k, v, 2, lengths=lengths, causal=True).float().cpu().numpy()
     name = "float16" if dtype == torch.float16 else "bfloat16"
     host_inputs = [t.cpu().numpy() if dtype == torch.float16 else t.float().cpu().numpy() for t in (q, k, v)]
@@ -154,3 +168,26 @@ def test_tensor_core_kernel_matches_its_host_arithmetic(d, dtype):
                           dtype=None if dtype == torch.float16 else name, kernel="tensor-core")
     tol = 2e-3 if dtype == torch.float16 else 1.6e-2
     np.testing.assert_allclose(out, host.astype(np.float32), atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_every_output_element_is_written(dtype, kernel):
+    """Output poisoned with NaN before the call: every element of a ragged, padded shape must be overwritten."""
+    from edgedistill.plugins.attention import cuda_attention
+
+    q, k, v = inputs(3, 301, 259, 4, 64, dtype, seed=5)
+    poisoned = torch.full_like(q, float("nan"))
+    lengths = torch.tensor([259, 1, 130], device="cuda", dtype=torch.int32)
+    out = cuda_attention(q, k, v, 4, lengths=lengths, out=poisoned)
+    assert out.data_ptr() == poisoned.data_ptr() and not out.isnan().any()
+
+
+def test_large_batch_matches_sdpa_flash(kernel):
+    """The benchmark's shape (batch 8, 12 heads, head size 64, 512 keys) against SDPA, with fresh random inputs."""
+    from edgedistill.plugins.attention import cuda_attention
+
+    if kernel == "simt":
+        pytest.skip("covered by the grid; slow at this size")
+    q, k, v = inputs(8, 512, 512, 12, 64, torch.float16, seed=11)
+    out = cuda_attention(q, k, v, 12)
+    torch.testing.assert_close(out.float(), sdpa(q.float(), k.float(), v.float(), 12), atol=4e-3, rtol=4e-3)

@@ -1,6 +1,6 @@
-// Flash-style attention forward (FP32 arithmetic on CUDA cores, "simt"; FP16/BF16 go to attention_kernel_tc.cu where
-// the GPU has tensor cores for them): Q, K, V tiles in shared memory, online softmax (running max and sum), FP32
-// accumulation, FP32/FP16/BF16 storage, head sizes 32/64/128, any sequence length, key padding and causal masks.
+// Flash-style attention forward (FP32 arithmetic on CUDA cores, "simt"; FP16/BF16 go to the tensor-core kernels,
+// attention_kernel_mma.cu on sm_80+ and attention_kernel_tc.cu on sm_70/75, where the GPU has tensor cores for
+// them): Q, K, V tiles in shared memory, online softmax (running max and sum), FP32 accumulation, FP32/FP16/BF16 storage, head sizes 32/64/128, any sequence length, key padding and causal masks.
 //
 // Work split: grid (query blocks, heads, batch); a block of kWarps warps owns kBlockM = kWarps * kRowsPerWarp query
 // rows. For each tile of kBlockN = 32 keys, lane j of a warp scores key j against the warp's rows, the warp reduces
@@ -234,8 +234,15 @@ char const* kernel_for(EdfaProblem const& p, void const* query, void const* key,
     void const* output)
 {
     char const* forced = std::getenv("EDFA_KERNEL");
-    bool const simt_only = forced != nullptr && std::strcmp(forced, "simt") == 0;
-    return !simt_only && tensor_core_eligible(p, query, key, value, output) ? "tensor-core" : "simt";
+    bool const want_simt = forced != nullptr && std::strcmp(forced, "simt") == 0;
+    bool const want_wmma = forced != nullptr && std::strcmp(forced, "wmma") == 0;
+    int const major = want_simt ? 0 : tensor_core_major(p, query, key, value, output);
+    if (major >= 8 && !want_wmma)
+    {
+        return "mma";
+    }
+    bool const bf16 = static_cast<DType>(p.dtype) == DType::kBFloat16;
+    return major >= (bf16 ? 8 : 7) ? "wmma" : "simt";
 }
 
 int32_t launch_attention(EdfaProblem const& p, void const* query, void const* key, void const* value,
@@ -254,9 +261,14 @@ int32_t launch_attention(EdfaProblem const& p, void const* query, void const* ke
     {
         return EDFA_ERR_MASK;
     }
-    if (std::strcmp(kernel_for(p, query, key, value, output), "tensor-core") == 0)
+    char const* kernel = kernel_for(p, query, key, value, output);
+    if (std::strcmp(kernel, "mma") == 0)
     {
-        return launch_attention_tensor_core(p, query, key, value, mask, output, stream);
+        return launch_attention_mma(p, query, key, value, mask, output, stream);
+    }
+    if (std::strcmp(kernel, "wmma") == 0)
+    {
+        return launch_attention_wmma(p, query, key, value, mask, output, stream);
     }
     switch (static_cast<DType>(p.dtype))
     {

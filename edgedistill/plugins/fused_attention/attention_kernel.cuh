@@ -8,13 +8,15 @@
 namespace edfa
 {
 
-// Launches the kernel for `problem` on `stream`: the tensor-core kernel where kernel_for() picks it, else the FP32
-// (SIMT) kernel. Returns an EDFA_* code; never throws.
+// Launches the kernel for `problem` on `stream`: the one kernel_for() names. Returns an EDFA_* code; never throws.
 int32_t launch_attention(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     int32_t const* mask, void* output, cudaStream_t stream);
 
-// Which kernel launch_attention runs for these arguments: "tensor-core" (FP16 on sm_70+, BF16 on sm_80+, 16-byte
-// aligned tensors) or "simt". The environment variable EDFA_KERNEL=simt forces the FP32 kernel (for comparisons).
+// Which kernel launch_attention runs for these arguments, for FP16/BF16 tensors that are 16-byte aligned:
+//   "mma"  (attention_kernel_mma.cu) on sm_80+;
+//   "wmma" (attention_kernel_tc.cu) for FP16 on sm_70/72/75;
+//   "simt" (attention_kernel.cu, FP32 arithmetic) otherwise, and for FP32.
+// The environment variable EDFA_KERNEL=simt|wmma forces that kernel where it can run (for comparisons).
 char const* kernel_for(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     void const* output);
 
@@ -27,10 +29,15 @@ bool allow_shared_memory(Kernel kernel, size_t bytes)
         == cudaSuccess;
 }
 
-// attention_kernel_tc.cu
-bool tensor_core_eligible(EdfaProblem const& problem, void const* query, void const* key, void const* value,
+// attention_kernel_tc.cu: the current device's compute-capability major where FP16/BF16 tensors can take a
+// tensor-core kernel (16-byte aligned), else 0 (FP32, unaligned, no device).
+int tensor_core_major(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     void const* output);
-int32_t launch_attention_tensor_core(EdfaProblem const& problem, void const* query, void const* key,
-    void const* value, int32_t const* mask, void* output, cudaStream_t stream);
+int32_t launch_attention_wmma(EdfaProblem const& problem, void const* query, void const* key, void const* value,
+    int32_t const* mask, void* output, cudaStream_t stream);
+
+// attention_kernel_mma.cu (sm_80+)
+int32_t launch_attention_mma(EdfaProblem const& problem, void const* query, void const* key, void const* value,
+    int32_t const* mask, void* output, cudaStream_t stream);
 
 } // namespace edfa

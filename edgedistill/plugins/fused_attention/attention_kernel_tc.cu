@@ -11,7 +11,8 @@
 //      and rescale the row's FP32 output accumulator O in shared memory;
 //   3. O += P . V on tensor cores (accumulator loaded from and stored back to shared memory).
 // Needs sm_70 for FP16 and sm_80 for BF16; tensor pointers 16-byte aligned (checked by the launcher, which
-// otherwise uses the FP32 kernel).
+// otherwise uses the FP32 kernel). On sm_80+ the launcher runs attention_kernel_mma.cu instead (same arithmetic,
+// everything in registers); this kernel serves Volta and Turing (sm_70/72/75), or EDFA_KERNEL=wmma.
 #include "attention_kernel.cuh"
 #include "attention_math.cuh"
 
@@ -233,7 +234,7 @@ __global__ void __launch_bounds__(kTcWarps* kWarpSize) tc_attention_kernel(EdfaP
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
     if constexpr (std::is_same_v<T, __nv_bfloat16>)
     {
-        __trap(); // never launched: tensor_core_eligible() requires sm_80 for BF16
+        __trap(); // never launched: kernel_for() picks WMMA for BF16 on sm_80+ only
     }
     else
 #endif
@@ -278,25 +279,24 @@ bool aligned16(void const* ptr)
 
 } // namespace
 
-bool tensor_core_eligible(EdfaProblem const& p, void const* query, void const* key, void const* value,
-    void const* output)
+int tensor_core_major(EdfaProblem const& p, void const* query, void const* key, void const* value, void const* output)
 {
-    DType const dtype = static_cast<DType>(p.dtype);
-    if (dtype == DType::kFloat32 || !aligned16(query) || !aligned16(key) || !aligned16(value) || !aligned16(output))
+    if (static_cast<DType>(p.dtype) == DType::kFloat32 || !aligned16(query) || !aligned16(key) || !aligned16(value)
+        || !aligned16(output))
     {
-        return false;
+        return 0;
     }
     int device = 0;
     int major = 0;
     if (cudaGetDevice(&device) != cudaSuccess
         || cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess)
     {
-        return false;
+        return 0;
     }
-    return dtype == DType::kBFloat16 ? major >= 8 : major >= 7;
+    return major;
 }
 
-int32_t launch_attention_tensor_core(EdfaProblem const& p, void const* query, void const* key, void const* value,
+int32_t launch_attention_wmma(EdfaProblem const& p, void const* query, void const* key, void const* value,
     int32_t const* mask, void* output, cudaStream_t stream)
 {
     return static_cast<DType>(p.dtype) == DType::kBFloat16
