@@ -19,7 +19,7 @@ ENV_VAR = "EDGEDISTILL_PLUGIN_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KERNEL_LIBRARY = "edgedistill_attention"
 PLUGIN_LIBRARY = "edgedistill_attention_plugin"
-ABI_VERSION = 2
+ABI_VERSION = 3
 TRT_ROOT_ARG = "-DTensorRT_ROOT=<TensorRT prefix>"
 
 EDFA_OK = 0

@@ -46,7 +46,8 @@ typedef struct EdfaProblem
     float scale;
 } EdfaProblem;
 
-// Version of this ABI (bumped on any signature or layout change).
+// Version of this ABI (bumped on any signature, layout or returned-name change). 3: edfa_cuda_kernel_name() names
+// "mma" / "wmma" where 2 said "tensor-core".
 EDFA_API int32_t edfa_abi_version(void);
 
 // Human-readable message for a return code.
@@ -59,8 +60,8 @@ EDFA_API int32_t edfa_validate(EdfaProblem const* problem);
 EDFA_API int32_t edfa_host_attention(EdfaProblem const* problem, void const* query, void const* key,
     void const* value, int32_t const* mask, void* output);
 
-// Host reference in the tensor-core kernel's arithmetic (its tiles, scale after the dot product, P rounded to the
-// storage type): FP16 / BF16 only (EDFA_ERR_DTYPE for FP32). Synchronous.
+// Host reference in the tensor-core kernels' arithmetic (mma and wmma: their key tiles, scale after the dot product,
+// P rounded to the storage type): FP16 / BF16 only (EDFA_ERR_DTYPE for FP32). Synchronous.
 EDFA_API int32_t edfa_host_attention_tensor_core(EdfaProblem const* problem, void const* query, void const* key,
     void const* value, int32_t const* mask, void* output);
 
@@ -69,9 +70,9 @@ EDFA_API int32_t edfa_host_attention_tensor_core(EdfaProblem const* problem, voi
 EDFA_API int32_t edfa_cuda_attention(EdfaProblem const* problem, void const* query, void const* key,
     void const* value, int32_t const* mask, void* output, void* stream);
 
-// Which CUDA kernel edfa_cuda_attention would run for these arguments: "tensor-core" (FP16 on sm_70+, BF16 on
-// sm_80+, 16-byte aligned pointers), "simt" (FP32 arithmetic; also when EDFA_KERNEL=simt is set), or "none" (an
-// invalid problem, or a build without CUDA). Queries the current device.
+// Which CUDA kernel edfa_cuda_attention would run for these arguments: "mma" (FP16 / BF16 on sm_80+, 16-byte
+// aligned pointers), "wmma" (FP16 on sm_70/72/75, or EDFA_KERNEL=wmma), "simt" (FP32 arithmetic: FP32, unaligned
+// pointers, or EDFA_KERNEL=simt), or "none" (an invalid problem, or a build without CUDA). Queries the current device.
 EDFA_API char const* edfa_cuda_kernel_name(EdfaProblem const* problem, void const* query, void const* key,
     void const* value, void const* output);
 

@@ -149,7 +149,7 @@ extern "C" {
 
 int32_t edfa_abi_version(void)
 {
-    return 2;
+    return 3;
 }
 
 char const* edfa_error_string(int32_t code)

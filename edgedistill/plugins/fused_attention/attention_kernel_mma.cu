@@ -6,7 +6,7 @@
 //     tile loads while this one is computed (two stages);
 //   - ldmatrix feeds mma.sync.m16n8k16 (FP32 accumulation); Q's fragments stay in registers for the whole key walk;
 //   - S = Q.K^T stays in the accumulator registers; each lane owns two rows of each 16-row block (g and g + 8) and
-//     reduces the row max and sum with its quad (shfl_xor 1, 2);
+//     reduces the row max with its quad (shfl_xor 1, 2); the row sum of P is one more MMA, P times ones;
 //   - P is rounded and packed in place into the A fragments of P.V (the accumulator layout of S is the A layout of P),
 //     and the output accumulator O never leaves registers until the final store.
 //
@@ -103,35 +103,22 @@ __device__ __forceinline__ void mma_16816(float (&d)[4], uint32_t const (&a)[4],
     }
 }
 
-// Two floats rounded to T and packed (x in the low half, as the fragments hold the lower column there); the rounded
-// values come back through lo / hi, for the row sum.
+// Two floats rounded to T and packed (x in the low half, as the fragments hold the lower column there).
 template <typename T>
-__device__ __forceinline__ uint32_t pack_rounded(float x, float y, float& lo, float& hi)
+__device__ __forceinline__ uint32_t pack(float x, float y)
 {
     uint32_t bits;
     if constexpr (std::is_same_v<T, __half>)
     {
         __half2 const h = __floats2half2_rn(x, y);
-        lo = __low2float(h);
-        hi = __high2float(h);
         bits = *reinterpret_cast<uint32_t const*>(&h);
     }
     else
     {
         __nv_bfloat162 const h = __floats2bfloat162_rn(x, y);
-        lo = __low2float(h);
-        hi = __high2float(h);
         bits = *reinterpret_cast<uint32_t const*>(&h);
     }
     return bits;
-}
-
-template <typename T>
-__device__ __forceinline__ uint32_t pack(float x, float y)
-{
-    float lo;
-    float hi;
-    return pack_rounded<T>(x, y, lo, hi);
 }
 
 // Rows [row0, row0 + ROWS) of one head into a shared tile, asynchronously; zeros past seq.
@@ -155,6 +142,22 @@ __device__ __forceinline__ void load_rows_async(
     }
 }
 
+// Reduces values[0..N) pairwise in a tree (depth log2 N instead of a chain of N - 1 dependent operations).
+template <int N, typename Op>
+__device__ __forceinline__ float tree_reduce(float (&values)[N], Op op)
+{
+#pragma unroll
+    for (int stride = 1; stride < N; stride *= 2)
+    {
+#pragma unroll
+        for (int i = 0; i + stride < N; i += 2 * stride)
+        {
+            values[i] = op(values[i], values[i + stride]);
+        }
+    }
+    return values[0];
+}
+
 // 2^x on the special-function unit (flushes results below 2^-126 to zero: far below what P keeps after rounding).
 __device__ __forceinline__ float exp2_approx(float x)
 {
@@ -167,35 +170,31 @@ __device__ __forceinline__ float exp2_approx(float x)
 // (-inf where masked); the scale is applied in base 2 as the helpers of attention_math.cuh do, with one FMA per score:
 // max(x) * prescale is max(x * prescale) (rounding is monotonic), and exp2(x * prescale - m) is tile_probability()
 // without the per-score branch (x = -inf gives 0; an all-masked row uses m = 0). Writes the row's P, rounded and
-// packed, to `packed` and rescales the row's O by alpha.
+// packed, to `packed`, rescales the row's O and running sum by alpha and moves its running max; the caller adds the
+// tile's sum of P (computed on the tensor cores with P.V).
 template <typename T, int KEY_BLOCKS, int DIM_BLOCKS>
 __device__ __forceinline__ void softmax_row(float const (&x)[KEY_BLOCKS][2], float prescale, RowState& state,
     uint32_t (&packed)[KEY_BLOCKS], float (&o)[DIM_BLOCKS][2])
 {
-    float raw_max = -INFINITY;
+    float partial[KEY_BLOCKS]; // a tree: a serial chain of 2 * KEY_BLOCKS dependent fmaxf would stall
 #pragma unroll
     for (int nb = 0; nb < KEY_BLOCKS; ++nb)
     {
-        raw_max = fmaxf(raw_max, fmaxf(x[nb][0], x[nb][1]));
+        partial[nb] = fmaxf(x[nb][0], x[nb][1]);
     }
+    float raw_max = tree_reduce(partial, [](float u, float v) { return fmaxf(u, v); });
     raw_max = fmaxf(raw_max, __shfl_xor_sync(0xffffffffu, raw_max, 1));
     raw_max = fmaxf(raw_max, __shfl_xor_sync(0xffffffffu, raw_max, 2));
     float const m_new = merged_max(state, raw_max * prescale);
     float const alpha = rescale_factor(state, m_new);
     float const m_use = m_new == -INFINITY ? 0.0f : m_new;
-    float tile_sum = 0.0f;
 #pragma unroll
     for (int nb = 0; nb < KEY_BLOCKS; ++nb)
     {
-        float lo;
-        float hi;
-        packed[nb] = pack_rounded<T>(exp2_approx(fmaf(x[nb][0], prescale, -m_use)),
-            exp2_approx(fmaf(x[nb][1], prescale, -m_use)), lo, hi);
-        tile_sum += lo + hi; // the sum of what P.V multiplies, so rows stay normalised
+        packed[nb] = pack<T>(exp2_approx(fmaf(x[nb][0], prescale, -m_use)),
+            exp2_approx(fmaf(x[nb][1], prescale, -m_use)));
     }
-    tile_sum += __shfl_xor_sync(0xffffffffu, tile_sum, 1);
-    tile_sum += __shfl_xor_sync(0xffffffffu, tile_sum, 2);
-    state = merged_state(state, m_new, alpha, tile_sum);
+    state = merged_state(state, m_new, alpha, 0.0f);
 #pragma unroll
     for (int nb = 0; nb < DIM_BLOCKS; ++nb)
     {
@@ -226,6 +225,10 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
     int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal, L::kBlockM);
     int const tiles = (kv_end + BN - 1) / BN;
     int const warp_row0 = warp * L::kWarpRows; // first row of this warp in the block
+    // This lane's ldmatrix row address inside a K / V stage, in bytes (see steps 1 and 3 below).
+    uint32_t const k_lane_offset = sizeof(T) * (((lane / 16) * 8 + lane % 8) * LD + ((lane / 8) % 2) * 8);
+    uint32_t const v_lane_offset = sizeof(T) * ((lane % 8 + ((lane / 8) % 2) * 8) * LD + (lane / 16) * 8);
+    uint32_t const kOnes = pack<T>(1.0f, 1.0f); // B fragment of a 16 x 8 matrix of ones
 
     load_rows_async<T, D, L::kBlockM, LD>(q_tile, query, head.q_head, head.stride, q0, p.seq_q);
     if (tiles > 0)
@@ -284,7 +287,8 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
         T const* v_tile = v_tiles + stage * L::kKvTile;
 
         // 1. S = Q.K^T. One ldmatrix.x4 gives the B fragments of two key blocks: lanes 0-7 / 8-15 address keys 0-7
-        //    at columns 0 / 8, lanes 16-23 / 24-31 keys 8-15 at columns 0 / 8.
+        //    at columns 0 / 8, lanes 16-23 / 24-31 keys 8-15 at columns 0 / 8. The next step's fragments load while
+        //    this step's MMAs run.
         float s[M_ATOMS][L::kKeyBlocks][4];
 #pragma unroll
         for (int a = 0; a < M_ATOMS; ++a)
@@ -295,20 +299,29 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
                 s[a][nb][0] = s[a][nb][1] = s[a][nb][2] = s[a][nb][3] = 0.0f;
             }
         }
-#pragma unroll
-        for (int kk = 0; kk < L::kQkSteps; ++kk)
         {
+            constexpr int kPairs = L::kKeyBlocks / 2;
+            constexpr int kSteps = L::kQkSteps * kPairs;
+            uint32_t const base = shared_address(k_tile) + k_lane_offset;
+            auto address = [&](int step) { // bytes: key block pair, then 16 columns per k-step
+                return base + sizeof(T) * ((step % kPairs) * 16 * LD + (step / kPairs) * 16);
+            };
+            uint32_t k_frag[2][4];
+            ldmatrix_x4(k_frag[0], address(0));
 #pragma unroll
-            for (int nb = 0; nb < L::kKeyBlocks; nb += 2)
+            for (int step = 0; step < kSteps; ++step)
             {
-                uint32_t k_frag[4];
-                T const* row = k_tile + (nb * 8 + (lane / 16) * 8 + lane % 8) * LD + kk * 16 + ((lane / 8) % 2) * 8;
-                ldmatrix_x4(k_frag, shared_address(row));
+                if (step + 1 < kSteps)
+                {
+                    ldmatrix_x4(k_frag[(step + 1) % 2], address(step + 1));
+                }
+                int const kk = step / kPairs;
+                int const nb = (step % kPairs) * 2;
 #pragma unroll
                 for (int a = 0; a < M_ATOMS; ++a)
                 {
-                    mma_16816<T>(s[a][nb], q_frag[a][kk], k_frag[0], k_frag[1]);
-                    mma_16816<T>(s[a][nb + 1], q_frag[a][kk], k_frag[2], k_frag[3]);
+                    mma_16816<T>(s[a][nb], q_frag[a][kk], k_frag[step % 2][0], k_frag[step % 2][1]);
+                    mma_16816<T>(s[a][nb + 1], q_frag[a][kk], k_frag[step % 2][2], k_frag[step % 2][3]);
                 }
             }
         }
@@ -348,25 +361,46 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
 
         // 3. O += P.V. The accumulator layout of two key blocks of S is the A layout of one 16-key step of P; one
         //    ldmatrix.x4.trans gives the B fragments of two d-blocks of V: lanes 0-7 / 8-15 address keys 0-7 / 8-15
-        //    at column 0, lanes 16-31 the same keys at column 8.
+        //    at column 0, lanes 16-31 the same keys at column 8. Fragments load one step ahead, as for S.
+        //    P.1 on the tensor cores gives each row's sum of P as rounded (FP32 accumulation), so rows stay
+        //    normalised, in 1 MMA per 16 keys instead of an unpack, an add per score and two quad shuffles.
+        float p_sum[M_ATOMS][4]; // columns all equal: [0] row g, [2] row g + 8
 #pragma unroll
-        for (int kk = 0; kk < L::kPvSteps; ++kk)
+        for (int a = 0; a < M_ATOMS; ++a)
         {
+            p_sum[a][0] = p_sum[a][1] = p_sum[a][2] = p_sum[a][3] = 0.0f;
+        }
+        {
+            constexpr int kPairs = L::kDimBlocks / 2;
+            constexpr int kSteps = L::kPvSteps * kPairs;
+            uint32_t const base = shared_address(v_tile) + v_lane_offset;
+            auto address = [&](int step) { // bytes: 16 keys per k-step, then a d-block pair
+                return base + sizeof(T) * ((step / kPairs) * 16 * LD + (step % kPairs) * 16);
+            };
+            uint32_t v_frag[2][4];
+            ldmatrix_x4_trans(v_frag[0], address(0));
 #pragma unroll
-            for (int nb = 0; nb < L::kDimBlocks; nb += 2)
+            for (int step = 0; step < kSteps; ++step)
             {
-                uint32_t v_frag[4];
-                T const* row = v_tile + (kk * 16 + lane % 8 + ((lane / 8) % 2) * 8) * LD + nb * 8 + (lane / 16) * 8;
-                ldmatrix_x4_trans(v_frag, shared_address(row));
+                if (step + 1 < kSteps)
+                {
+                    ldmatrix_x4_trans(v_frag[(step + 1) % 2], address(step + 1));
+                }
+                int const kk = step / kPairs;
+                int const nb = (step % kPairs) * 2;
 #pragma unroll
                 for (int a = 0; a < M_ATOMS; ++a)
                 {
-                    uint32_t const p_a[4]
-                        = {p_frag[a][0][2 * kk], p_frag[a][1][2 * kk], p_frag[a][0][2 * kk + 1], p_frag[a][1][2 * kk + 1]};
+                    uint32_t const p_a[4] = {
+                        p_frag[a][0][2 * kk], p_frag[a][1][2 * kk], p_frag[a][0][2 * kk + 1], p_frag[a][1][2 * kk + 1]};
                     float acc0[4] = {o[a][0][nb][0], o[a][0][nb][1], o[a][1][nb][0], o[a][1][nb][1]};
                     float acc1[4] = {o[a][0][nb + 1][0], o[a][0][nb + 1][1], o[a][1][nb + 1][0], o[a][1][nb + 1][1]};
-                    mma_16816<T>(acc0, p_a, v_frag[0], v_frag[1]);
-                    mma_16816<T>(acc1, p_a, v_frag[2], v_frag[3]);
+                    mma_16816<T>(acc0, p_a, v_frag[step % 2][0], v_frag[step % 2][1]);
+                    mma_16816<T>(acc1, p_a, v_frag[step % 2][2], v_frag[step % 2][3]);
+                    if (step % kPairs == 0)
+                    {
+                        mma_16816<T>(p_sum[a], p_a, kOnes, kOnes);
+                    }
                     o[a][0][nb][0] = acc0[0];
                     o[a][0][nb][1] = acc0[1];
                     o[a][1][nb][0] = acc0[2];
@@ -377,6 +411,13 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
                     o[a][1][nb + 1][1] = acc1[3];
                 }
             }
+        }
+
+#pragma unroll
+        for (int a = 0; a < M_ATOMS; ++a)
+        {
+            state[a][0].l += p_sum[a][0];
+            state[a][1].l += p_sum[a][2];
         }
 
         cp_async_wait_all(); // the next tile has landed ...
@@ -434,10 +475,10 @@ int32_t launch_mma(EdfaProblem const& p, void const* query, void const* key, voi
 }
 
 // Rows per warp. 32 (two 16-row MMA blocks: every K/V fragment read from shared memory serves twice the rows) wins
-// once the grid is several waves deep; 16 (152 instead of ~245 registers, so 3 blocks per SM instead of 2, and
+// once the grid is several waves deep; 16 (about 150 instead of 255 registers, so 3 blocks per SM instead of 2, and
 // half-size blocks) wins on shallower grids and under a causal mask, whose blocks differ in length. Measured on an
-// H200 (batch 8, 12 heads, head size 64, FP16, benchmarks/gpu/README.md): 32 rows 141 / 206 TFLOP/s at sequence
-// 512 / 2048, 16 rows 164 / 200; causal 78 / 163 against 100 / 177. Head size 128 always takes 16 (32 would spill).
+// H200 (batch 8, 12 heads, head size 64, FP16; benchmarks/gpu/README.md): 32 rows 152 / 217 TFLOP/s at sequence
+// 512 / 2048, 16 rows 172 / 215; causal 83 / 174 against 105 / 186. Head size 128 always takes 16 (32 would spill).
 // EDFA_MMA_WARP_ROWS=16|32 overrides the choice at head sizes 32 and 64, for tuning.
 int warp_rows_for(EdfaProblem const& p)
 {

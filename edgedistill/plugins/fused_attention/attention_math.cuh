@@ -46,8 +46,10 @@ constexpr int kBlockM = kWarps * kRowsPerWarp; // 32
 constexpr int kBlockN = kWarpSize;             // 32
 constexpr float kLog2e = 1.4426950408889634f;
 
-// Tensor-core kernel (attention_kernel_tc.cu): 64 query rows per block, key tiles of 64 (32 at head size 128, to
-// stay within 99 KB of shared memory per block); the host reference's tensor-core mode walks the same tiles.
+// Tensor-core kernels: the WMMA kernel (attention_kernel_tc.cu) takes 64 query rows per block and key tiles of 64
+// (32 at head size 128, to stay within 99 KB of shared memory per block); the mma kernel (attention_kernel_mma.cu)
+// walks the same key tiles (its row blocks differ, which changes no arithmetic). The host reference's tensor-core
+// mode walks these tiles too, so its online-softmax merges and P rounding happen where both kernels' do.
 constexpr int kTcBlockM = 64;
 constexpr int kTcMaxBlockN = 64;
 
