@@ -219,13 +219,8 @@ template <DType kType>
 int32_t launch_for_dtype(EdfaProblem const& p, void const* q, void const* k, void const* v, int32_t const* mask,
     void* out, cudaStream_t stream)
 {
-    switch (p.head_size)
-    {
-    case 32: return launch_typed<kType, 32>(p, q, k, v, mask, out, stream);
-    case 64: return launch_typed<kType, 64>(p, q, k, v, mask, out, stream);
-    case 128: return launch_typed<kType, 128>(p, q, k, v, mask, out, stream);
-    default: return EDFA_ERR_HEAD_SIZE;
-    }
+    return with_head_size(p.head_size,
+        [&](auto d) { return launch_typed<kType, decltype(d)::value>(p, q, k, v, mask, out, stream); });
 }
 
 } // namespace

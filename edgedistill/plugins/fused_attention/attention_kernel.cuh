@@ -5,6 +5,8 @@
 
 #include <cuda_runtime_api.h>
 
+#include <type_traits>
+
 namespace edfa
 {
 
@@ -19,6 +21,20 @@ int32_t launch_attention(EdfaProblem const& problem, void const* query, void con
 // The environment variable EDFA_KERNEL=simt|wmma forces that kernel where it can run (for comparisons).
 char const* kernel_for(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     void const* output);
+
+// Calls launch(std::integral_constant<int, D>{}) for the supported head size D = head_size (32, 64 or 128), so each
+// kernel instantiates its templates once per head size; EDFA_ERR_HEAD_SIZE for any other.
+template <typename Launch>
+int32_t with_head_size(int32_t head_size, Launch&& launch)
+{
+    switch (head_size)
+    {
+    case 32: return launch(std::integral_constant<int, 32>{});
+    case 64: return launch(std::integral_constant<int, 64>{});
+    case 128: return launch(std::integral_constant<int, 128>{});
+    default: return EDFA_ERR_HEAD_SIZE;
+    }
+}
 
 // Lets `kernel` use `bytes` of dynamic shared memory (an opt-in above 48 KiB); false if the device refuses.
 template <typename Kernel>

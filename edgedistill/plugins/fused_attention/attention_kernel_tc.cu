@@ -263,13 +263,8 @@ template <typename T>
 int32_t launch_tc_for_head_size(EdfaProblem const& p, void const* q, void const* k, void const* v,
     int32_t const* mask, void* out, cudaStream_t stream)
 {
-    switch (p.head_size)
-    {
-    case 32: return launch_tc<T, 32>(p, q, k, v, mask, out, stream);
-    case 64: return launch_tc<T, 64>(p, q, k, v, mask, out, stream);
-    case 128: return launch_tc<T, 128>(p, q, k, v, mask, out, stream);
-    default: return EDFA_ERR_HEAD_SIZE;
-    }
+    return with_head_size(
+        p.head_size, [&](auto d) { return launch_tc<T, decltype(d)::value>(p, q, k, v, mask, out, stream); });
 }
 
 bool aligned16(void const* ptr)
