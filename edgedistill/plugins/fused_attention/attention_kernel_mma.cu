@@ -45,7 +45,12 @@ struct MmaTile
     static constexpr int kKvTile = kBlockN * kLd;  // elements of one K or V stage
     static constexpr size_t kBytes = sizeof(T) * (kBlockM * kLd + 4 * kKvTile); // Q | K[2] | V[2]
     static_assert(kBlockN % 16 == 0 && D % 16 == 0, "MMA tiles are 16 wide");
+    static_assert(kKeyBlocks % 2 == 0 && kDimBlocks % 2 == 0 && kQkSteps > 0 && kPvSteps > 0,
+        "one ldmatrix.x4 serves two 8-wide blocks");
 };
+
+// Device code for sm_80+ only (mma.sync, ldmatrix, cp.async); older targets compile the trapping kernel below.
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
 
 __device__ __forceinline__ uint32_t shared_address(void const* ptr)
 {
@@ -445,6 +450,8 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
         }
     }
 }
+
+#endif // !__CUDA_ARCH__ || __CUDA_ARCH__ >= 800
 
 template <typename T, int D, int M_ATOMS>
 __global__ void __launch_bounds__(kMmaWarps* kWarpSize, 2) mma_attention_kernel(EdfaProblem p, T const* query,
