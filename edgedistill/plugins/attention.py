@@ -153,6 +153,18 @@ def host_attention(
     return out.astype(q.dtype, copy=False) if q.dtype in (np.float32, np.float16) else out
 
 
+def torch_dtype_name(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:
+    """The storage dtype ("float32", "float16" or "bfloat16") that query, key and value share.
+
+    Raises:
+        InputError: another dtype, or mixed dtypes.
+    """
+    name = str(q.dtype).removeprefix("torch.")
+    if name not in DTYPE_CODES or k.dtype != q.dtype or v.dtype != q.dtype:
+        raise InputError(f"query/key/value must share one dtype of {list(DTYPE_CODES)}; got {q.dtype}")
+    return name
+
+
 def cuda_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int, mask: torch.Tensor | None = None,
     lengths: torch.Tensor | None = None, causal: bool = False, scale: float | None = None,
@@ -167,9 +179,7 @@ def cuda_attention(
     """
     import torch
 
-    names = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
-    if q.dtype not in names or k.dtype != q.dtype or v.dtype != q.dtype:
-        raise InputError(f"query/key/value must share one dtype of {list(names.values())}; got {q.dtype}")
+    dtype = torch_dtype_name(q, k, v)
     if not (q.is_cuda and k.is_cuda and v.is_cuda):
         raise InputError("cuda_attention needs CUDA tensors")
     shape = check_shapes(tuple(q.shape), tuple(k.shape), tuple(v.shape), num_heads,
@@ -185,7 +195,7 @@ def cuda_attention(
     elif out.shape != q.shape or out.dtype != q.dtype or out.device != q.device or not out.is_contiguous():
         raise InputError(f"out must be a contiguous {q.dtype} tensor of shape {tuple(q.shape)} on {q.device}")
     lib = load_kernel_library()
-    problem = make_problem(shape, names[q.dtype], mask_type, causal, scale)
+    problem = make_problem(shape, dtype, mask_type, causal, scale)
     with torch.cuda.device(q.device):
         stream = torch.cuda.current_stream().cuda_stream
         status = lib.edfa_cuda_attention(
@@ -210,9 +220,8 @@ def cuda_kernel_name(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_head
     """
     import torch
 
-    names = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
     shape = check_shapes(tuple(q.shape), tuple(k.shape), tuple(v.shape), num_heads, None, None)
-    problem = make_problem(shape, names[q.dtype], MASK_NONE, False, None)
+    problem = make_problem(shape, torch_dtype_name(q, k, v), MASK_NONE, False, None)
     q, k, v = q.contiguous(), k.contiguous(), v.contiguous()
     with torch.cuda.device(q.device):
         name = load_kernel_library().edfa_cuda_kernel_name(

@@ -203,3 +203,20 @@ def test_cuda_build_when_nvcc_is_present(kernel_lib):
     if os.environ[loader.ENV_VAR] != str(loader.REPO_ROOT / "build" / "test-native" / "lib"):  # see conftest.py
         pytest.skip(f"using a library built elsewhere ({loader.ENV_VAR})")
     assert kernel_lib.edfa_has_cuda() == 1
+
+
+def test_torch_entry_points_reject_unsupported_or_mixed_dtypes():
+    """cuda_attention / cuda_kernel_name name the dtypes they take before touching a device or the library."""
+    torch = pytest.importorskip("torch")
+    from edgedistill.plugins.attention import cuda_attention, cuda_kernel_name, torch_dtype_name
+
+    q = torch.zeros(1, 4, 64)
+    assert torch_dtype_name(q, q, q) == "float32"
+    assert torch_dtype_name(q.bfloat16(), q.bfloat16(), q.bfloat16()) == "bfloat16"
+    message = r"must share one dtype of \['float32', 'float16', 'bfloat16'\]; got torch.float64"
+    with pytest.raises(InputError, match=message):
+        cuda_attention(q.double(), q.double(), q.double(), 1)
+    with pytest.raises(InputError, match=message):
+        cuda_kernel_name(q.double(), q.double(), q.double(), 1)
+    with pytest.raises(InputError, match="got torch.float32"):
+        cuda_attention(q, q.half(), q, 1)
