@@ -3,7 +3,7 @@
 The public API (each also a CLI command)::
 
     import edgedistill
-    report = edgedistill.run("examples/minilm-cpu.yaml", out="runs/minilm")
+    report = edgedistill.run("pkg:edgedistill/examples/minilm-cpu.yaml", out="runs/minilm")
     student = edgedistill.distill(config, out)
     onnx_model = edgedistill.export(student, out)
     int8 = edgedistill.quantize(onnx_model, out)

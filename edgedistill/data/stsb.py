@@ -2,6 +2,9 @@
 
 Each line is tab-separated: genre, file, year, id, score, sentence1, sentence2, and on some lines extra
 source columns that are ignored. Quotes are literal text (``csv.QUOTE_NONE``), never field delimiters.
+
+The benchmark ships with edgedistill (``edgedistill/datasets/stsb``: train/dev/test with the dataset's readme and
+LICENSE), so configs name a split (``{source: stsb, split: dev}``) instead of a path.
 """
 
 from __future__ import annotations
@@ -16,6 +19,19 @@ from edgedistill.errors import InputError
 
 SCORE_COLUMN = 4
 MIN_COLUMNS = 7
+SPLITS = ("train", "dev", "test")
+BUNDLED_DIR = Path(__file__).resolve().parents[1] / "datasets" / "stsb"
+
+
+def bundled_split(split: str) -> Path:
+    """The shipped STS Benchmark file of ``split`` (train, dev or test).
+
+    Raises:
+        ValueError: not one of the splits (pydantic turns this into a ConfigError naming the key).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown STS Benchmark split '{split}'; expected one of: {', '.join(SPLITS)}")
+    return BUNDLED_DIR / f"sts-{split}.csv"
 
 
 @dataclass(frozen=True)

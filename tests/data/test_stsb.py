@@ -7,26 +7,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgedistill.data.stsb import read_sts
+from edgedistill.data.stsb import BUNDLED_DIR, bundled_split, read_sts
 from edgedistill.errors import InputError
 
-STSB = Path("/work/shared/data/stsb")
-if not STSB.is_dir():
-    STSB = Path(__file__).resolve().parents[3] / "shared" / "data" / "stsb"
 
-
-@pytest.mark.skipif(not STSB.is_dir(), reason="STS Benchmark files not present")
 @pytest.mark.parametrize(("split", "count"), [("dev", 1500), ("test", 1379), ("train", 5749)])
-def test_real_files_have_exact_counts(split: str, count: int) -> None:
-    pairs = read_sts(STSB / f"sts-{split}.csv")
+def test_shipped_files_have_exact_counts(split: str, count: int) -> None:
+    pairs = read_sts(bundled_split(split))
     assert len(pairs) == len(pairs.sentences1) == len(pairs.sentences2) == len(pairs.scores) == count
     assert pairs.scores.min() >= 0.0 and pairs.scores.max() <= 5.0
     assert all(s.strip() for s in pairs.sentences1 + pairs.sentences2)
 
 
-@pytest.mark.skipif(not STSB.is_dir(), reason="STS Benchmark files not present")
+def test_shipped_with_its_readme_and_licence() -> None:
+    assert "STS Benchmark" in (BUNDLED_DIR / "readme.txt").read_text(encoding="utf-8")
+    assert "Share Alike" in (BUNDLED_DIR / "LICENSE.txt").read_text(encoding="utf-8")
+
+
 def test_first_dev_pair() -> None:
-    pairs = read_sts(STSB / "sts-dev.csv")
+    pairs = read_sts(bundled_split("dev"))
     assert pairs.sentences1[0] == "A man with a hard hat is dancing."
     assert pairs.sentences2[0] == "A man wearing a hard hat is dancing."
     assert pairs.scores[0] == 5.0
