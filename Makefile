@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup
-	$(VENV)/bin/edgedistill run examples/minilm-cpu.yaml --out $(RUN)
+	$(VENV)/bin/edgedistill run edgedistill/examples/minilm-cpu.yaml --out $(RUN)
 
 test: setup lint typecheck typecheck-trt unit
 
@@ -35,9 +35,9 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy edgedistill
 
-plugins:
-	cmake -S . -B $(NATIVE_BUILD) -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$(CUDA_ARCHS)"
-	cmake --build $(NATIVE_BUILD) -j 2 --target edgedistill_attention
+# The same build step an installed wheel uses (`edgedistill plugins build`), into the checkout's build folder.
+plugins: setup
+	$(VENV)/bin/edgedistill plugins build --build-dir $(NATIVE_BUILD) --cuda-archs "$(CUDA_ARCHS)" -j 2
 
 # TensorRT cannot be installed here: its API is checked with mypy against tensorrt-stubs (patched in a temp copy).
 typecheck-trt: setup

@@ -1,7 +1,9 @@
 """Find and load the native fused-attention libraries built by CMake.
 
-Search order for each library: ``$EDGEDISTILL_PLUGIN_DIR`` (a folder, or the library file itself), then the CMake
-build folder ``<repo>/build/lib`` and ``<repo>/build``, then ``edgedistill/plugins/lib`` (where a wheel would put it).
+Search order for each library: ``$EDGEDISTILL_PLUGIN_DIR`` (a folder, or the library file itself); in a source
+checkout, its CMake build folder ``<repo>/build/lib``; the folder ``edgedistill plugins build`` builds into by default
+(under the user cache, see :mod:`edgedistill.plugins.build`); then ``edgedistill/plugins/lib`` (a wheel with
+prebuilt libraries).
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from edgedistill.errors import MissingDependencyError
 from edgedistill.plugins import fused_attention_spec
 
 ENV_VAR = "EDGEDISTILL_PLUGIN_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the source checkout, when edgedistill runs from one
 KERNEL_LIBRARY = "edgedistill_attention"
 PLUGIN_LIBRARY = "edgedistill_attention_plugin"
 ABI_VERSION = 3
-TRT_ROOT_ARG = "-DTensorRT_ROOT=<TensorRT prefix>"
 
 EDFA_OK = 0
 EDFA_ERR_NO_CUDA = 7
@@ -51,23 +52,30 @@ def library_filename(stem: str) -> str:
     return f"lib{stem}.so"
 
 
-def build_command(target: str = KERNEL_LIBRARY, configure_args: str = "") -> str:
-    """The command that builds `target` into the folder the loader searches."""
-    build = REPO_ROOT / "build"
-    configure = f"cmake -S {REPO_ROOT} -B {build}" + (f" {configure_args}" if configure_args else "")
-    return f"{configure} && cmake --build {build} -j --target {target}"
+def build_command(tensorrt: bool = False) -> str:
+    """The command that builds the libraries into a folder the loader searches (the TensorRT plugin needs
+    TensorRT's prefix unless it is in the system paths, as on JetPack)."""
+    return "edgedistill plugins build" + (" --tensorrt-root <TensorRT prefix>" if tensorrt else "")
+
+
+def in_checkout() -> bool:
+    """Whether edgedistill runs from a source checkout (the repository's CMake project beside the package)."""
+    return (REPO_ROOT / "CMakeLists.txt").is_file() and (REPO_ROOT / "pyproject.toml").is_file()
 
 
 def search_paths(stem: str) -> list[Path]:
     """Candidate files for library `stem`, in search order."""
+    from edgedistill.plugins.build import default_build_dir
+
     name = library_filename(stem)
     candidates: list[Path] = []
     env = os.environ.get(ENV_VAR)
     if env:
         root = Path(env)
         candidates += [root] if root.name == name else [root / name, root / "lib" / name]
-    build = REPO_ROOT / "build"
-    candidates += [build / "lib" / name, build / name, Path(__file__).parent / "lib" / name]
+    if in_checkout():
+        candidates.append(REPO_ROOT / "build" / "lib" / name)
+    candidates += [default_build_dir() / "lib" / name, Path(__file__).parent / "lib" / name]
     return candidates
 
 
@@ -84,7 +92,7 @@ def find_library(stem: str) -> Path:
     looked = ", ".join(str(p) for p in candidates)
     raise MissingDependencyError(
         f"native library {library_filename(stem)} not found (looked in: {looked}); "
-        f"build it with: {build_command(stem)}  (or set {ENV_VAR} to the folder holding it)"
+        f"build it with: {build_command(stem == PLUGIN_LIBRARY)}  (or set {ENV_VAR} to the folder holding it)"
     )
 
 
@@ -164,7 +172,7 @@ def load_tensorrt_plugin() -> Path:
     except MissingDependencyError as exc:
         raise MissingDependencyError(
             f"{exc}; the plugin target is only configured when TensorRT is found: "
-            f"{build_command(PLUGIN_LIBRARY, TRT_ROOT_ARG)}"
+            f"{build_command(tensorrt=True)}"
         ) from None
     registry = trt.get_plugin_registry()
     if hasattr(registry, "load_library"):
@@ -176,6 +184,6 @@ def load_tensorrt_plugin() -> Path:
     if lookup(spec["name"], spec["version"], spec["namespace"]) is None:
         raise MissingDependencyError(
             f"{path} loaded but TensorRT has no creator {spec['namespace']}::{spec['name']} v{spec['version']}; "
-            f"rebuild it against this TensorRT with: {build_command(PLUGIN_LIBRARY, TRT_ROOT_ARG)}"
+            f"rebuild it against this TensorRT with: {build_command(tensorrt=True)}"
         )
     return path
