@@ -237,6 +237,52 @@ def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> N
     show_report(guarded(lambda: api.report(run_dir)))
 
 
+@app.command()
+def examples() -> None:
+    """The example configs shipped with edgedistill: `edgedistill run pkg:edgedistill/examples/NAME.yaml`."""
+    from edgedistill.config.examples import shipped_examples
+
+    for example in shipped_examples():
+        typer.echo(f"{example.name}: {example.summary}\n  {example.spec}\n  {example.path}")
+
+
+plugins_app = typer.Typer(help="The native fused-attention kernel library and TensorRT plugin (C++/CUDA).")
+app.add_typer(plugins_app, name="plugins")
+
+
+@plugins_app.command("build")
+def plugins_build(
+    build_dir: Annotated[Path | None, typer.Option(help="Build folder (default: under the user cache).")] = None,
+    cuda: Annotated[bool | None, typer.Option("--cuda/--no-cuda", help="Build the CUDA kernels (default: when "
+                                               "nvcc is found).")] = None,
+    cuda_archs: Annotated[str | None, typer.Option(help="CMAKE_CUDA_ARCHITECTURES, e.g. '87' or '86;89' "
+                                                   "(default: by the nvcc version).")] = None,
+    tensorrt_root: Annotated[Path | None, typer.Option(help="TensorRT prefix, for the TensorRT plugin.")] = None,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", help="Parallel compile jobs.")] = None,
+) -> None:
+    """Build the libraries with CMake from the package's own sources, where the loader finds them."""
+    from edgedistill.plugins.build import build_plugins
+
+    typer.echo(f"built: {guarded(lambda: build_plugins(build_dir, cuda, cuda_archs, tensorrt_root, jobs))}")
+
+
+@plugins_app.command("where")
+def plugins_where() -> None:
+    """Where each library was found, or where it was looked for; exits 1 when the kernel library is not built."""
+    from edgedistill.errors import MissingDependencyError
+    from edgedistill.plugins.loader import KERNEL_LIBRARY, PLUGIN_LIBRARY, find_library
+
+    missing = []
+    for stem in (KERNEL_LIBRARY, PLUGIN_LIBRARY):
+        try:
+            typer.echo(f"{stem}: {find_library(stem)}")
+        except MissingDependencyError as err:
+            typer.echo(f"{stem}: {err}")
+            missing.append(stem)
+    if KERNEL_LIBRARY in missing:
+        raise typer.Exit(1)
+
+
 targets_app = typer.Typer(help="Deployment targets (targets/*.yaml): devices, their peaks and defaults.")
 app.add_typer(targets_app, name="targets")
 

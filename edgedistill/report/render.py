@@ -8,7 +8,6 @@ from typing import Any
 from edgedistill.artifacts import atomic_write_bytes
 
 BLANK = "—"
-TERMINAL_DROPS = ("params", "size vs", "p99", "samples/s")  # left out of the terminal table to fit 100 columns
 
 
 def fmt(value: Any, spec: str, suffix: str = "") -> str:
@@ -111,19 +110,52 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
     atomic_write_bytes(path, pareto_png(report))
 
 
-def print_table(report: dict[str, Any], console: Any = None) -> None:
-    """Print the report's table with rich (to stdout unless a console is given)."""
-    from rich.console import Console
+def shape_heads(shapes: list[str]) -> list[str]:
+    """p50 and speed-up per shape, by their names in :func:`columns`."""
+    return [head for shape in shapes for head in (f"p50 ms {shape}", f"speed-up {shape}")]
+
+
+def terminal_table(report: dict[str, Any], heads: list[str], title: str | None) -> Any:
+    """A rich table of the report's rows restricted to ``heads`` (names from :func:`columns`)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title="edgedistill report (all columns: report.md)")
     shapes, sts_sets = report["shapes"], report["sts_sets"]
-    heads = columns(shapes, sts_sets)
-    keep = [i for i, head in enumerate(heads) if not head.startswith(TERMINAL_DROPS)]
-    for i in keep:
-        table.add_column(heads[i].replace(" ms ", " ms\n").replace("speed-up ", "speed-up\n"),
-                         justify="left" if i < 2 else "right", no_wrap=i < 2)
+    index = {head: i for i, head in enumerate(columns(shapes, sts_sets))}
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left")
+    for head in heads:
+        label = head.replace(" ms ", " ms\n") if head.startswith("p50") else head.replace(" ", "\n", 1)
+        table.add_column(label, justify="left" if head == "artifact" else "right", no_wrap=True)
     for row in report["rows"]:
         row_cells = cells(row, shapes, sts_sets)
-        table.add_row(*(row_cells[i] for i in keep))
-    (console or Console()).print(table)
+        table.add_row(*(row_cells[index[head]] for head in heads))
+    return table
+
+
+def terminal_tables(report: dict[str, Any], width: int) -> list[Any]:
+    """The columns a user decides on (artifact, size, quality, then p50 and speed-up per shape), as one table, or
+    split by shape into several (artifact repeated) where one would not fit ``width``: no cell is ever cut short."""
+    from rich.console import Console
+
+    measure = Console(width=10_000).measure
+    title = "edgedistill report (every column: report.md, report.html)"
+    first = ["artifact", "size MB", "fidelity", *(f"STS {s}" for s in report["sts_sets"])]
+    groups: list[list[str]] = [[]]
+    for shape in report["shapes"]:
+        heads = (first if len(groups) == 1 else ["artifact"]) + shape_heads([*groups[-1], shape])
+        too_wide = measure(terminal_table(report, heads, None)).maximum > width
+        if too_wide and (groups[-1] or len(groups) == 1):  # the first table may hold the quality columns alone
+            groups.append([])
+        groups[-1].append(shape)
+    return [terminal_table(report, (first if i == 0 else ["artifact"]) + shape_heads(shapes), title if i == 0 else None)
+            for i, shapes in enumerate(groups)]
+
+
+def print_table(report: dict[str, Any], console: Any = None) -> None:
+    """Print the compact report table with rich (to stdout unless a console is given), fitted to its width:
+    80 columns when stdout is not a terminal."""
+    from rich.console import Console
+
+    console = console or Console()
+    for table in terminal_tables(report, console.width):
+        console.print(table)

@@ -76,3 +76,41 @@ def test_bench_only_report(run_dir: Path) -> None:
     assert out["rows"][1]["fidelity_cosine"] is None and out["rows"][1]["speedup_p50"]["1x128"] == pytest.approx(2.0)
     assert out["rows"][1]["size_ratio"] == pytest.approx(1.0)  # file_mb falls back to the bench rows
     assert "evaluate stage has not run" in (run_dir / "report.md").read_text()
+
+
+def demo_like(report: dict, shapes: list[str]) -> dict:
+    """The fixture's report with the demo's longest artifact name and ``shapes`` (each as the fixture's 1x128)."""
+    report = {**report, "shapes": shapes, "rows": [dict(r) for r in report["rows"]]}
+    report["rows"][-1]["name"] = "student-dynamic-int8"
+    for row in report["rows"]:
+        row["latency"] = {s: row["latency"]["1x128"] for s in shapes} if row["latency"] else {}
+        row["speedup_p50"] = {s: row["speedup_p50"]["1x128"] for s in shapes}
+    return report
+
+
+@pytest.mark.parametrize("shapes", [["1x128", "32x128"], ["1x128", "8x128", "32x128", "8x512"]])
+def test_terminal_table_fits_80_columns_without_cutting_cells(run_dir: Path, shapes: list[str]) -> None:
+    report = demo_like(run(run_dir), shapes)
+    console = Console(record=True, width=80)
+    print_table(report, console)
+    text = console.export_text()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    student = [line.split() for line in text.splitlines() if line.startswith("student ")]
+    assert student[0][:6] == ["student", "43.0", "0.9800", "85.00", "80.50", "10.00"]  # size, quality, p50 1x128
+    assert sum(line.count("2.00×") for line in text.splitlines() if line.startswith("student ")) == len(shapes)
+    for shape in shapes:
+        assert shape in text
+    assert "student-dynamic-int8" in text and "p99" not in text  # the full table is in report.md
+
+
+def test_report_command_is_readable_when_piped(run_dir: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    done = subprocess.run([sys.executable, "-m", "edgedistill", "report", str(run_dir)], capture_output=True,
+                          text=True, env=env, check=True)
+    lines = done.stdout.splitlines()
+    assert "…" not in done.stdout and "\x1b[" not in done.stdout and max(map(len, lines)) <= 80
+    assert any(line.split()[:2] == ["student-onnx", "43.0"] for line in lines if line.strip())

@@ -99,4 +99,8 @@ def test_building_for_another_gpu_points_to_the_bundle(tmp_path, fake_orin):
 
 
 def test_machine_check_is_per_compute_capability():
-    trt_builder.check_machine(load_target("jetson-orin-nano-8gb"), ORIN)  # same Orin GPU family, same 8.7
+    """Another Orin module builds here (same 8.7); a Xavier target (7.2) is refused with the bundle route."""
+    for name in ("jetson-orin-nano-8gb", "jetson-orin-nx-16gb", "jetson-agx-orin-64gb"):
+        assert trt_builder.check_machine(load_target(name), ORIN) is None
+    with pytest.raises(ConfigError, match=r"'jetson-xavier-nx' has compute capability 7\.2 but this GPU \(Orin\)"):
+        trt_builder.check_machine(load_target("jetson-xavier-nx"), ORIN)
