@@ -283,7 +283,7 @@ def plugins_where() -> None:
         raise typer.Exit(1)
 
 
-targets_app = typer.Typer(help="Deployment targets (targets/*.yaml): devices, their peaks and defaults.")
+targets_app = typer.Typer(help="Deployment targets (one YAML per device): their peaks and defaults.")
 app.add_typer(targets_app, name="targets")
 
 TargetOpt = Annotated[str, typer.Option("--target", help="Target name (see `edgedistill targets`).")]

@@ -5,7 +5,7 @@
       manifest.tsv         the same inputs/outputs, one per line, for the C++ runner
       model/model.onnx     (+ external data) and model/<tokenizer files>
       plugins/fused_attention/   the plugin sources as they are at packaging time (only if the graph uses it)
-      runner/              the C++ runner sources (targets/runner)
+      runner/              the C++ runner sources (edgedistill/runner)
       build_engine.sh      trtexec with exactly the builder's flags
       bench.sh             trtexec timing + tegrastats power → results.json
       bench_summary.py     stdlib-only summariser bench.sh runs
@@ -35,7 +35,7 @@ from edgedistill.trt.options import BuildOptions
 from edgedistill.trt.plan import BuildPlan, plan_build
 from edgedistill.trt.trtexec import trtexec_bench_args, trtexec_build_args
 
-RUNNER_DIR = Path(__file__).resolve().parents[2] / "targets" / "runner"
+RUNNER_DIR = Path(__file__).resolve().parents[1] / "runner"
 SUMMARY_SOURCE = Path(__file__).with_name("device_summary.py")
 
 

@@ -1,7 +1,7 @@
-"""Finding and loading targets (``targets/<name>.yaml``).
+"""Finding and loading targets (``<name>.yaml``, one file per device).
 
-Targets live in the repository's ``targets/`` folder; ``EDGEDISTILL_TARGETS`` points elsewhere (a folder of
-your own device files, or an installed copy).
+Targets ship inside the package (``edgedistill/targets/devices/``); ``EDGEDISTILL_TARGETS`` points elsewhere (a
+folder of your own device files).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from edgedistill.errors import ConfigError
 from edgedistill.targets.schema import Target
 
 ENV_VAR = "EDGEDISTILL_TARGETS"
+DEVICES_DIR = Path(__file__).resolve().parent / "devices"
 
 
 def targets_dir() -> Path:
@@ -26,7 +27,7 @@ def targets_dir() -> Path:
     override = os.environ.get(ENV_VAR)
     if override:
         return Path(override).expanduser()
-    return Path(__file__).resolve().parents[2] / "targets"
+    return DEVICES_DIR
 
 
 def target_names(folder: Path | None = None) -> list[str]:
@@ -56,7 +57,7 @@ def load_target(name: str, folder: Path | None = None) -> Target:
     if not path.is_file():
         names = target_names(folder)
         if not names:
-            raise ConfigError(f"no targets found in {folder}; set {ENV_VAR} to the targets/ folder")
+            raise ConfigError(f"no targets found in {folder}; set {ENV_VAR} to a folder of target YAML files")
         guess = suggest_target(name, names)
         hint = f"did you mean '{guess}'? " if guess else ""
         raise ConfigError(f"unknown target '{name}'; {hint}valid targets: {', '.join(names)}")

@@ -1,4 +1,4 @@
-"""The schema of a deployment target (``targets/<name>.yaml``).
+"""The schema of a deployment target (``edgedistill/targets/devices/<name>.yaml``).
 
 A target describes one device: its GPU (or CPU), peak dense throughput per precision, memory, DLA cores,
 the JetPack / TensorRT it ships with, and the power modes it offers. Every number carries its source in
