@@ -1,6 +1,6 @@
 """Check the walking skeleton's targets on a finished demo run, from its measured ledger.
 
-    python benchmarks/check_demo.py runs/minilm-cpu [--wall-s SECONDS]
+    python benchmarks/check_demo.py [RUN_DIR] [--wall-s SECONDS]      RUN_DIR: default runs/minilm-cpu (`make demo`)
 
 All latencies come from the run's bench stage, where every artifact was timed in the same process run,
 on the same inputs and thread count — ratios are side by side, never across days. Prints one line per target
@@ -13,6 +13,8 @@ import argparse
 import json
 from pathlib import Path
 from typing import Any
+
+from options import add_run
 
 TARGETS = {
     "speedup_int8_vs_teacher_1x128": 3.0,  # final INT8 student (ORT) vs teacher (torch), p50 at batch 1 x 128
@@ -46,7 +48,7 @@ def measured(run_dir: Path, wall_s: float | None) -> dict[str, float | None]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
+    add_run(parser, positional=True)
     parser.add_argument("--wall-s", type=float, help="measured wall time of `make demo` (default: sum of stages)")
     args = parser.parse_args()
     values = measured(args.run_dir, args.wall_s)

@@ -1,9 +1,10 @@
 """Harness overhead: the p50 the bench harness reports for a one-Add ONNX model vs a bare ``session.run`` loop.
 
-    .venv/bin/python benchmarks/harness_overhead.py [--calls 20000] [--rounds 20]
+    .venv/bin/python benchmarks/harness_overhead.py [--calls 20000] [--rounds 20] [--label NAME] [--out FILE]
 
 Both sides use ``time.perf_counter`` and run interleaved in one process (rounds of harness/bare), so
-machine drift cancels. Target: |harness p50 - bare p50| <= 20 µs.
+machine drift cancels. Target: |harness p50 - bare p50| <= 20 µs. The p50s are written as a results document,
+benchmarks/results/<date>-<label>-<device>.json.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from options import add_out, area_of, save_results
 
 from edgedistill.bench.interleave import interleaved
 from edgedistill.bench.probe import Probe, warm_up
 from edgedistill.engines.ort_session import OrtSession
 
+AREA = area_of(__file__)
 TARGET_US = 20.0
 
 
@@ -51,6 +54,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20000, help="timed calls per side")
     parser.add_argument("--rounds", type=int, default=20)
+    add_out(parser, AREA, "harness-overhead")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         path = add_model(Path(tmp) / "add.onnx")
@@ -72,6 +76,10 @@ def main() -> int:
           f"({args.calls} calls each, {args.rounds} interleaved rounds, 1 thread)")
     ok = abs(diff) <= TARGET_US
     print(f"{'PASS' if ok else 'FAIL'} harness overhead within {TARGET_US:.0f} µs")
+    save_results(args, "harness-overhead", {
+        "model": "one Add, float32 (1, 16)", "calls": args.calls, "rounds": args.rounds, "threads": 1,
+        "harness_p50_us": p50[0], "bare_p50_us": p50[1], "difference_us": diff, "target_us": TARGET_US,
+        "passed": ok}, threads=1)
     return 0 if ok else 1
 
 

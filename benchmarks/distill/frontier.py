@@ -8,10 +8,12 @@ INT8 student and Optimum's INT8 artifacts of the teacher (where Optimum can run)
 batch 1 × 128 (ORT CPU, all cores, sequential). Prints the table, names the fastest student keeping ≥ 97% of the
 teacher's STS-B test score, its speed-up over Optimum's best INT8 teacher, and draws the Pareto plot.
 
-Run: .venv/bin/python benchmarks/distill/frontier.py --out runs/frontier [--reuse runs/sts-targets] \
-         [--grid 3x384 2x384 1x384@600 3x256@600 …]   (LAYERSxHIDDEN[@STEPS])
+Run: .venv/bin/python benchmarks/distill/frontier.py [--work runs/frontier] [--reuse runs/sts-targets] \
+         [--grid 3x384 2x384 1x384@600 3x256@600 …] [--label frontier] [--out FILE]   (LAYERSxHIDDEN[@STEPS])
 ``--reuse`` copies matching 384-wide run folders of sts_targets.py so they are not distilled again (the
-stages skip when config and inputs are unchanged, so a second run only re-times).
+stages skip when config and inputs are unchanged, so a second run only re-times). Students, Optimum's artifacts
+and the plot (frontier.png) go to the work folder; the table to a results document,
+benchmarks/distill/results/<date>-<label>-<device>.json.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parents[1] / "optimum"))
 
 from optimum_teacher import build, optimum_env  # noqa: E402
-from sts_targets import EXAMPLE, scores, seed_labels, student_config  # noqa: E402
+from options import REPO, add_out, add_work, area_of, save_results, shown  # noqa: E402
+from sts_targets import EXAMPLE, config_from, scores, seed_labels, student_config  # noqa: E402
 
 from edgedistill import api  # noqa: E402
 from edgedistill.bench.inputs import make_feeds  # noqa: E402
@@ -42,6 +46,7 @@ from edgedistill.data.stsb import StsPairs, read_sts  # noqa: E402
 from edgedistill.engines.ort_session import OrtSession  # noqa: E402
 from edgedistill.evaluate.metrics import sts_spearman  # noqa: E402
 
+AREA = area_of(__file__)
 LAYERS: dict[int, list[int] | str] = {3: [0, 3, 5], 2: [0, 5], 1: "search"}
 WIDTHS = {384: (12, 1536), 256: (8, 1024), 192: (6, 768)}
 SHAPE = Shape(batch=1, seq=128)
@@ -59,7 +64,7 @@ def grid_config(base: PipelineConfig, layers: int, hidden: int, steps: int, args
         spec.update(hidden_size=hidden, heads=heads, intermediate_size=ffn)
     raw = cfg.model_dump(mode="json", exclude_unset=True)
     raw.update(name=f"L{layers}-H{hidden}", student={"from_teacher": spec})
-    return PipelineConfig.model_validate(raw)
+    return config_from(raw)
 
 
 def build_student(cfg: PipelineConfig, out: Path, sts: dict[str, StsPairs]) -> dict[str, Any]:
@@ -70,7 +75,7 @@ def build_student(cfg: PipelineConfig, out: Path, sts: dict[str, StsPairs]) -> d
     fused = api.fuse(onnx_model, out, FuseConfig(form="ort"))
     int8 = api.quantize(fused, out, [QuantizeStep(mode="dynamic-int8")])[0]
     manifest = json.loads((out / "manifest.json").read_text())["stages"]["distill"]["metrics"]
-    return {"name": cfg.name, "path": str(int8.path), "layers": manifest.get("student_layers"),
+    return {"name": cfg.name, "path": shown(int8.path), "layers": manifest.get("student_layers"),
             "steps": cfg.distill.steps,
             "size_mb": round(int8.path.stat().st_size / 2**20, 2), **scores(int8, sts, cfg)}
 
@@ -143,8 +148,9 @@ def plot(rows: list[dict[str, Any]], anchors: dict[str, dict[str, Any]], floor: 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, default=Path("runs/frontier"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_work(parser, "frontier")
+    add_out(parser, AREA, "frontier")
     parser.add_argument("--grid", nargs="+", default=[f"{n}x{h}" for n in (3, 2, 1) for h in (384, 256, 192)],
                         help="LAYERSxHIDDEN, optionally @STEPS (default --steps), e.g. 3x256@600")
     parser.add_argument("--steps", type=int, default=1000)
@@ -166,7 +172,7 @@ def main() -> None:
         shape, _, steps = spec.partition("@")
         layers, hidden = (int(x) for x in shape.split("x"))
         cfg = grid_config(base, layers, hidden, int(steps or args.steps), args)
-        out = args.out / str(cfg.name)
+        out = args.work / str(cfg.name)
         reused = args.reuse / f"layers-{'-'.join(map(str, LAYERS[layers]))}" if args.reuse and hidden == 384 \
             and isinstance(LAYERS[layers], list) else None
         if reused is not None and reused.is_dir() and not out.exists():
@@ -175,13 +181,13 @@ def main() -> None:
         seed_labels(out, args.labels_from)
         rows.append(build_student(cfg, out, sts))
         print(rows[-1], flush=True)
-    files = {r["name"]: Path(r["path"]) for r in rows}
+    files = {r["name"]: REPO / r["path"] for r in rows}
     anchors: dict[str, dict[str, Any]] = {}
     env = optimum_env()
     if env is not None:
         from transformers import AutoTokenizer
 
-        made = build(Path(str(base.teacher.path)), args.out / "optimum", env)
+        made = build(Path(str(base.teacher.path)), args.work / "optimum", env)
         tokenizer = AutoTokenizer.from_pretrained(str(base.teacher.path))
         for name in ("int8-avx2", "int8-avx512-vnni"):
             files[f"optimum-{name}"] = made[name]
@@ -212,13 +218,13 @@ def main() -> None:
             summary["speedup_vs_optimum_best_int8"] = ratio
             line += f", {ratio:.2f}x faster than {best_anchor[0]} ({best_anchor[1]['p50_ms']:.2f} ms); target >= 2.5x"
         print(line)
-    plot(rows, anchors, floor, args.out / "frontier.png")
+    plot(rows, anchors, floor, args.work / "frontier.png")
     dropout = base.distill.dropout if args.dropout is None else args.dropout
-    (args.out / "results.json").write_text(json.dumps(
-        {"summary": summary, "students": rows, "anchors": anchors, "shape": f"{SHAPE.batch}x{SHAPE.seq}",
-         "threads": os.cpu_count(), "loadavg_before_timing": load_before,
-         "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine, "dropout": dropout}},
-        indent=2))
+    save_results(args, "frontier", {
+        "summary": summary, "students": rows, "anchors": anchors, "shape": f"{SHAPE.batch}x{SHAPE.seq}",
+        "threads": os.cpu_count(), "loadavg_before_timing": load_before,
+        "recipe": {"steps": args.steps, "batch": args.batch, "cosine": args.cosine, "dropout": dropout}},
+        threads=os.cpu_count())
 
 
 if __name__ == "__main__":

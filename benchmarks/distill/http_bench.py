@@ -5,6 +5,7 @@ Run: .venv/bin/python benchmarks/distill/http_bench.py  (target: ≥ 6× with co
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -32,6 +33,7 @@ def throughput(url: str, concurrency: int) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     with teacher_server(ServerState(latency_s=0.020)) as url:
         one, eight = throughput(url, 1), throughput(url, 8)
     print(f"requests: {len(TEXTS) // BATCH} x {BATCH} texts, server latency 20 ms, stored through the label store")

@@ -6,26 +6,34 @@ score on STS-B test (never used for training or for choosing anything) and on it
 neither of whose sentences occurs in the training texts. Targets: 3 layers ≥ 81.6, 2 layers ≥ 80.4, and on
 unseen pairs ≥ 97% of the teacher's score on the same pairs.
 
-Run: .venv/bin/python benchmarks/distill/sts_targets.py --out runs/sts-targets [--students 0,3,5 0,5]
-Teacher labels are cached in ``OUT/cache`` (copied from ``--labels-from`` when given, e.g. ``runs/demo``).
+Run: .venv/bin/python benchmarks/distill/sts_targets.py [--work runs/sts-targets] [--students 0,3,5 0,5]
+         [--label sts-targets] [--out FILE]
+The students are trained in ``WORK/layers-…``; teacher labels are cached in ``WORK/layers-…/cache`` (copied from
+``--labels-from`` when given, e.g. ``runs/minilm-cpu``). The scores go to a results document,
+benchmarks/distill/results/<date>-<label>-<device>.json, rewritten after each student.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
-from edgedistill import api
-from edgedistill.artifacts import Artifact
-from edgedistill.config import PipelineConfig, load_config
-from edgedistill.data.corpus import load_train_texts
-from edgedistill.data.stsb import StsPairs, read_sts
-from edgedistill.evaluate.run import evaluate_artifact
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
 
-EXAMPLE = Path(__file__).parents[2] / "examples" / "minilm-cpu.yaml"
+from options import DEMO_CONFIG, add_out, add_work, area_of, save_results  # noqa: E402
+
+from edgedistill import api  # noqa: E402
+from edgedistill.artifacts import Artifact  # noqa: E402
+from edgedistill.config import PipelineConfig, load_config  # noqa: E402
+from edgedistill.data.corpus import load_train_texts  # noqa: E402
+from edgedistill.data.stsb import StsPairs, read_sts  # noqa: E402
+from edgedistill.evaluate.run import evaluate_artifact  # noqa: E402
+
+AREA = area_of(__file__)
+EXAMPLE = DEMO_CONFIG  # the demo's config, shipped in the package
 TARGETS = {3: 81.6, 2: 80.4}
 UNSEEN_SHARE = 0.97
 
@@ -40,6 +48,16 @@ def student_config(base: PipelineConfig, layers: list[int], steps: int, batch: i
     raw["distill"].update(steps=steps, batch_size=batch, losses=[{"name": "embedding_mse", "weight": 1.0},
                                                                  {"name": "embedding_cosine", "weight": cosine}])
     raw["distill"].update({k: v for k, v in distill.items() if v is not None})
+    return config_from(raw)
+
+
+def config_from(raw: dict[str, Any]) -> PipelineConfig:
+    """A config from a dumped one: an STS-B entry naming a shipped ``split`` was given its ``path`` when validated,
+    and a config may not name both, so the path goes."""
+    data = raw.get("data") or {}
+    for entry in [*(data.get("train") or []), data.get("eval"), data.get("test")]:
+        if isinstance(entry, dict) and entry.get("split") is not None and entry.get("source") == "stsb":
+            entry.pop("path", None)
     return PipelineConfig.model_validate(raw)
 
 
@@ -63,8 +81,9 @@ def seed_labels(out: Path, labels_from: Path | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--out", type=Path, default=Path("runs/sts-targets"))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_work(parser, "sts-targets")
+    add_out(parser, AREA, "sts-targets")
     parser.add_argument("--students", nargs="+", default=["0,3,5", "0,5"])
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--batch", type=int, default=64)
@@ -86,7 +105,7 @@ def main() -> None:
     print("teacher", results["teacher"], results["pairs"], flush=True)
     for spec in args.students:
         layers = [int(i) for i in spec.split(",")]
-        out = args.out / f"layers-{'-'.join(map(str, layers))}"
+        out = args.work / f"layers-{'-'.join(map(str, layers))}"
         out.mkdir(parents=True, exist_ok=True)
         seed_labels(out, args.labels_from)
         cfg = student_config(base, layers, args.steps, args.batch, args.cosine, lr=args.lr, dropout=args.dropout)
@@ -97,7 +116,7 @@ def main() -> None:
         results[spec] = {**got, "target_test": target, "met_test": target is None or got["test"] >= target,
                          "unseen_share": round(float(share), 4), "met_unseen": bool(share >= UNSEEN_SHARE)}
         print(spec, results[spec], flush=True)
-        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+        args.out = save_results(args, "sts-targets", results)  # one file, rewritten after each student
 
 
 if __name__ == "__main__":

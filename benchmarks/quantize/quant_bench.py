@@ -2,29 +2,37 @@
 
 Every variant is built here from the run's FP32 ONNX export, then all are timed in one process,
 interleaved (ORT CPU, 1x128 and 32x128, medians), and scored: mean fidelity cosine to the FP32
-model on the held-out texts (and its worst text), STS-B test Spearman.
+model on the held-out texts (and its worst text), STS-B test Spearman. The variants are built in ``--work``
+(default runs/quant-bench); the table goes to a results document,
+benchmarks/quantize/results/<date>-<label>-<device>.json.
 
-    .venv/bin/python benchmarks/quantize/quant_bench.py --run /tmp/run1 --out /tmp/quant_bench
+    .venv/bin/python benchmarks/quantize/quant_bench.py [--run runs/minilm-cpu] [--label quant-bench] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
-from edgedistill.data.stsb import read_sts
-from edgedistill.evaluate.metrics import row_cosine
-from edgedistill.quantize import stage
-from edgedistill.quantize.data import QuantizeData
-from edgedistill.quantize.latency import median_latency_ms
-from edgedistill.quantize.quality import Reference
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
 
+from options import add_out, add_run, add_sts, add_work, area_of, save_results  # noqa: E402
+
+from edgedistill.artifacts import Artifact  # noqa: E402
+from edgedistill.config import QuantizeStep  # noqa: E402
+from edgedistill.data.stsb import read_sts  # noqa: E402
+from edgedistill.evaluate.metrics import row_cosine  # noqa: E402
+from edgedistill.quantize import stage  # noqa: E402
+from edgedistill.quantize.data import QuantizeData  # noqa: E402
+from edgedistill.quantize.latency import median_latency_ms  # noqa: E402
+from edgedistill.quantize.quality import Reference  # noqa: E402
+
+AREA = area_of(__file__)
 BUDGET = {"metric": "fidelity_cosine", "min": 0.995}
 VARIANTS = {
     "dynamic-int8": QuantizeStep(mode="dynamic-int8"),
@@ -93,24 +101,25 @@ def table(rows: dict[str, dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--run", type=Path, default=Path("/tmp/run1"))
-    parser.add_argument("--sts", type=Path, default=Path("/work/shared/data/stsb"))
-    parser.add_argument("--out", type=Path, default=Path("/tmp/quant_bench"))
+    add_run(parser)
+    add_sts(parser)
+    add_work(parser, "quant-bench")
+    add_out(parser, AREA, "quant-bench")
     parser.add_argument("--eval-count", type=int, default=300, help="held-out texts the budget search scores on")
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     model = Artifact("student", "onnx", args.run / "export" / "model.onnx")
     data, heldout = load_data(args.run, args.sts, args.eval_count)
-    built = build(model, data, args.out)
+    built = build(model, data, args.work)
     rows = quality(built, model, data, heldout)
     for name, times in latency(built, args.threads).items():
         rows[name].update(times)
     budget = built["static vnni percentile + budget"].meta["budget"]
-    (args.out / "results.json").write_text(json.dumps({"rows": rows, "budget": budget,
-                                                       "build_s": {n: a.meta.get("build_s") for n, a in built.items()}},
-                                                      indent=1, default=float))
     print(table(rows))
     print("budget:", json.dumps(budget, default=float))
+    save_results(args, "quant-bench", {"rows": rows, "budget": budget,
+                                       "build_s": {n: a.meta.get("build_s") for n, a in built.items()}},
+                 threads=args.threads)
 
 
 if __name__ == "__main__":

@@ -3,10 +3,20 @@ for every backend.
 
 ``run(cfg, artifacts, out)`` writes ``out/results.json``; see :mod:`edgedistill.bench.runner`.
 ``compare(a, b)`` gives the ratio table of two results files; see :mod:`edgedistill.bench.compare`.
+The names below load on first use, so the light modules here (``env``, ``document``, ``schema``) import alone.
 """
 
-from edgedistill.bench.inputs import make_feeds
-from edgedistill.bench.runner import SCHEMA, bench_session, run
-from edgedistill.bench.stats import latency_stats, ratio_with_spread
+from __future__ import annotations
 
-__all__ = ["SCHEMA", "bench_session", "latency_stats", "make_feeds", "ratio_with_spread", "run"]
+from importlib import import_module
+from typing import Any
+
+EXPORTS = {"SCHEMA": "runner", "bench_session": "runner", "run": "runner", "make_feeds": "inputs",
+           "latency_stats": "stats", "ratio_with_spread": "stats"}
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in EXPORTS:
+        return getattr(import_module(f"edgedistill.bench.{EXPORTS[name]}"), name)
+    raise AttributeError(f"module 'edgedistill.bench' has no attribute {name!r}")

@@ -4,7 +4,7 @@ A document is the measurements plus ``document`` (this format's version), ``kind
 ``date`` and ``created`` (UTC), ``command`` (how to re-run it) and ``env``, the environment fingerprint, which holds
 the git commit. A bench results file (schema 2) already carries ``env`` and ``created``; they are kept as measured.
 Documents are named ``<area>/results/<date>-<label>-<device>.json``, e.g.
-``benchmarks/distill/results/20261129-sts-targets-intel-xeon-platinum-8481c-2core.json``.
+``benchmarks/distill/results/20261129-sts-targets-intel-xeon-2core.json``.
 """
 
 from __future__ import annotations

@@ -72,9 +72,10 @@ def with_bundled_split(data: dict[str, Any]) -> dict[str, Any]:
 
     if data.get("split") is None:
         return data
-    if data.get("path") is not None:
+    shipped = bundled_split(str(data["split"]))
+    if data.get("path") is not None and Path(data["path"]) != shipped:  # a dumped config carries both: fine
         raise ValueError("give 'split' (the STS Benchmark shipped with edgedistill) or 'path', not both")
-    return dict(data, path=bundled_split(str(data["split"])))
+    return dict(data, path=shipped)
 
 
 class StsSource(StrictModel):

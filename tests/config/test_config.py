@@ -112,6 +112,8 @@ def test_stsb_split_or_path(tmp_path):
         StsSource()
     with pytest.raises(ValueError, match="unknown STS Benchmark split 'validation'"):
         TextSource(source="stsb", split="validation")
+    dumped = StsSource(split="dev").model_dump(mode="json")  # a config read back from a manifest
+    assert StsSource.model_validate(dumped).path == BUNDLED_DIR / "sts-dev.csv"
 
 
 def test_missing_config_names_the_shipped_examples(tmp_path):
