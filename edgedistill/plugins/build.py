@@ -59,6 +59,19 @@ def run_step(cmd: list[str]) -> None:
         raise InputError(f"`{' '.join(cmd)}` failed: {last} (run it by hand to see the whole log)")
 
 
+def forget_other_source(build_dir: Path) -> None:
+    """Drop a CMake cache configured from another source folder (e.g. the repository root), which CMake refuses to
+    reuse; the build folder's other contents stay."""
+    cache = build_dir / "CMakeCache.txt"
+    if not cache.is_file():
+        return
+    source = next((line.split("=", 1)[1].strip() for line in cache.read_text(errors="replace").splitlines()
+                   if line.startswith("CMAKE_HOME_DIRECTORY:")), None)
+    if source is not None and Path(source).resolve() != PLUGINS_DIR:
+        cache.unlink()
+        shutil.rmtree(build_dir / "CMakeFiles", ignore_errors=True)
+
+
 def build_plugins(build_dir: Path | None = None, cuda: bool | None = None, cuda_archs: str | None = None,
                   tensorrt_root: Path | None = None, jobs: int | None = None) -> Path:
     """Configure and build the kernel library (and the TensorRT plugin where TensorRT is found).
@@ -72,6 +85,7 @@ def build_plugins(build_dir: Path | None = None, cuda: bool | None = None, cuda_
     if shutil.which("cmake") is None:
         raise MissingDependencyError("cmake not found: install it (pip install cmake, or your system's package)")
     build_dir = Path(build_dir or default_build_dir()).resolve()
+    forget_other_source(build_dir)
     if not (build_dir / "CMakeCache.txt").is_file() or cuda is not None or cuda_archs or tensorrt_root:
         run_step(configure_command(build_dir, cuda, cuda_archs, tensorrt_root))
     run_step(["cmake", "--build", str(build_dir), "-j", str(jobs or os.cpu_count() or 2)])
