@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistill.artifacts import MANIFEST, Artifact, read_json, sha256_json
+from edgedistill.artifacts import MANIFEST, Artifact, read_manifest, sha256_json
 from edgedistill.config import (
     BenchConfig,
     EvaluateConfig,
@@ -23,7 +23,8 @@ from edgedistill.config import (
     load_config,
 )
 from edgedistill.errors import InputError
-from edgedistill.pipeline import RunDir, dump, relocate
+from edgedistill.run_lock import run_lock
+from edgedistill.rundir import RunDir, dump, open_run_dir, relocate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -94,7 +95,7 @@ def artifact_from_path(path: Path, task: str | None = None, name: str | None = N
 
 def run_artifacts(run_dir: Path) -> dict[str, Artifact]:
     """The artifacts a run directory holds, by name, read from its manifest."""
-    manifest = read_json(run_dir / MANIFEST)
+    manifest = read_manifest(run_dir)
     found: dict[str, Artifact] = {}
     for stage in manifest["stages"].values():
         for entry in stage.get("metrics", {}).get("artifacts", []):
@@ -137,7 +138,7 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
     inputs = {"teacher": cfg.teacher.path} if cfg.teacher.path is not None else {}
 
     def work(partial: Path) -> dict[str, Any]:
-        metrics = stage.run(cfg, partial, cache_dir=run.root / "cache")
+        metrics = stage.run(cfg, partial, cache_dir=run.root / "cache", refresh_cache=force)
         made = [Artifact("student-untrained", "hf", partial / "untrained", cfg.teacher.task),
                 Artifact("student", "hf", partial / "student", cfg.teacher.task)]
         metrics["artifacts"] = [artifact_entry(relocate(a, partial, run.path("distill")), run.root) for a in made]
@@ -221,7 +222,9 @@ def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None
     from edgedistill.quantize import stage as quantize_stage
 
     source = pick(model, "student-onnx", task)
-    steps = steps or [QuantizeStep(mode="dynamic-int8")]
+    steps = [QuantizeStep(mode="dynamic-int8")] if steps is None else steps
+    if not steps:
+        return []
     run = RunDir(out, force)
     names = [f"{base_name(source)}-{s.label}" for s in steps]
 
@@ -382,11 +385,21 @@ def console_note(text: str) -> None:
 
 
 def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> dict[str, Any]:
-    """The whole pipeline from one config: distill → export → fuse → quantize → evaluate → bench → report."""
+    """The whole pipeline from one config: distill → export → fuse → quantize → evaluate → bench → report.
+
+    Raises:
+        InputError: another process is working in ``out``.
+    """
+    cfg = as_config(config)
+    out = open_run_dir(out)
+    with run_lock(out):
+        return run_stages(cfg, out, force)
+
+
+def run_stages(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
+    """The stages of :func:`run`, in order, inside ``out`` (whose lock the caller holds)."""
     from edgedistill.distill.stage import HELDOUT
 
-    cfg = as_config(config)
-    out = Path(out)
     student = distill(cfg, out, force)
     onnx_model = export(student, out, cfg.export, force=force, fuse_form=cfg.fuse.form if cfg.fuse else None)
     deployed = fuse(onnx_model, out, cfg.fuse, force=force) if cfg.fuse is not None else onnx_model

@@ -124,12 +124,33 @@ def tool_versions() -> dict[str, str]:
     return versions
 
 
+def read_manifest(run_dir: Path) -> dict[str, Any]:
+    """``run_dir/manifest.json``.
+
+    Raises:
+        InputError: missing, unreadable or not a manifest (a damaged file is named, with what to do).
+    """
+    from edgedistill.errors import InputError
+
+    path = Path(run_dir) / MANIFEST
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        raise InputError(f"{run_dir} is not a run directory (no {MANIFEST})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path} is damaged ({type(err).__name__}: {str(err).splitlines()[0]}); restore it, or "
+                         "move it away to re-run every stage of this run directory") from None
+    if not isinstance(data, dict) or not isinstance(data.get("stages"), dict):
+        raise InputError(f"{path} is not an edgedistill manifest (no 'stages'); choose another run directory")
+    return data
+
+
 class Manifest:
     """``DIR/manifest.json``: per stage its config, input/output hashes, tool versions, wall time and metrics."""
 
     def __init__(self, run_dir: Path):
         self.path = run_dir / MANIFEST
-        self.data: dict[str, Any] = read_json(self.path) if self.path.exists() else {"version": 1, "stages": {}}
+        self.data: dict[str, Any] = read_manifest(run_dir) if self.path.exists() else {"version": 1, "stages": {}}
 
     def stage(self, name: str) -> dict[str, Any] | None:
         entry: dict[str, Any] | None = self.data["stages"].get(name)

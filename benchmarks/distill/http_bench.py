@@ -11,9 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parents[2] / "tests" / "distill"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "tests"))  # tests/support: the scripted teacher server
 
-from http_server import ServerState, teacher_server  # noqa: E402
+from support.http_server import ServerState, teacher_server  # noqa: E402
 
 from edgedistill.config import HttpTeacherConfig  # noqa: E402
 from edgedistill.distill.label_store import LabelStore  # noqa: E402

@@ -29,6 +29,7 @@ from edgedistill.distill.losses import LossSet
 from edgedistill.distill.schedules import linear_schedule, lr_factor
 from edgedistill.errors import ConfigError, EdgeDistillError
 from edgedistill.models.task_model import TaskModel
+from edgedistill.progress import console
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
@@ -241,6 +242,8 @@ def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets
     state = load_checkpoint(work_dir / CHECKPOINT)
     if state is not None:
         run.restore(state)
+        if world.main:
+            console.print(f"resuming from step {run.step} of {cfg.steps} ({work_dir / CHECKPOINT})")
     if cfg.dropout is not None:
         set_dropout(student, cfg.dropout)
     student.train()

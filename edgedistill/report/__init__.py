@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from edgedistill.artifacts import MANIFEST, atomic_write_json, atomic_write_text, read_json
+from edgedistill.artifacts import MANIFEST, atomic_write_json, atomic_write_text, read_manifest
 from edgedistill.report.html import html_report
 from edgedistill.report.ledger import build_report, load_inputs
 from edgedistill.report.render import markdown_report, markdown_table, print_table, write_plot
@@ -19,8 +19,7 @@ __all__ = ["build_report", "html_report", "markdown_table", "print_table", "run"
 
 def distill_summary(run_dir: Path) -> dict[str, Any] | None:
     """What the distill stage chose and why (from the manifest), or None if it did not run here."""
-    path = run_dir / MANIFEST
-    stage = read_json(path)["stages"].get("distill") if path.is_file() else None
+    stage = read_manifest(run_dir)["stages"].get("distill") if (run_dir / MANIFEST).is_file() else None
     if not stage:
         return None
     keys = ("selected", "selection_metric", "selection_scores", "train_texts", "loss_first", "loss_last")

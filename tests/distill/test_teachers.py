@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from http_server import ServerState, teacher_server, vector
+from support.http_server import ServerState, teacher_server, vector
 
 from edgedistill.config import HttpTeacherConfig
 from edgedistill.distill.label_store import LabelStore
@@ -74,9 +74,9 @@ def test_backoff_doubles():
 
 
 def test_wrong_vector_size_and_count_rejected():
-    with teacher_server(ServerState()) as url, pytest.raises(InputError, match=r"shape \(2, 3\), expected 2x4"):
+    with teacher_server(ServerState()) as url, pytest.raises(InputError, match="width 3, but teacher.http.dim is 4"):
         HttpTeacher(http_cfg(url, dim=4)).run(TEXTS[:2])
-    with teacher_server(ServerState(script=["short"])) as url, pytest.raises(InputError, match="expected 2x3"):
+    with teacher_server(ServerState(script=["short"])) as url, pytest.raises(InputError, match=r"3\), expected 2xD"):
         HttpTeacher(http_cfg(url)).run(TEXTS[:2])
 
 

@@ -7,23 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from test_run import tiny_config
+from support.configs import student_config, tiny_config
 from typer.testing import CliRunner
 
 from edgedistill.cli import app
 from edgedistill.config import ExportConfig
 from edgedistill.export.onnx import export_onnx
 from edgedistill.models.task_model import load_task_model
-
-
-def student_config(tmp_path: Path, tiny_bert: Path) -> Path:
-    """A 1-layer BERT the size of the tiny teacher, randomly initialised (a black-box teacher has no layers to copy)."""
-    config = json.loads((tiny_bert / "config.json").read_text())
-    config.update(num_hidden_layers=1, hidden_dropout_prob=0.0)
-    path = tmp_path / "student" / "config.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(config))
-    return path
 
 
 def black_box_config(tmp_path: Path, tiny_bert: Path, tiny_texts: list[str], teacher: dict) -> Path:

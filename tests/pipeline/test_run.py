@@ -3,48 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml
-from tests_support import write_sts
+from support.cli import one_line_error
+from support.configs import tiny_config
 from typer.testing import CliRunner
 
 from edgedistill.cli import app
-
-SHAPES = [{"batch": 1, "seq": 16}, {"batch": 2, "seq": 16}]
-
-
-def tiny_config(tmp_path: Path, tiny_bert: Path, tiny_texts: list[str]) -> Path:
-    (tmp_path / "corpus.txt").write_text("\n".join(tiny_texts) + "\n")
-    write_sts(tmp_path / "sts.csv", tiny_texts)
-    cfg = {
-        "name": "tiny",
-        "teacher": {"path": str(tiny_bert)},
-        "student": {"from_teacher": {"layers": [0]}},
-        "data": {
-            "train": [{"source": "text-lines", "path": "corpus.txt"}],
-            "holdout": 8,
-            "eval": {"source": "stsb", "path": "sts.csv"},
-            "test": {"source": "stsb", "path": "sts.csv"},
-        },
-        "distill": {"steps": 4, "batch_size": 8, "checkpoint_every": 2},
-        "export": {"opset": 18, "dynamic": {"batch": [1, 4], "sequence": [1, 32]}},
-        "bench": {"shapes": SHAPES, "warmup": 1, "iterations": 3},
-        "evaluate": {"batch_size": 16, "max_length": 32},
-    }
-    path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    return path
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory, tiny_bert, tiny_texts):
-    tmp = tmp_path_factory.mktemp("run")
-    config = tiny_config(tmp, tiny_bert, tiny_texts)
-    result = CliRunner().invoke(app, ["run", str(config), "--out", str(tmp / "out")])
-    assert result.exit_code == 0, result.output
-    return config, tmp / "out", result.output
 
 
 def test_run_writes_every_stage_and_the_report(finished_run):
@@ -102,15 +68,6 @@ def test_stages_alone_from_plain_paths(finished_run, tmp_path):
     assert res.exit_code == 0, res.output
     rows = json.loads((tmp_path / "bench" / "results.json").read_text())["results"]
     assert {r["shape"] for r in rows} == {"2x8"} and len(rows) == 2
-
-
-def one_line_error(result, *needles):
-    assert result.exit_code != 0
-    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
-    assert len(lines) == 1, result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
 
 
 def test_bad_inputs_give_one_line_and_leave_nothing(tmp_path, tiny_bert, tiny_texts, finished_run):
