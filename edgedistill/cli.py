@@ -6,6 +6,7 @@ instant. Errors the user can act on print as one line and exit 1; ``--debug`` sh
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,8 @@ STATE = {"debug": False}
 T = TypeVar("T")
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory to write into.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Redo stages even if inputs and config are unchanged.")]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Redo stages even if inputs and config are unchanged: "
+                                          "partial work is discarded and the teacher asked again for every row.")]
 TaskOpt = Annotated[
     str | None, typer.Option(help="Model task for plain paths: sentence-embedding or sequence-classification.")
 ]
@@ -34,18 +36,35 @@ def main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")
     STATE["debug"] = debug
 
 
+# Failures of the machine rather than of edgedistill: what to do about each.
+STORAGE_HINTS = {errno.ENOSPC: "free some disk space", errno.EDQUOT: "free some of your disk quota",
+                 errno.EROFS: "the filesystem is read-only: choose another --out",
+                 errno.EACCES: "check its permissions, or choose another --out",
+                 errno.EPERM: "check its permissions, or choose another --out"}
+
+
+def error_line(err: BaseException) -> str:
+    """The one line shown for an error the user can act on."""
+    if isinstance(err, KeyboardInterrupt):
+        return "error: KeyboardInterrupt: interrupted; completed stages are kept, re-run to resume"
+    if isinstance(err, OSError):
+        where = f"{err.filename}: " if err.filename else ""
+        return (f"error: OSError: {where}{err.strerror}; {STORAGE_HINTS[err.errno or 0]}, then re-run "
+                "(finished stages are kept; nothing half-written was published)")
+    return f"error: {type(err).__name__}: {err}"
+
+
 def guarded(fn: Callable[[], T]) -> T:
-    """Run ``fn``; turn our errors (and Ctrl-C) into one line on stderr and exit 1, unless --debug."""
+    """Run ``fn``; turn our errors, a full or read-only disk, and Ctrl-C into one line on stderr and exit 1,
+    unless --debug."""
     from edgedistill.errors import EdgeDistillError
 
     try:
         return fn()
-    except (EdgeDistillError, KeyboardInterrupt) as err:
-        if STATE["debug"]:
+    except (EdgeDistillError, KeyboardInterrupt, OSError) as err:
+        if STATE["debug"] or (isinstance(err, OSError) and err.errno not in STORAGE_HINTS):
             raise
-        name = type(err).__name__
-        text = "interrupted; completed stages are kept, re-run to resume" if isinstance(err, KeyboardInterrupt) else err
-        typer.echo(f"error: {name}: {text}", err=True)
+        typer.echo(error_line(err), err=True)
         raise typer.Exit(1) from None
 
 
@@ -361,6 +380,18 @@ def package(
     bundle = guarded(lambda: make_bundle(model, target, out, build_options(
         precision, dim, None, dla_core, workspace_mib, None, opt_level, strongly_typed)))
     typer.echo(f"bundle: {bundle.folder}\ntarball: {bundle.tarball}")
+
+
+@app.command()
+def unpack(
+    bundle: Annotated[Path, typer.Argument(help="Bundle archive (.tar.gz from `edgedistill package`, or a tar).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to unpack into.")] = Path("."),
+) -> None:
+    """Unpack a device bundle safely (no path escapes, no links) and verify every file against its manifest."""
+    from edgedistill.bundle import unpack as unpack_bundle
+
+    folder = guarded(lambda: unpack_bundle(bundle, out))
+    typer.echo(f"bundle: {folder}\nnext: cd {folder} && ./build_engine.sh && ./bench.sh")
 
 
 @app.command()

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistill.artifacts import atomic_write_json, atomic_write_text, sha256_path, stage_dir
+from edgedistill.artifacts import atomic_write_json, atomic_write_text, sha256_path, stage_dir, umask_mode
 from edgedistill.bundle.scripts import ONNX, PLUGIN_PLACEHOLDER, bench_script, build_script
 from edgedistill.models.onnx_file import external_data_files
 from edgedistill.models.tokenizer_files import TOKENIZER_FILES
@@ -129,6 +129,7 @@ def make_tarball(folder: Path) -> Path:
     """``<folder>.tar.gz`` holding ``<folder name>/...`` (written to a temporary name, then renamed)."""
     tarball = folder.with_name(folder.name + ".tar.gz")
     fd, tmp = tempfile.mkstemp(prefix=f".{tarball.name}.", dir=folder.parent)
+    os.fchmod(fd, umask_mode())  # mkstemp's 0600 would make the bundle private to its maker
     os.close(fd)
     try:
         with tarfile.open(tmp, "w:gz") as tar:

@@ -136,6 +136,9 @@ def load_config(path: str | Path) -> PipelineConfig:
     path = config_path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason}); save the config as UTF-8") \
+            from None
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {str(err).splitlines()[0]}") from None
     return parse_config(data, base_dir=path.parent.resolve(), source=str(path))

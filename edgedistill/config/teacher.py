@@ -23,9 +23,12 @@ class HttpTeacherConfig(StrictModel):
     timeout_s: float = Field(30.0, gt=0, description="Per-request timeout.")
     retries: int = Field(5, ge=0, description="Retries on timeouts, 429, 5xx and malformed replies.")
     backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each retry.")
+    max_retry_after_s: float = Field(60.0, ge=0, description="Longest wait a server's `Retry-After` (seconds or "
+                                     "HTTP date, on 429/503) is honoured for; longer asks are waited this long.")
     concurrency: PositiveInt = Field(4, description="Requests in flight at once.")
     rps: float | None = Field(None, gt=0, description="Requests per second at most (none: unlimited).")
-    dim: PositiveInt | None = Field(None, description="Expected vector size; replies of another size are errors.")
+    dim: PositiveInt | None = Field(None, description="Expected vector size; replies of another size are errors "
+                                    "(none: the first reply's size, which every later reply must have).")
 
     @field_validator("url")
     @classmethod

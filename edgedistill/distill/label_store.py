@@ -11,22 +11,27 @@ A chunk file exists only once complete, so a labelling job killed at any moment 
 chunks only: nothing answered and stored is requested again, and no partial entry is ever read. Chunks are
 renamed into place without fsync (a killed process loses nothing the kernel has; fsync per chunk capped HTTP
 labelling at ~100 chunks/s here); every chunk is checked when read, so one damaged by a power cut is relabelled.
+Every row has one width, that of the first chunk stored: a teacher answer of another width is refused, never
+stored; in a store written before this was checked, the chunks of a width other than most chunks' are relabelled.
+``refresh=True`` (``--force``) starts the store over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from edgedistill.artifacts import atomic_write_bytes, atomic_write_json, read_json, sha256_json
+from edgedistill.artifacts import atomic_write_bytes, atomic_write_json, read_json, sha256_json, umask_mode
 from edgedistill.errors import InputError
 from edgedistill.models.teachers.base import Teacher
 
@@ -42,6 +47,7 @@ def rename_into_place(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, umask_mode())  # mkstemp's 0600 is too private for a cache others may read
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
@@ -59,15 +65,17 @@ def npy_bytes(array: np.ndarray) -> bytes:
 class LabelStore:
     """Teacher outputs for ``count`` rows, labelled in chunks of ``chunk_size`` rows."""
 
-    def __init__(self, cache_dir: Path, key: str, count: int, chunk_size: int, meta: dict[str, Any] | None = None):
+    def __init__(self, cache_dir: Path, key: str, count: int, chunk_size: int, meta: dict[str, Any] | None = None,
+                 refresh: bool = False):
         self.root = cache_dir / f"teacher-{key}"
         self.count, self.chunk_size = count, chunk_size
         self.chunks: dict[int, np.ndarray] = {}
         self.full: np.ndarray | None = None
+        self.width: tuple[int, ...] | None = None  # the shape of one row, from the first chunk read or written
         meta_path = self.root / "meta.json"
         expected = {"count": count, "chunk_size": chunk_size, "key": key, **(meta or {})}
-        if meta_path.is_file() and read_json(meta_path) != expected:
-            shutil.rmtree(self.root)  # another layout under the same key: start over rather than mix
+        if refresh or (meta_path.is_file() and read_json(meta_path) != expected):
+            shutil.rmtree(self.root, ignore_errors=True)  # asked to, or another layout under the key: never mix
         if not meta_path.is_file():
             atomic_write_json(meta_path, expected)
         if (self.root / OUTPUTS).is_file():
@@ -94,21 +102,39 @@ class LabelStore:
             array = np.load(path, mmap_mode="r")
         except (ValueError, OSError):
             array = None
-        if array is None or array.shape[0] != len(self.rows(c)):
+        if array is None or array.shape[0] != len(self.rows(c)) or self.width not in (None, array.shape[1:]):
             path.unlink()
             return None
+        self.width = array.shape[1:]
         self.chunks[c] = array
         return array
+
+    def stored_width(self) -> tuple[int, ...] | None:
+        """The row shape most stored chunks have (None before the first chunk)."""
+        shapes: Counter[tuple[int, ...]] = Counter()
+        for path in (self.root / "chunks").glob("*.npy"):
+            with contextlib.suppress(ValueError, OSError):
+                shapes[np.load(path, mmap_mode="r").shape[1:]] += 1
+        return shapes.most_common(1)[0][0] if shapes else None
 
     def missing(self, chunks: list[int] | None = None) -> list[int]:
         if self.full is not None:
             return []
+        if self.width is None:
+            self.width = self.stored_width()
         return [c for c in (range(self.n_chunks) if chunks is None else chunks) if self.read_chunk(c) is None]
 
     def write_chunk(self, c: int, outputs: np.ndarray) -> None:
         if outputs.shape[0] != len(self.rows(c)) or not np.isfinite(outputs).all():
             raise InputError(f"teacher returned {outputs.shape[0]} rows (or non-finite values) for a batch of "
                              f"{len(self.rows(c))}; nothing was stored for it")
+        if self.width is None:
+            self.width = self.stored_width()
+        if self.width not in (None, outputs.shape[1:]):
+            raise InputError(f"teacher returned outputs of width {'x'.join(map(str, outputs.shape[1:]))} where "
+                             f"every stored one has width {'x'.join(map(str, self.width))}; nothing was stored "
+                             "for it (a misconfigured or changed teacher: check it, then re-run with --force)")
+        self.width = outputs.shape[1:]
         rename_into_place(self.chunk_path(c), npy_bytes(outputs))
         self.chunks[c] = outputs.astype(np.float32)
         index = {"done": sorted(self.chunks), "of": self.n_chunks}

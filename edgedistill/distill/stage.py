@@ -32,6 +32,7 @@ from edgedistill.distill.width import activation_scores, prune_width
 from edgedistill.errors import ConfigError
 from edgedistill.models.task_model import TaskModel, save_task_model
 from edgedistill.models.teachers import Teacher, load_teacher
+from edgedistill.models.tokenizer_check import check_vocabulary
 from edgedistill.progress import progress_bar
 
 HELDOUT = "heldout.txt"
@@ -39,8 +40,9 @@ LABEL_BATCH = 128
 
 
 def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str], cache_dir: Path,
-                       world: World = SINGLE) -> np.ndarray:
-    """Teacher outputs for ``texts`` from the resumable store; only rows not yet stored are requested.
+                       world: World = SINGLE, refresh: bool = False) -> np.ndarray:
+    """Teacher outputs for ``texts`` from the resumable store; only rows not yet stored are requested
+    (``refresh``: the store is emptied first, so every row is asked again).
 
     Under torchrun each rank labels its share of the chunks (chunk ``c`` on rank ``c % N``); rank 0 then
     consolidates the store and every rank reads it memory-mapped.
@@ -49,13 +51,14 @@ def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str
     key = store_key(teacher.identity(), texts_hash(texts), preprocessing)
     chunk = config.teacher.http.batch_size if config.teacher.http else LABEL_BATCH
 
-    def open_store() -> LabelStore:
-        return LabelStore(cache_dir, key, len(texts), chunk, {"teacher": teacher.identity(), **preprocessing})
+    def open_store(refresh: bool = False) -> LabelStore:
+        return LabelStore(cache_dir, key, len(texts), chunk, {"teacher": teacher.identity(), **preprocessing},
+                          refresh=refresh)
 
     if not world.distributed:
-        with progress_bar("labelling with the teacher", total=len(texts)) as advance:
-            return open_store().label_all(teacher, texts, progress=advance)
-    store = open_store() if world.main else None  # rank 0 sets the store up (or clears a stale layout) first
+        with progress_bar("labelling with the teacher", total=len(texts), unit="texts") as advance:
+            return open_store(refresh).label_all(teacher, texts, progress=advance)
+    store = open_store(refresh) if world.main else None  # rank 0 sets the store up (or clears it) first
     world.barrier()
     store = store or open_store()
     store.fill(teacher, texts, [c for c in range(store.n_chunks) if world.owns(c)])
@@ -159,8 +162,10 @@ def from_teacher(config: PipelineConfig, model: TaskModel, tokenizer: Any,
     return student, info
 
 
-def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
+def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool = False) -> dict[str, Any]:
     """Distil ``config.teacher`` into the configured student inside ``out``; return the stage metrics.
+
+    ``refresh_cache`` (``--force``): ask the teacher again for every row instead of reading the label store.
 
     Under torchrun every rank runs this; ranks other than 0 label and train alongside rank 0 and return after
     training without writing anything into ``out``.
@@ -168,11 +173,12 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
     world = current_world()
     teacher = load_teacher(config.teacher, config.distill.max_length)
     texts, heldout = split_holdout(load_train_texts(config.data.train), config.data.holdout, config.distill.seed)
+    tokenizer = student_tokenizer(config, teacher)
+    check_vocabulary(tokenizer, texts, config.teacher.tokenizer or config.teacher.path)
     if world.main:
         atomic_write_text(out / HELDOUT, "\n".join(heldout) + "\n")
-    targets = label_with_teacher(config, teacher, texts + heldout, cache_dir, world)
+    targets = label_with_teacher(config, teacher, texts + heldout, cache_dir, world, refresh_cache)
     student, metrics = derive_student(config, teacher, heldout, output_width=targets.shape[1])
-    tokenizer = student_tokenizer(config, teacher)
     if world.main:
         save_task_model(student, tokenizer, out / "untrained")
     live = teacher.model if any(s.white_box for s in config.distill.losses) else None
@@ -181,9 +187,11 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path) -> dict[str, Any]:
     def evaluate(model: TaskModel) -> float:
         return fidelity(model, tokenizer, heldout, teacher_heldout, config.distill.max_length)
 
-    with progress_bar("distilling", total=config.distill.steps) as advance:
+    hint = "lower distill.steps (or raise distill.batch_size on faster hardware)"
+    with progress_bar("distilling", total=config.distill.steps, unit="steps", hint=hint) as advance:
         losses = train(student, tokenizer, texts, targets, config.distill, out,
-                       on_step=lambda step, loss: advance(1), teacher=live, evaluate=evaluate, world=world)
+                       on_step=lambda step, loss: advance(1, loss=loss), teacher=live, evaluate=evaluate,
+                       world=world)
     del teacher, live
     if not world.main:
         return {"rank": world.rank, "loss_last": losses[-1]}

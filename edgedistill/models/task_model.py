@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from edgedistill.artifacts import umask_mode
 from edgedistill.errors import InputError
 
 POOLING_DIR = "1_Pooling"
@@ -121,6 +122,7 @@ def load_task_model(path: Path, task: str, trust_remote_code: bool = False) -> t
     Raises:
         InputError: the folder is missing or does not hold a loadable model.
     """
+    from safetensors import SafetensorError
     from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -133,6 +135,9 @@ def load_task_model(path: Path, task: str, trust_remote_code: bool = False) -> t
     try:
         backbone = auto.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=None)
         tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except SafetensorError as err:
+        raise InputError(f"cannot load model from {path}: its weights file is damaged or incomplete ({err}); "
+                         "copy model.safetensors again") from None
     except (OSError, ValueError, KeyError) as err:
         raise InputError(f"cannot load model from {path}: {str(err).splitlines()[0]}") from None
     pooling, normalize = read_pooling(path)
@@ -187,6 +192,8 @@ def save_task_model(model: TaskModel, tokenizer: Any, out: Path) -> None:
     """Save as a Hugging Face folder (safetensors) with tokenizer and sentence-transformers pooling files."""
     model.backbone.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    for path in out.glob("*.safetensors"):  # written through a private temporary file (0600): give it the umask's
+        path.chmod(umask_mode())
     if model.task != "sentence-embedding":
         return
     hidden = model.backbone.config.hidden_size

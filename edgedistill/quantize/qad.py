@@ -131,7 +131,7 @@ def train(student: TaskModel, tokenizer: Any, step: QuantizeStep, qad: QadData, 
     from edgedistill.distill.trainer import train as distill_train
     from edgedistill.progress import progress_bar
 
-    with progress_bar("quantization-aware distillation", total=step.qad_steps) as advance:
+    with progress_bar("quantization-aware distillation", total=step.qad_steps, unit="steps") as advance:
         return distill_train(student, tokenizer, qad.texts, qad.teacher_outputs, distill_config(step, qad, data),
                              work, on_step=lambda s, loss: advance(1))
 

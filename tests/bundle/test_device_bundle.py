@@ -13,6 +13,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from edgedistill.artifacts import umask_mode
 from edgedistill.bundle import package, unpack, verify_bundle
 from edgedistill.bundle.device_summary import percentile, power_samples, summarise
 from edgedistill.bundle.package import bundle_plan
@@ -124,6 +125,57 @@ def test_unpack_refuses_escapes(tmp_path, name, kind):
     with pytest.raises(InputError, match="refusing to unpack"):
         unpack(tarball, tmp_path / "out")
     assert not any((tmp_path / "out").iterdir())
+
+
+def test_dot_rooted_and_uncompressed_tars_unpack(model_dir, tmp_path):
+    """`tar -C bundle -czf b.tgz .` (files at the root, `./` names) and a plain tar of the folder both unpack."""
+    b = package(model_dir / "model.onnx", "rtx-4090", tmp_path / "bundle")
+    subprocess.run(["tar", "-C", str(b.folder), "-czf", str(tmp_path / "mine.tgz"), "."], check=True)
+    folder = unpack(tmp_path / "mine.tgz", tmp_path / "device")
+    assert folder == tmp_path / "device" / "mine" and (folder / "model" / "model.onnx").is_file()
+    assert b.tarball is not None and b.tarball.stat().st_mode & 0o777 == umask_mode()  # not mkstemp's 0600
+    with tarfile.open(tmp_path / "plain.tar", "w") as tar:
+        tar.add(b.folder, arcname="bundle")
+    assert (unpack(tmp_path / "plain.tar", tmp_path / "device2") / "manifest.json").is_file()
+
+
+def test_not_a_tar_or_a_tampered_one_leaves_nothing(model_dir, tmp_path):
+    import zipfile
+
+    b = package(model_dir / "model.onnx", "rtx-4090", tmp_path / "bundle")
+    with zipfile.ZipFile(tmp_path / "b.zip", "w") as archive:
+        archive.write(b.folder / "manifest.json", "bundle/manifest.json")
+    with pytest.raises(InputError, match="b.zip is not a tar archive"):
+        unpack(tmp_path / "b.zip", tmp_path / "device")
+    (b.folder / "model" / "vocab.txt").write_text("changed")
+    with tarfile.open(tmp_path / "tampered.tar.gz", "w:gz") as tar:
+        tar.add(b.folder, arcname="bundle")
+    with pytest.raises(InputError, match="'model/vocab.txt' differs"):
+        unpack(tmp_path / "tampered.tar.gz", tmp_path / "device")
+    assert not any((tmp_path / "device").iterdir())
+
+
+def test_a_link_where_the_bundle_goes_is_refused(model_dir, tmp_path):
+    b = package(model_dir / "model.onnx", "rtx-4090", tmp_path / "bundle")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "device").mkdir()
+    (tmp_path / "device" / "bundle").symlink_to(elsewhere)
+    with pytest.raises(InputError, match=r"device/bundle: it is a symbolic link \(to .*elsewhere\)"):
+        unpack(b.tarball, tmp_path / "device")
+    assert not any(elsewhere.iterdir())
+
+
+def test_unpack_command(model_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from edgedistill.cli import app
+
+    b = package(model_dir / "model.onnx", "rtx-4090", tmp_path / "bundle")
+    result = CliRunner().invoke(app, ["unpack", str(b.tarball), "--out", str(tmp_path / "device")])
+    assert result.exit_code == 0 and f"bundle: {tmp_path / 'device' / 'bundle'}" in result.output, result.output
+    bad = CliRunner().invoke(app, ["unpack", str(tmp_path / "nope.tgz"), "--out", str(tmp_path / "device")])
+    assert bad.exit_code == 1 and bad.output.startswith("error: InputError: bundle not found")
 
 
 def test_device_summary_reads_trtexec_and_tegrastats(tmp_path):

@@ -1,14 +1,17 @@
-"""A teacher behind HTTP: an OpenAI-compatible ``/v1/embeddings`` API, or a generic JSON POST whose reply
-holds the vectors at a configurable dotted path (e.g. ``result.logits``).
+"""A teacher behind HTTP: an OpenAI-compatible ``/v1/embeddings`` API, or a generic JSON POST whose reply holds the
+vectors at a configurable dotted path (e.g. ``result.logits``).
 
-Requests run ``concurrency`` at a time and are yielded as they complete, so a labelling job stores each answer
-as soon as it arrives. The API key is read from the environment variable the config names; it is sent in the
-``Authorization`` header and appears nowhere else (not in identity, caches, errors or logs).
+Requests run ``concurrency`` at a time and are yielded as they complete, so a labelling job stores each answer as
+soon as it arrives; once one fails for good, the others stop retrying and nothing more is sent. Every reply must
+have the vector width of ``dim``, or else of the first reply. The API key is read from the environment variable the
+config names; it is sent in the ``Authorization`` header and appears nowhere else (not in identity, caches, errors
+or logs).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -50,7 +53,9 @@ class HttpTeacher(Teacher):
     def __init__(self, cfg: HttpTeacherConfig):
         self.cfg = cfg
         self.poster = JsonPoster(cfg.url, api_headers(cfg), cfg.timeout_s, cfg.retries, cfg.backoff_s,
-                                 RateLimiter(cfg.rps))
+                                 RateLimiter(cfg.rps), cfg.max_retry_after_s)
+        self.width = cfg.dim  # fixed by the first reply when the config leaves it open
+        self.width_lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
         c = self.cfg
@@ -71,18 +76,31 @@ class HttpTeacher(Teacher):
             out = np.asarray(raw, dtype=np.float32)
         except (KeyError, TypeError, ValueError) as err:
             raise InputError(f"http teacher: reply from {self.cfg.url} has no vectors where expected ({err})") from None
-        expected = (count, self.cfg.dim) if self.cfg.dim else (count,)
-        if out.ndim != 2 or out.shape[: len(expected)] != expected:
-            raise InputError(f"http teacher: {self.cfg.url} returned vectors of shape {out.shape}, expected "
-                             f"{'x'.join(map(str, expected))}{'' if self.cfg.dim else 'xD'}")
+        if out.ndim != 2 or out.shape[0] != count:
+            raise InputError(f"http teacher: {self.cfg.url} returned vectors of shape {out.shape}, expected {count}xD")
+        self.check_width(out.shape[1])
         return out
+
+    def check_width(self, width: int) -> None:
+        """The first reply fixes the width (unless ``dim`` did); a reply of another width is an error."""
+        with self.width_lock:
+            expected = self.width = self.width or width
+        if width != expected:
+            where = "teacher.http.dim" if self.cfg.dim else "the first reply's width"
+            raise InputError(f"http teacher: {self.cfg.url} returned vectors of width {width}, but {where} is "
+                             f"{expected}; nothing was stored for them (check the endpoint and its model)")
 
     def run(self, texts: list[str]) -> np.ndarray:
         return self.vectors(self.poster.post(self.body(texts)), len(texts))
 
     def label(self, batches: list[list[str]]) -> Iterator[tuple[int, np.ndarray]]:
-        """Run batches ``concurrency`` at a time; yield each as it is answered (so it can be stored at once)."""
+        """Run batches ``concurrency`` at a time; yield each as it is answered (so it can be stored at once).
+
+        Raises:
+            InputError: a batch failed for good; the requests still in flight stop retrying and no other is sent.
+        """
         todo = iter(enumerate(batches))
+        self.poster.stop.clear()
         with ThreadPoolExecutor(self.cfg.concurrency) as pool:
             running: dict[Future[np.ndarray], int] = {}
 
@@ -93,9 +111,16 @@ class HttpTeacher(Teacher):
 
             for _ in range(self.cfg.concurrency):
                 submit_next()
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    i = running.pop(future)
-                    submit_next()  # keep `concurrency` requests in flight while the caller stores this one
-                    yield i, future.result()
+            try:
+                while running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        i = running.pop(future)
+                        vectors = future.result()
+                        submit_next()  # keep `concurrency` requests in flight while the caller stores this one
+                        yield i, vectors
+            except BaseException:
+                self.poster.stop.set()  # the job has failed: in-flight requests end their retries
+                for future in running:
+                    future.cancel()
+                raise
