@@ -91,7 +91,10 @@ class RunDir:
         key = sha256_json({"config": config, "inputs": input_hashes})
         final = {rel: self.path(name, rel) for rel in outputs}
         if not world.main:
-            world.barrier()  # rank 0 has decided to run, and prepared the partial folder
+            manifest = Manifest(self.root)
+            if not self.force and manifest.is_current(name, key, final):  # rank 0 decides the same: both skip
+                return dict((manifest.stage(name) or {}).get("metrics", {}))
+            world.barrier()  # rank 0 has prepared the partial folder
             metrics = fn(self.partial(name))
             world.barrier()  # rank 0 has renamed the stage folder and recorded the manifest
             return metrics

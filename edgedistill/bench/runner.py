@@ -169,7 +169,7 @@ def run(cfg: BenchConfig, artifacts: list[Artifact], out: Path) -> dict[str, Any
     pairs = plan(cfg, artifacts)
     vocab_size = shared_vocab_size([a for a, _ in pairs])
     shapes = list(cfg.shapes)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # a warning is one line, also in a log
     contenders = [open_contender(a, b, settings, n) for (a, b), n in zip(pairs, names_for(pairs), strict=True)]
     for c in contenders:
         cold_call(c, shapes[0], vocab_size, settings.seed)

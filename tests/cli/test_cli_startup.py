@@ -18,7 +18,7 @@ def test_help_imports_no_heavy_library():
 
 
 STAGE_COMMANDS = ("run", "distill", "export", "fuse", "quantize", "bench", "report", "build", "package", "estimate",
-                  "compare", "examples")
+                  "compare", "examples", "unpack")
 
 
 def test_every_stage_has_a_command():
