@@ -16,10 +16,8 @@ import torch
 from torch import nn
 
 from edgedistill.errors import ConfigError
+from edgedistill.models.architectures import BY_MODEL_TYPE, architecture_of
 from edgedistill.models.outputs import first_tensor
-
-PROJECTION_NAMES = {"query": ("query", "q_proj", "q_lin"), "key": ("key", "k_proj", "k_lin"),
-                    "value": ("value", "v_proj", "v_lin")}
 
 
 @dataclass(frozen=True)
@@ -41,24 +39,29 @@ class ModelInfo:
 
 
 def model_info(model: nn.Module, name: str) -> ModelInfo:
-    """Describe a :class:`TaskModel` (layers, hidden size, heads) or any other module (white-box, no layers)."""
+    """Describe a :class:`TaskModel` of a known family (layers, hidden size, heads) or any other module (white-box,
+    no layers: only its output and named modules can be compared)."""
     backbone = getattr(model, "backbone", None)
     config = getattr(backbone, "config", None)
-    if config is None:
+    if config is None or getattr(config, "model_type", None) not in BY_MODEL_TYPE:
         return ModelInfo(name, True, model=model)
-    head_size = getattr(config, "attention_head_size", None)
-    width = config.num_attention_heads * head_size if head_size else config.hidden_size
-    return ModelInfo(name, True, config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
-                     model=model, attention_width=width)
+    arch = BY_MODEL_TYPE[config.model_type]
+    heads = arch.num_heads(config)
+    return ModelInfo(name, True, arch.num_layers(config), arch.hidden_size(config), heads, model=model,
+                     attention_width=heads * arch.head_size(config))
 
 
-def layer_projection(layer: nn.Module, kind: str, where: str) -> nn.Module:
-    """The query/key/value Linear inside one transformer layer (BERT, RoBERTa, DistilBERT, Llama-style names)."""
-    for name, module in layer.named_modules():
-        if name.rsplit(".", 1)[-1] in PROJECTION_NAMES[kind]:
-            return module
-    raise ConfigError(f"{where}: no {kind} projection found in {type(layer).__name__}; attention losses need "
-                      f"a submodule named one of {PROJECTION_NAMES[kind]}")
+def layer_projection(model: nn.Module, layer: nn.Module, kind: str, where: str) -> nn.Module:
+    """The query/key/value projection inside one transformer layer, where the family's adapter says it is.
+
+    Raises:
+        ConfigError: the family packs Q, K and V into one projection (GPT-2), so they cannot be hooked apart.
+    """
+    arch = architecture_of(getattr(model, "backbone", model), where)
+    if arch.query == arch.key:
+        raise ConfigError(f"{where}: {arch.name} packs query, key and value into one projection ({arch.query}); "
+                          "attention losses need them apart; use hidden_mse or output losses")
+    return arch.projection(layer, getattr(arch, kind))
 
 
 def resolve(model: nn.Module, key: str, where: str) -> nn.Module:
@@ -75,12 +78,12 @@ def resolve(model: nn.Module, key: str, where: str) -> nn.Module:
             names = [n for n, _ in model.named_modules() if n][:8]
             raise ConfigError(f"{where}: module '{path}' not found; modules include {names}") from None
     kind, index = key.split(".")
-    layers: Any = getattr(model, "layers", None)
+    layers: Any = model.layers if model_info(model, where).layers else None  # a TaskModel of a known family
     if layers is None or int(index) >= len(layers):
         count = 0 if layers is None else len(layers)
         raise ConfigError(f"{where}: layer {index} does not exist; the model has {count} layers")
     layer = layers[int(index)]
-    return layer if kind == "hidden" else layer_projection(layer, kind, where)
+    return layer if kind == "hidden" else layer_projection(model, layer, kind, where)
 
 
 def output_tensor(output: Any, key: str) -> torch.Tensor:

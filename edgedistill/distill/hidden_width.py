@@ -24,18 +24,34 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgedistill.distill.width import parts, rebuild, sliced
+from edgedistill.distill.width import keep_top, rebuilt, sliced, with_backbone
 from edgedistill.errors import ConfigError
+from edgedistill.models.architectures import architecture_of, families
 from edgedistill.models.task_model import TaskModel
+
+WHERE = "student.from_teacher.hidden_size"
 
 
 def base_of(model: TaskModel) -> Any:
-    """The BERT encoder, checked to have the modules hidden-size reduction slices."""
-    base = model.base_model
-    if not hasattr(base, "embeddings") or not hasattr(base.embeddings, "word_embeddings"):
-        raise ConfigError(f"student.from_teacher.hidden_size: needs a BERT-style model (embeddings.word_embeddings, "
-                          f"encoder.layer[i].attention.self.query …); got {type(base).__name__}")
-    return base
+    """The BERT encoder, checked to be of a family whose residual stream can be narrowed and saved.
+
+    Raises:
+        ConfigError: another family (the message names those that can).
+    """
+    arch = architecture_of(model.backbone, WHERE)
+    if not arch.hidden_pruning:
+        can = ", ".join(f.name for f in families.FAMILIES if f.hidden_pruning)
+        raise ConfigError(f"{WHERE}: the residual stream of a {arch.name} model cannot be narrowed and saved; "
+                          f"supported for {can}; for {arch.name} cut layers or intermediate_size")
+    return model.base_model
+
+
+def parts(layer: nn.Module) -> dict[str, nn.Linear]:
+    """The BERT layer's projections that read or write the residual stream."""
+    arch = families.BERT
+    paths = {"query": arch.query, "key": arch.key, "value": arch.value, "attn_out": arch.output,
+             "inter": arch.ffn_in[0], "out": arch.ffn_out}
+    return {role: layer.get_submodule(path) for role, path in paths.items()}  # type: ignore[misc]
 
 
 def embedding_tables(base: Any) -> list[nn.Embedding]:
@@ -52,6 +68,7 @@ def layer_norms(model: TaskModel) -> list[nn.LayerNorm]:
 
 def weight_scores(model: TaskModel) -> torch.Tensor:
     """(H,) importance of each residual-stream unit from the weights that read or write it."""
+    base_of(model)
     terms = [t.weight.detach().pow(2).sum(0) for t in embedding_tables(base_of(model))]
     for layer in model.layers:
         p = parts(layer)
@@ -134,8 +151,7 @@ def prune_hidden(model: TaskModel, hidden: int, scores: torch.Tensor | None = No
     Raises:
         ConfigError: ``hidden`` exceeds the model's hidden size, or the model is not BERT-style.
     """
-    from edgedistill.distill.width import keep_top
-
+    base_of(model)
     config = model.backbone.config
     if hidden > config.hidden_size:
         raise ConfigError(f"student.from_teacher.hidden_size: {hidden} > the teacher's {config.hidden_size}")
@@ -147,5 +163,7 @@ def prune_hidden(model: TaskModel, hidden: int, scores: torch.Tensor | None = No
     if student.task == "sentence-embedding":
         student.dense = restoring_dense(student, keep)
     slice_residual(student, keep)
-    head_size = getattr(config, "attention_head_size", config.hidden_size // config.num_attention_heads)
-    return rebuild(student, config.num_attention_heads, config.intermediate_size, head_size)
+    head_size = families.BERT.head_size(config)
+    backbone = rebuilt(student.backbone, {"hidden_size": hidden, "attention_head_size": head_size},
+                       student.backbone.state_dict())
+    return with_backbone(student, backbone)

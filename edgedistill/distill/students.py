@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import copy
 
-from torch import nn
-
 from edgedistill.errors import ConfigError
+from edgedistill.models.architectures import architecture_of
 from edgedistill.models.task_model import TaskModel
 
 
@@ -19,9 +18,10 @@ def select_layers(teacher: TaskModel, layers: list[int]) -> TaskModel:
     """Return a new model with only the teacher's ``layers`` (a deep copy; the teacher is untouched).
 
     Raises:
-        ConfigError: a layer index the teacher does not have.
+        ConfigError: a layer index the teacher does not have, or a family edgedistill has no adapter for.
     """
-    count = len(teacher.layers)
+    arch = architecture_of(teacher.backbone, "student.from_teacher")
+    count = len(arch.layer_list(teacher.backbone))
     missing = [i for i in layers if i >= count]
     if missing:
         raise ConfigError(
@@ -29,11 +29,6 @@ def select_layers(teacher: TaskModel, layers: list[int]) -> TaskModel:
             f"the teacher has {count} layers (0-{count - 1})"
         )
     student = copy.deepcopy(teacher)
-    student.base_model.encoder.layer = nn.ModuleList([student.layers[i] for i in layers])
-    student.backbone.config.num_hidden_layers = len(layers)
-    for new_idx, layer in enumerate(student.layers):
-        # Attention modules carry their index for KV caches; keep it consistent with the new position.
-        for module in layer.modules():
-            if hasattr(module, "layer_idx"):
-                setattr(module, "layer_idx", new_idx)  # noqa: B010 (typed as Tensor|Module otherwise)
+    kept = arch.layer_list(student.backbone)
+    arch.replace_layers(student.backbone, [kept[i] for i in layers])
     return student

@@ -1,12 +1,15 @@
-"""Width reduction: keep the most important attention heads and FFN units of each BERT-style layer.
+"""Width reduction: keep the most important attention heads and FFN units of each transformer layer, any family.
 
 Each layer keeps its own ``heads`` heads and ``intermediate_size`` FFN units, ranked by weight magnitude (the
-L2 norm of a head's Q/K/V rows and attention-output columns; of a unit's intermediate row and output column)
+L2 norm of a head's Q/K/V rows and attention-output columns; of a unit's FFN-input rows and output column)
 or by activation statistics on held-out texts (the mean norm of a head's contribution to the attention output;
-of a unit's mean |activation| times its output column's norm). Kept units stay in their original order, and the
-Linear layers are sliced consistently: Q/K/V rows, attention-output columns, intermediate rows, output columns.
-The hidden size is unchanged. With fewer heads the student becomes a ``pruned_bert`` (see
-:mod:`edgedistill.models.pruned_bert`), as transformers 5's BERT derives the head size from the head count.
+of a unit's mean |activation| times its output column's norm). Kept units stay in their original order. The
+family's :class:`~edgedistill.models.architectures.Architecture` says where the projections are; the sliced
+weights are loaded, strictly, into a fresh model built from a config that describes them, so the student saves and
+loads as itself. The hidden size is unchanged.
+
+FFN units can be cut in every family. Heads can be cut where a model with fewer heads can be saved (BERT, as
+``pruned_bert``; ViT, whose config states the head size); in the others the layers and FFN units are cut.
 """
 
 from __future__ import annotations
@@ -18,16 +21,17 @@ import torch
 from torch import nn
 
 from edgedistill.errors import ConfigError
+from edgedistill.models.architectures import Architecture, architecture_of, families
 from edgedistill.models.task_model import TaskModel
 
 Scores = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (head scores (H,), FFN unit scores (M,))
+WHERE = "student.from_teacher"
 
 
-def parts(layer: nn.Module) -> dict[str, nn.Linear]:
-    """The Linear layers of a BERT-style layer that width reduction slices."""
-    m: Any = layer
-    return {"query": m.attention.self.query, "key": m.attention.self.key, "value": m.attention.self.value,
-            "attn_out": m.attention.output.dense, "inter": m.intermediate.dense, "out": m.output.dense}
+def weight_of(module: nn.Module, conv1d: bool) -> torch.Tensor:
+    """A projection's weight as (out, in), whatever its storage (GPT-2's Conv1D keeps (in, out))."""
+    weight: Any = module.weight
+    return weight.detach().t() if conv1d else weight.detach()
 
 
 def head_rows(heads: torch.Tensor, head_size: int) -> torch.Tensor:
@@ -35,31 +39,35 @@ def head_rows(heads: torch.Tensor, head_size: int) -> torch.Tensor:
     return (heads[:, None] * head_size + torch.arange(head_size)).flatten()
 
 
-def weight_scores(layer: nn.Module, heads: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(heads,) and (intermediate,) importance from weight magnitude."""
-    p = parts(layer)
-    d = p["query"].out_features // heads
-    qkv = sum(p[k].weight.detach().pow(2).view(heads, d, -1).sum((1, 2)) for k in ("query", "key", "value"))
-    out = p["attn_out"].weight.detach().pow(2).view(-1, heads, d).sum((0, 2))
-    ffn = p["inter"].weight.detach().pow(2).sum(1) + p["out"].weight.detach().pow(2).sum(0)
-    return (qkv + out).sqrt(), ffn.sqrt()
+def weight_scores(arch: Architecture, config: Any, layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    """(heads,) and (intermediate,) importance of the units of one layer of family ``arch`` from weight magnitude."""
+    heads, d = arch.num_heads(config), arch.head_size(config)
+    qkv = sum(weight_of(arch.projection(layer, p), arch.conv1d)[: heads * d].pow(2).view(heads, d, -1).sum((1, 2))
+              for p in {arch.query, arch.key, arch.value})
+    out = weight_of(arch.projection(layer, arch.output), arch.conv1d).pow(2).view(-1, heads, d).sum((0, 2))
+    ffn = sum(weight_of(arch.projection(layer, p), arch.conv1d).pow(2).sum(1) for p in arch.ffn_in)
+    ffn = ffn + weight_of(arch.projection(layer, arch.ffn_out), arch.conv1d).pow(2).sum(0)
+    return (qkv + out).sqrt(), ffn.sqrt()  # type: ignore[union-attr]
 
 
 def activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_length: int) -> Scores:
     """Per layer, head and FFN-unit importance from the activations on ``texts`` (padding excluded)."""
-    heads = model.backbone.config.num_attention_heads
+    arch = architecture_of(model.backbone, WHERE)
+    heads = arch.num_heads(model.backbone.config)
     sums: dict[tuple[int, str], torch.Tensor] = {}
     mask = torch.ones(0)
 
-    def hook(i: int, kind: str, linear: nn.Linear) -> Any:
+    def hook(i: int, kind: str, projection: nn.Module) -> Any:
+        out_by_in = weight_of(projection, arch.conv1d)  # (hidden, width)
+
         def record(_m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
             x = inputs[0].float()  # (B, S, W)
             if kind == "head":  # each head's share of the attention output: ctx_h @ W_O[:, h]ᵀ, (B, S, heads, H)
                 b, s, w = x.shape
-                w_o = linear.weight.view(-1, heads, w // heads)
+                w_o = out_by_in.view(-1, heads, w // heads)
                 value = torch.einsum("bshd,ohd->bsho", x.view(b, s, heads, -1), w_o).norm(dim=-1)
             else:
-                value = x.abs() * linear.weight.norm(dim=0)
+                value = x.abs() * out_by_in.norm(dim=0)
             total = (value * mask.view(*mask.shape, *([1] * (value.dim() - 2)))).sum((0, 1))
             sums[i, kind] = sums.get((i, kind), 0) + total
 
@@ -67,9 +75,9 @@ def activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_le
 
     handles = []
     for i, layer in enumerate(model.layers):
-        p = parts(layer)
-        handles += [p["attn_out"].register_forward_pre_hook(hook(i, "head", p["attn_out"])),
-                    p["out"].register_forward_pre_hook(hook(i, "ffn", p["out"]))]
+        for kind, path in (("head", arch.output), ("ffn", arch.ffn_out)):
+            projection = arch.projection(layer, path)
+            handles.append(projection.register_forward_pre_hook(hook(i, kind, projection)))
     try:
         with torch.no_grad():
             for start in range(0, len(texts), 32):
@@ -106,25 +114,33 @@ def sliced(linear: nn.Linear, rows: torch.Tensor | None = None, cols: torch.Tens
     return new
 
 
-def slice_layer(layer: nn.Module, keep_heads: torch.Tensor, keep_units: torch.Tensor, head_size: int) -> None:
-    """Slice one BERT-style layer in place to the kept heads and FFN units."""
-    m: Any = layer
-    rows = head_rows(keep_heads, head_size)
-    attn = m.attention.self
-    attn.query, attn.key, attn.value = (sliced(getattr(attn, k), rows=rows) for k in ("query", "key", "value"))
-    attn.num_attention_heads, attn.all_head_size = len(keep_heads), len(rows)
-    m.attention.output.dense = sliced(m.attention.output.dense, cols=rows)
-    m.intermediate.dense = sliced(m.intermediate.dense, rows=keep_units)
-    m.output.dense = sliced(m.output.dense, cols=keep_units)
+def slice_projection(state: dict[str, torch.Tensor], name: str, conv1d: bool, rows: torch.Tensor | None = None,
+                     cols: torch.Tensor | None = None) -> None:
+    """Slice the state-dict entries of projection ``name`` to output ``rows`` / input ``cols`` (in place)."""
+    weight = state[f"{name}.weight"]
+    out_axis, in_axis = (1, 0) if conv1d else (0, 1)
+    if rows is not None:
+        weight = weight.index_select(out_axis, rows)
+        if f"{name}.bias" in state:
+            state[f"{name}.bias"] = state[f"{name}.bias"][rows]
+    if cols is not None:
+        weight = weight.index_select(in_axis, cols)
+    state[f"{name}.weight"] = weight.contiguous()
 
 
-def check_width(config: Any, heads: int, intermediate: int) -> None:
-    """Raises ConfigError when the asked width exceeds the teacher's (any smaller count fits: heads keep their size)."""
-    where = "student.from_teacher"
-    if heads > config.num_attention_heads:
-        raise ConfigError(f"{where}.heads: {heads} > the teacher's {config.num_attention_heads} attention heads")
-    if intermediate > config.intermediate_size:
-        raise ConfigError(f"{where}.intermediate_size: {intermediate} > the teacher's {config.intermediate_size}")
+def check_width(arch: Architecture, config: Any, heads: int, intermediate: int) -> None:
+    """Raises ConfigError when the asked width exceeds the teacher's, or the family cannot save fewer heads."""
+    if heads > arch.num_heads(config):
+        raise ConfigError(f"{WHERE}.heads: {heads} > the teacher's {arch.num_heads(config)} attention heads")
+    if intermediate > arch.ffn_size(config):
+        raise ConfigError(f"{WHERE}.intermediate_size: {intermediate} > the teacher's {arch.ffn_size(config)}")
+    if heads == arch.num_heads(config):
+        return
+    if not arch.head_pruning or arch.kv_heads_key:
+        can = ", ".join(f.name for f in families.FAMILIES if f.head_pruning and not f.kv_heads_key)
+        raise ConfigError(f"{WHERE}.heads: a {arch.name} model cannot be saved with fewer heads than hidden size / "
+                          f"head size (its config has no head-size key); heads can be cut for {can}; for "
+                          f"{arch.name} cut intermediate_size or layers")
 
 
 def prune_width(model: TaskModel, heads: int | None, intermediate: int | None,
@@ -134,53 +150,55 @@ def prune_width(model: TaskModel, heads: int | None, intermediate: int | None,
     ``scores`` ranks the units (default: weight magnitude).
 
     Raises:
-        ConfigError: more heads or units than the model has, or a model that is not BERT-style.
+        ConfigError: more heads or units than the model has, fewer heads in a family that cannot save them, or a
+            family edgedistill has no adapter for.
     """
+    arch = architecture_of(model.backbone, WHERE)
     config = model.backbone.config
-    heads = heads or config.num_attention_heads
-    intermediate = intermediate or config.intermediate_size
-    check_width(config, heads, intermediate)
-    head_size = getattr(config, "attention_head_size", config.hidden_size // config.num_attention_heads)
-    try:
-        scores = scores or [weight_scores(layer, config.num_attention_heads) for layer in model.layers]
-    except AttributeError:
-        raise ConfigError(f"student.from_teacher: width reduction needs BERT-style layers "
-                          f"(attention.self.query …); got {type(model.layers[0]).__name__}") from None
-    student = copy.deepcopy(model)
-    for layer, (head_scores, unit_scores) in zip(student.layers, scores):
-        slice_layer(layer, keep_top(head_scores, heads), keep_top(unit_scores, intermediate), head_size)
-    return rebuild(student, heads, intermediate, head_size)
+    heads = heads or arch.num_heads(config)
+    intermediate = intermediate or arch.ffn_size(config)
+    check_width(arch, config, heads, intermediate)
+    head_size = arch.head_size(config)
+    scores = scores or [weight_scores(arch, config, layer) for layer in model.layers]
+    names = {module: name for name, module in model.backbone.named_modules()}
+    state = dict(model.backbone.state_dict())
+    for layer, (head_scores, unit_scores) in zip(model.layers, scores):
+        rows = head_rows(keep_top(head_scores, heads), head_size)
+        units = keep_top(unit_scores, intermediate)
+        for path in (arch.query, arch.key, arch.value) if heads != arch.num_heads(config) else ():
+            slice_projection(state, names[arch.projection(layer, path)], arch.conv1d, rows=rows)
+        if heads != arch.num_heads(config):
+            slice_projection(state, names[arch.projection(layer, arch.output)], arch.conv1d, cols=rows)
+        for path in arch.ffn_in:
+            slice_projection(state, names[arch.projection(layer, path)], arch.conv1d, rows=units)
+        slice_projection(state, names[arch.projection(layer, arch.ffn_out)], arch.conv1d, cols=units)
+    updates = {arch.heads_key: heads, arch.ffn_key: intermediate}
+    if heads != arch.num_heads(config):
+        updates[arch.head_size_key or ""] = head_size
+    return with_backbone(model, rebuilt(model.backbone, updates, state))
 
 
-def rebuild(student: TaskModel, heads: int, intermediate: int, head_size: int) -> TaskModel:
-    """Give the sliced backbone a config that describes it, so it saves and loads as itself.
+def rebuilt(backbone: nn.Module, updates: dict[str, Any], state: dict[str, torch.Tensor]) -> nn.Module:
+    """A fresh model of ``backbone``'s class with its config changed by ``updates``, loading ``state`` strictly.
 
-    A plain ``bert`` config while the heads span the hidden size, ``pruned_bert`` (with ``attention_head_size``)
-    otherwise; the sliced weights load strictly into the new model.
+    A BERT whose heads no longer span the hidden size becomes a ``pruned_bert`` (transformers' BERT derives the
+    head size from the head count); a pruned one whose heads span it again becomes a plain ``bert``.
     """
-    from transformers import BertConfig, BertForSequenceClassification, BertModel
+    config: Any = copy.deepcopy(backbone.config)
+    for key, value in updates.items():
+        setattr(config, key, value)
+    cls: Any = type(backbone)
+    if config.model_type in ("bert", "pruned_bert"):
+        from edgedistill.models.pruned_bert import bert_class_and_config
 
-    from edgedistill.models.pruned_bert import PrunedBertConfig, PrunedBertForSequenceClassification, PrunedBertModel
-
-    backbone = student.backbone
-    old = backbone.config
-    hidden = backbone.base_model.embeddings.word_embeddings.embedding_dim
-    plain = heads * head_size == hidden
-    kinds = {"BertModel": (BertModel, PrunedBertModel),
-             "BertForSequenceClassification": (BertForSequenceClassification, PrunedBertForSequenceClassification)}
-    kinds["PrunedBertModel"], kinds["PrunedBertForSequenceClassification"] = kinds["BertModel"], \
-        kinds["BertForSequenceClassification"]
-    if type(backbone).__name__ not in kinds:
-        raise ConfigError(f"student.from_teacher: width reduction needs a BERT model (the head size is not a config "
-                          f"key of {type(backbone).__name__} in transformers 5); keep the teacher's width or use a "
-                          "BERT teacher")
-    cls = kinds[type(backbone).__name__][0 if plain else 1]
-    fields = {k: v for k, v in old.to_dict().items()
-              if k not in ("model_type", "transformers_version", "attention_head_size")}
-    fields.update(hidden_size=hidden, num_attention_heads=heads, intermediate_size=intermediate,
-                  architectures=[cls.__name__])
-    config = BertConfig(**fields) if plain else PrunedBertConfig(attention_head_size=head_size, **fields)
+        cls, config = bert_class_and_config(type(backbone).__name__, config)
     new = cls(config)
-    new.load_state_dict(backbone.state_dict())
+    new.load_state_dict(state)
     new.train(backbone.training)
-    return TaskModel(new, student.task, student.pooling, student.normalize, student.dense, student.dense_tanh)
+    return new  # type: ignore[no-any-return]
+
+
+def with_backbone(model: TaskModel, backbone: nn.Module) -> TaskModel:
+    """``model``'s head around another backbone."""
+    return TaskModel(backbone, model.task, model.pooling, model.normalize, copy.deepcopy(model.dense),
+                     model.dense_tanh)

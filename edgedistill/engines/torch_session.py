@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +11,7 @@ import torch
 
 from edgedistill.engines.options import SessionOptions
 from edgedistill.errors import MissingDependencyError
-from edgedistill.models.task_model import TaskModel, count_parameters, load_task_model
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-
-
-def accepted_inputs(model: TaskModel) -> list[str]:
-    """The inputs the backbone takes (DistilBERT-style models have no ``token_type_ids``)."""
-    params = inspect.signature(model.backbone.forward).parameters
-    return [name for name in MODEL_INPUTS if name in params]
+from edgedistill.models.task_model import count_parameters, load_task_model
 
 
 def pin_torch_threads(threads: int | None, inter_op: int) -> None:
@@ -51,7 +42,7 @@ class TorchSession:
         self.device = opts.device
         self.model.to(self.device)
         self.forward: Any = torch.compile(self.model) if opts.compile else self.model
-        self.input_names = accepted_inputs(self.model)
+        self.input_names = self.model.input_names
         self.output_names = [self.model.output_name]
         self.graphs: dict[tuple[int, ...], Any] = {}
         self.cuda_graphs = opts.cuda_graphs and self.device.startswith("cuda")

@@ -86,3 +86,25 @@ def register() -> None:
 
 
 register()
+
+
+BERT_CLASSES = {"BertModel": (BertModel, PrunedBertModel),
+                "BertForSequenceClassification": (BertForSequenceClassification, PrunedBertForSequenceClassification)}
+
+
+def bert_class_and_config(class_name: str, config: Any) -> tuple[type[nn.Module], BertConfig]:
+    """The class and config for a BERT (plain or pruned, ``class_name`` of either) sized by ``config``: plain
+    ``bert`` while the heads span the hidden size, ``pruned_bert`` with its ``attention_head_size`` otherwise."""
+    base = class_name.replace("PrunedBert", "Bert")
+    if base not in BERT_CLASSES:
+        from edgedistill.errors import ConfigError
+
+        raise ConfigError(f"student.from_teacher: a {class_name} cannot be resized; use BertModel or "
+                          "BertForSequenceClassification")
+    head_size = getattr(config, "attention_head_size", None) or config.hidden_size // config.num_attention_heads
+    plain = config.num_attention_heads * head_size == config.hidden_size
+    fields = {k: v for k, v in config.to_dict().items()
+              if k not in ("model_type", "transformers_version", "attention_head_size")}
+    cls = BERT_CLASSES[base][0 if plain else 1]
+    fields["architectures"] = [cls.__name__]
+    return cls, BertConfig(**fields) if plain else PrunedBertConfig(attention_head_size=head_size, **fields)

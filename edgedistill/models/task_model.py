@@ -10,9 +10,10 @@ graph contains the head, so a device app gets embeddings or logits directly.
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -20,9 +21,13 @@ from torch import nn
 from edgedistill.artifacts import umask_mode
 from edgedistill.errors import InputError
 
+if TYPE_CHECKING:
+    from edgedistill.models.architectures import Architecture
+
 POOLING_DIR = "1_Pooling"
 DENSE_DIR = "2_Dense"
 LINEAR_ACTIVATIONS = ("torch.nn.modules.linear.Identity", "torch.nn.modules.activation.Tanh")
+TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # forward's order
 OUTPUT_NAMES = {"sentence-embedding": "sentence_embedding", "sequence-classification": "logits"}
 
 
@@ -68,6 +73,7 @@ class TaskModel(nn.Module):
                  dense: nn.Linear | None = None, dense_tanh: bool = False):
         super().__init__()
         self.backbone: Any = backbone  # a transformers PreTrainedModel
+        self.input_names = accepted_inputs(backbone)
         self.task = task
         self.pooling = pooling
         self.normalize = normalize
@@ -79,10 +85,20 @@ class TaskModel(nn.Module):
         return OUTPUT_NAMES[self.task]
 
     @property
+    def architecture(self) -> Architecture:
+        """The family's adapter (where layers, attention and MLP live).
+
+        Raises:
+            ConfigError: a family edgedistill has no adapter for.
+        """
+        from edgedistill.models.architectures import architecture_of
+
+        return architecture_of(self.backbone)
+
+    @property
     def layers(self) -> nn.ModuleList:
-        """The transformer layers (``encoder.layer`` in BERT-style models)."""
-        layers: nn.ModuleList = self.base_model.encoder.layer
-        return layers
+        """The transformer layers (``encoder.layer`` in BERT, ``transformer.layer`` in DistilBERT, ...)."""
+        return self.architecture.layer_list(self.backbone)
 
     @property
     def base_model(self) -> Any:
@@ -93,7 +109,7 @@ class TaskModel(nn.Module):
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
     ) -> torch.Tensor:
         kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None:
+        if token_type_ids is not None and "token_type_ids" in self.input_names:  # DistilBERT takes none
             kwargs["token_type_ids"] = token_type_ids
         out = self.backbone(**kwargs)
         if self.task == "sequence-classification":
@@ -105,6 +121,27 @@ class TaskModel(nn.Module):
             emb = self.dense(emb)
             emb = torch.tanh(emb) if self.dense_tanh else emb
         return nn.functional.normalize(emb, p=2, dim=-1) if self.normalize else emb
+
+
+def accepted_inputs(backbone: nn.Module) -> list[str]:
+    """The text inputs the backbone's ``forward`` takes, in :meth:`TaskModel.forward` order."""
+    params = inspect.signature(backbone.forward).parameters
+    return [name for name in TEXT_INPUTS if name in params]
+
+
+def check_family_serves(path: Path, task: str) -> None:
+    """Raise InputError when the folder's family cannot serve ``task`` (a causal LM pooled as an embedder).
+
+    Families edgedistill has no adapter for pass: their layers are never sliced, and any encoder pools.
+    """
+    from edgedistill.models.architectures import BY_MODEL_TYPE
+
+    model_type = json.loads((path / "config.json").read_text()).get("model_type")
+    family = BY_MODEL_TYPE.get(model_type)
+    if family is not None and family.kind == "decoder" and task == "sentence-embedding":
+        raise InputError(f"{path}: a {model_type} model is a decoder (causal LM); task sentence-embedding pools an "
+                         "encoder's token states (bert, roberta, distilbert, deberta-v2); for a language model the "
+                         "text-generation task is needed, which this edgedistill does not have yet")
 
 
 def check_model_dir(path: Path) -> None:
@@ -131,6 +168,7 @@ def load_task_model(path: Path, task: str, trust_remote_code: bool = False) -> t
     hf_logging.disable_progress_bar()  # our own progress bars report the work; keep the terminal clean
     hf_logging.set_verbosity_error()
     check_model_dir(path)
+    check_family_serves(path, task)
     auto = AutoModelForSequenceClassification if task == "sequence-classification" else AutoModel
     try:
         backbone = auto.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=None)

@@ -9,6 +9,7 @@ import torch
 
 from edgedistill.distill.width import activation_scores, keep_top, prune_width, weight_scores
 from edgedistill.errors import ConfigError
+from edgedistill.models.architectures import families
 from edgedistill.models.task_model import TaskModel, load_task_model, save_task_model
 
 HEADS, HEAD_SIZE, FFN = 4, 8, 64  # tiny BERT: hidden 32 = 4 heads x 8, intermediate 2 x hidden
@@ -67,15 +68,15 @@ def test_weight_magnitude_ranks_heads_and_units():
     from transformers import BertConfig
     from transformers.models.bert.modeling_bert import BertLayer
 
-    layer = BertLayer(  # a BERT-shaped layer with known norms
-        BertConfig(hidden_size=4, num_attention_heads=2, intermediate_size=3))
+    config = BertConfig(hidden_size=4, num_attention_heads=2, intermediate_size=3)
+    layer = BertLayer(config)  # a BERT-shaped layer with known norms
     with torch.no_grad():
         for p in layer.parameters():
             p.zero_()
         layer.attention.self.query.weight[2:4] = 1.0  # head 1: 2 rows x 4 = 8 ones → norm √8
         layer.attention.output.dense.weight[:, 0] = 2.0  # head 0: 4 rows x 1 col of 2 → norm √16
         layer.intermediate.dense.weight[2] = 3.0  # unit 2: 4 x 3 → √36 = 6
-    heads, units = weight_scores(layer, 2)
+    heads, units = weight_scores(families.BERT, config, layer)
     torch.testing.assert_close(heads, torch.tensor([4.0, 8**0.5]))
     torch.testing.assert_close(units, torch.tensor([0.0, 0.0, 6.0]))
     assert keep_top(heads, 1).tolist() == [0] and keep_top(units, 2).tolist() == [0, 2]  # ties: earlier unit
