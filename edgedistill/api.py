@@ -158,7 +158,7 @@ def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None
     Raises:
         VerificationError: ONNX Runtime and torch disagree beyond tolerance (nothing is written).
     """
-    from edgedistill.export import onnx as onnx_export
+    from edgedistill.export import stage as onnx_export
     from edgedistill.export.opset import opset_for
 
     source = pick(model, "student", task)
@@ -186,7 +186,7 @@ def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, ta
         VerificationError: fused and unfused outputs differ beyond tolerance (nothing is published).
         InputError: not an ONNX model, or the form needs a newer opset.
     """
-    from edgedistill.export.fusion import stage as fusion
+    from edgedistill.fuse import stage as fusion
 
     source = pick(model, "student-onnx", task)
     cfg = config or FuseConfig()

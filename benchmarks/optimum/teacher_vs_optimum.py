@@ -61,8 +61,8 @@ from edgedistill.bench.inputs import make_feeds  # noqa: E402
 from edgedistill.bench.interleave import interleaved_ms  # noqa: E402
 from edgedistill.config import ExportConfig, FuseConfig, Shape  # noqa: E402
 from edgedistill.engines.ort_session import OrtSession  # noqa: E402
-from edgedistill.export.fusion.stage import fuse_file  # noqa: E402
-from edgedistill.export.onnx import export_onnx  # noqa: E402
+from edgedistill.export.exporter import export_onnx  # noqa: E402
+from edgedistill.fuse.stage import fuse_file  # noqa: E402
 from edgedistill.models.task_model import load_task_model  # noqa: E402
 
 AREA = area_of(__file__)

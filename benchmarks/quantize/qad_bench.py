@@ -106,8 +106,8 @@ def float_residuals(path: Path) -> None:
 
 def build(args: argparse.Namespace, model: Artifact, data: QuantizeData) -> dict[str, Artifact]:
     from edgedistill.config import ExportConfig
-    from edgedistill.export.onnx import export_onnx
-    from edgedistill.models.tokenizer_files import copy_tokenizer_files
+    from edgedistill.export.exporter import export_onnx
+    from edgedistill.models.tokenizer_files import copy_preprocessor_files
 
     static = QuantizeStep(mode="static-int8", preset=args.preset)
     steps = {"dynamic-int8": QuantizeStep(mode="dynamic-int8"), f"static {args.preset} minmax": static,
@@ -129,7 +129,7 @@ def build(args: argparse.Namespace, model: Artifact, data: QuantizeData) -> dict
         folder = control_student(data, args.steps, args.lr, args.batch, args.work)
         student, tokenizer = load_task_model(folder, "sentence-embedding")
         export_onnx(student, tokenizer, ExportConfig(), args.work / "control-onnx" / "model.onnx")
-        copy_tokenizer_files(folder, args.work / "control-onnx")
+        copy_preprocessor_files(folder, args.work / "control-onnx")
         control = Artifact("control", "onnx", args.work / "control-onnx" / "model.onnx")
         built[f"control: float +{args.steps} steps, FP32"] = control
         built[f"control: float +{args.steps} steps, static {args.preset}"] = stage.run(

@@ -27,7 +27,7 @@ from typing import Any
 from edgedistill.artifacts import atomic_write_json, atomic_write_text, sha256_path, stage_dir, umask_mode
 from edgedistill.bundle.scripts import ONNX, PLUGIN_PLACEHOLDER, bench_script, build_script
 from edgedistill.models.onnx_file import external_data_files
-from edgedistill.models.tokenizer_files import TOKENIZER_FILES
+from edgedistill.models.tokenizer_files import PREPROCESSOR_FILES
 from edgedistill.plugins import FUSED_ATTENTION_DIR
 from edgedistill.targets import Target, load_target
 from edgedistill.trt.facts import ModelFacts, read_facts
@@ -92,7 +92,7 @@ def copy_model(model: Path, dest: Path) -> list[str]:
     shutil.copy2(model, dest / ONNX)
     for data in external_data_files(model):
         shutil.copy2(data, dest / "model" / data.name)
-    copied = [name for name in TOKENIZER_FILES if (model.parent / name).is_file()]
+    copied = [name for name in PREPROCESSOR_FILES if (model.parent / name).is_file()]
     for name in copied:
         shutil.copy2(model.parent / name, dest / "model" / name)
     return copied

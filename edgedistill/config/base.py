@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
-TASKS = ("sentence-embedding", "sequence-classification")
+TASKS = ("sentence-embedding", "sequence-classification", "image-classification")
 LOSS_NAMES = (
     "embedding_mse", "embedding_cosine", "logits_kl",
     "hidden_mse", "attention_mse", "attention_kl", "minilm_relation", "fitnets",
@@ -30,7 +30,7 @@ QUANTIZE_MODES = ("dynamic-int8", "static-int8", "trt-int8", "fp16", "qad-int8")
 QUANTIZE_PRESETS = ("avx2", "avx512", "avx512-vnni", "arm64", "tensorrt")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
-Task = Literal["sentence-embedding", "sequence-classification"]
+Task = Literal["sentence-embedding", "sequence-classification", "image-classification"]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 

@@ -31,8 +31,11 @@ from onnx import helper
 from torch import nn
 
 from edgedistill.config import ExportConfig
-from edgedistill.export.onnx import compare, input_names, torch_outputs, verification_batches
+from edgedistill.export.verify import torch_outputs
+from edgedistill.models.onnx_file import save_onnx
 from edgedistill.models.outputs import first_tensor
+from edgedistill.models.task_model import TaskModel
+from edgedistill.verification import compare
 
 SCOPES_KEY = "pkg.torch.onnx.name_scopes"
 ROOT = ""  # the exported module itself; its boundary is the graph output
@@ -133,8 +136,7 @@ def run_marked(model: onnx.ModelProto, values: list[str], feeds: dict[str, np.nd
     marked = with_outputs_marked(model, values)
     with tempfile.TemporaryDirectory(prefix="edgedistill-bisect-") as tmp:
         path = Path(tmp) / "marked.onnx"
-        large = marked.ByteSize() > 2**31 - 2**26
-        onnx.save(marked, str(path), save_as_external_data=large, location="marked.onnx.data" if large else None)
+        save_onnx(marked, path)
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         graph_inputs = [i.name for i in session.get_inputs()]
         names = [o.name for o in session.get_outputs()]
@@ -155,7 +157,7 @@ def disagreement(ref: np.ndarray, got: np.ndarray, atol: float) -> dict[str, Any
 
 
 def worst_batch(
-    model: nn.Module, tokenizer: Any, onnx_path: Path, cfg: ExportConfig
+    model: TaskModel, preprocessor: Any, onnx_path: Path, cfg: ExportConfig
 ) -> tuple[str, dict[str, np.ndarray]]:
     """The verification batch on which the final output differs most (the failing input)."""
     import onnxruntime as ort
@@ -163,9 +165,9 @@ def worst_batch(
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     graph_inputs = [i.name for i in session.get_inputs()]
     worst: tuple[float, str, dict[str, np.ndarray]] | None = None
-    for label, feeds in verification_batches(tokenizer, input_names(tokenizer), cfg.dynamic):
+    for label, feeds in model.spec.verification_feeds(model, preprocessor, cfg.dynamic):
         got = session.run(None, {n: feeds[n] for n in graph_inputs})[0]
-        ref = next(iter(torch_outputs(model, feeds).values()))  # type: ignore[arg-type]
+        ref = next(iter(torch_outputs(model, feeds).values()))
         diff = compare(ref, got)["max_abs"]
         if worst is None or diff > worst[0]:
             worst = (diff, label, feeds)
@@ -174,14 +176,15 @@ def worst_batch(
 
 
 def bisect_onnx(
-    model: nn.Module, tokenizer: Any, onnx_path: Path, cfg: ExportConfig,
+    model: TaskModel, preprocessor: Any, onnx_path: Path, cfg: ExportConfig,
     feeds: dict[str, np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Compare ONNX Runtime with torch at every module boundary and name the first module that disagrees.
 
     Args:
         model: the module that was exported (module names must be those the export recorded).
-        tokenizer: decides the verification batches when ``feeds`` is not given.
+        preprocessor: its tokenizer or image processor (the Task's verification inputs, when ``feeds`` is not
+            given).
         onnx_path: the exported file (dynamo or TorchScript export).
         cfg: ``atol`` is the tolerance (scaled by each tensor's magnitude, see :func:`disagreement`).
         feeds: the input to bisect on; default: the verification batch with the largest output difference.
@@ -193,7 +196,7 @@ def bisect_onnx(
     """
     label = "given"
     if feeds is None:
-        label, feeds = worst_batch(model, tokenizer, onnx_path, cfg)
+        label, feeds = worst_batch(model, preprocessor, onnx_path, cfg)
     proto = onnx.load(str(onnx_path))
     modules = {name for name, _ in model.named_modules()}
     boundaries = module_boundaries(proto, modules)

@@ -20,6 +20,7 @@ QUANTIZED_OPS = {
     "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "MatMulNBits", "QAttention", "QGemm",
 }
 QUANTIZED_PREFIXES = ("QLinear", "QOrdered")
+EXTERNAL_DATA_BYTES = 2**31 - 2**26  # protobuf's 2 GiB limit, with room for the graph: larger weights go beside it
 
 TensorInfo = tuple[str, str, list[int | str]]
 
@@ -100,6 +101,23 @@ def onnx_size_mb(path: Path) -> float:
     """Size of the model file plus its external data, in MB (10^6 bytes)."""
     files = [path, *external_data_files(path)]
     return round(sum(f.stat().st_size for f in files) / 1e6, 3)
+
+
+def model_bytes(path: Path) -> int:
+    """Bytes of the model file plus its external data."""
+    return sum(f.stat().st_size for f in (path, *external_data_files(path)))
+
+
+def needs_external_data(nbytes: int) -> bool:
+    """Whether a model of ``nbytes`` must keep its weights in a file beside the graph."""
+    return nbytes > EXTERNAL_DATA_BYTES
+
+
+def save_onnx(proto: onnx.ModelProto, path: Path, external: bool = False) -> None:
+    """Save ``proto`` (weights in memory) at ``path``; into ``<name>.data`` beside it when asked (the source had
+    external data) or when it is too large for one file."""
+    large = external or needs_external_data(proto.ByteSize())
+    onnx.save(proto, str(path), save_as_external_data=large, location=f"{path.name}.data" if large else None)
 
 
 def publish_onnx(staged: Path, dest: Path) -> None:

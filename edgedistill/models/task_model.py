@@ -1,16 +1,15 @@
-"""A Hugging Face encoder together with its task head, as one ``nn.Module``.
+"""A Hugging Face model together with its task head, as one ``nn.Module`` whose output is what ships.
 
-For ``sentence-embedding`` the head is the sentence-transformers pooling (mean, CLS or max, read from
-``1_Pooling/config.json`` when present, mean otherwise), an optional ``Dense`` projection (sentence-transformers'
-``2_Dense``, linear; students narrower than their teacher use it to emit the teacher's embedding width) and L2
-normalisation; for
-``sequence-classification`` it is the model's own classifier and the output is logits. The exported ONNX
-graph contains the head, so a device app gets embeddings or logits directly.
+The head is the Task's (:mod:`edgedistill.tasks`): for ``sentence-embedding`` the sentence-transformers pooling
+(mean, CLS or max, read from ``1_Pooling/config.json`` when present, mean otherwise), an optional ``Dense``
+projection (sentence-transformers' ``2_Dense``, linear; students narrower than their teacher use it to emit the
+teacher's embedding width) and L2 normalisation; for ``sequence-classification`` and ``image-classification`` the
+model's own classifier, whose output is logits. The exported ONNX graph contains the head, so a device app gets
+embeddings or logits directly.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,8 @@ from torch import nn
 
 from edgedistill.artifacts import umask_mode
 from edgedistill.errors import InputError
+from edgedistill.tasks import Task, get_task
+from edgedistill.tasks.inputs import InputSpec
 
 if TYPE_CHECKING:
     from edgedistill.models.architectures import Architecture
@@ -27,8 +28,7 @@ if TYPE_CHECKING:
 POOLING_DIR = "1_Pooling"
 DENSE_DIR = "2_Dense"
 LINEAR_ACTIVATIONS = ("torch.nn.modules.linear.Identity", "torch.nn.modules.activation.Tanh")
-TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # forward's order
-OUTPUT_NAMES = {"sentence-embedding": "sentence_embedding", "sequence-classification": "logits"}
+FORWARD_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "pixel_values")  # forward's order
 
 
 def read_pooling(model_dir: Path) -> tuple[str, bool]:
@@ -47,24 +47,9 @@ def read_pooling(model_dir: Path) -> tuple[str, bool]:
     return mode, normalize
 
 
-def pool(hidden: torch.Tensor, attention_mask: torch.Tensor, mode: str, mean: bool = True) -> torch.Tensor:
-    """Pool token states (B, S, H) into one vector per text (B, H), ignoring padding.
-
-    Mean pooling is one batched MatMul of the mask with the states (a single pass, where Mul + ReduceSum make
-    two and a (B, S, H) temporary). ``mean=False`` leaves it as the masked sum, which points the same way:
-    when an L2 normalisation follows, the division by the token count changes nothing and is left out.
-    """
-    if mode == "cls":
-        return hidden[:, 0]
-    mask = attention_mask.to(hidden.dtype)  # (B, S)
-    if mode == "max":
-        return hidden.masked_fill(mask.unsqueeze(-1) == 0, torch.finfo(hidden.dtype).min).amax(dim=1)
-    summed = torch.matmul(mask.unsqueeze(1), hidden).squeeze(1)  # (B, 1, S) @ (B, S, H)
-    return summed / mask.sum(dim=1, keepdim=True).clamp(min=1e-9) if mean else summed
-
-
 class TaskModel(nn.Module):
-    """Encoder + task head. ``forward(input_ids, attention_mask, token_type_ids)`` returns (B, D) or (B, C).
+    """Backbone + task head. ``forward`` takes the task's inputs (``input_ids, attention_mask[, token_type_ids]``
+    or ``pixel_values``), by keyword or in :data:`FORWARD_INPUTS` order, and returns (B, D) or (B, C).
 
     ``dense``: a Linear applied to the pooled embedding (sentence embeddings only), ``dense_tanh`` after it.
     """
@@ -73,16 +58,25 @@ class TaskModel(nn.Module):
                  dense: nn.Linear | None = None, dense_tanh: bool = False):
         super().__init__()
         self.backbone: Any = backbone  # a transformers PreTrainedModel
-        self.input_names = accepted_inputs(backbone)
         self.task = task
+        self.input_names = self.spec.input_names(backbone)
         self.pooling = pooling
         self.normalize = normalize
         self.dense = dense
         self.dense_tanh = dense_tanh
 
     @property
+    def spec(self) -> Task:
+        """The model's Task (its head, inputs and metrics)."""
+        return get_task(self.task)
+
+    @property
     def output_name(self) -> str:
-        return OUTPUT_NAMES[self.task]
+        return self.spec.output_name
+
+    def input_spec(self, preprocessor: Any) -> InputSpec:
+        """What the model takes, for synthetic inputs."""
+        return self.spec.input_spec(self, preprocessor)
 
     @property
     def architecture(self) -> Architecture:
@@ -105,43 +99,32 @@ class TaskModel(nn.Module):
         """The encoder without a task-specific head (``BertModel`` inside ``BertForSequenceClassification``)."""
         return getattr(self.backbone, "base_model", self.backbone)
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention_mask}
-        if token_type_ids is not None and "token_type_ids" in self.input_names:  # DistilBERT takes none
-            kwargs["token_type_ids"] = token_type_ids
-        out = self.backbone(**kwargs)
-        if self.task == "sequence-classification":
-            logits: torch.Tensor = out.logits
-            return logits
-        scale_free = self.normalize and self.dense is None  # normalize(mean) == normalize(sum)
-        emb = pool(out.last_hidden_state, attention_mask, self.pooling, mean=not scale_free)
-        if self.dense is not None:
-            emb = self.dense(emb)
-            emb = torch.tanh(emb) if self.dense_tanh else emb
-        return nn.functional.normalize(emb, p=2, dim=-1) if self.normalize else emb
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                token_type_ids: torch.Tensor | None = None, pixel_values: torch.Tensor | None = None) -> torch.Tensor:
+        given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids,
+                 "pixel_values": pixel_values}
+        inputs = {k: v for k, v in given.items() if v is not None and k in self.input_names}  # DistilBERT: no types
+        return self.spec.head(self, inputs)
 
 
-def accepted_inputs(backbone: nn.Module) -> list[str]:
-    """The text inputs the backbone's ``forward`` takes, in :meth:`TaskModel.forward` order."""
-    params = inspect.signature(backbone.forward).parameters
-    return [name for name in TEXT_INPUTS if name in params]
-
-
-def check_family_serves(path: Path, task: str) -> None:
-    """Raise InputError when the folder's family cannot serve ``task`` (a causal LM pooled as an embedder).
-
-    Families edgedistill has no adapter for pass: their layers are never sliced, and any encoder pools.
+def check_family_serves(path: Path, task: Task) -> None:
+    """Raise InputError when the folder's family cannot serve ``task``: a causal LM pooled as an embedder, a vision
+    model given text or the other way round. Families edgedistill has no adapter for pass (any encoder pools).
     """
     from edgedistill.models.architectures import BY_MODEL_TYPE
 
     model_type = json.loads((path / "config.json").read_text()).get("model_type")
     family = BY_MODEL_TYPE.get(model_type)
-    if family is not None and family.kind == "decoder" and task == "sentence-embedding":
+    if family is None:
+        return
+    if family.kind == "decoder" and task.name == "sentence-embedding":
         raise InputError(f"{path}: a {model_type} model is a decoder (causal LM); task sentence-embedding pools an "
                          "encoder's token states (bert, roberta, distilbert, deberta-v2); for a language model the "
                          "text-generation task is needed, which this edgedistill does not have yet")
+    if (family.kind == "vision") != (task.modality == "image"):
+        wanted = "image-classification" if family.kind == "vision" else "sentence-embedding or sequence-classification"
+        raise InputError(f"{path}: a {model_type} model takes {'images' if family.kind == 'vision' else 'text'}, "
+                         f"not the inputs of task {task.name}; use task {wanted}")
 
 
 def check_model_dir(path: Path) -> None:
@@ -152,37 +135,37 @@ def check_model_dir(path: Path) -> None:
 
 
 def load_task_model(path: Path, task: str, trust_remote_code: bool = False) -> tuple[TaskModel, Any]:
-    """Load a model folder as a :class:`TaskModel` in eval mode, plus its tokenizer.
+    """Load a model folder as a :class:`TaskModel` for ``task`` in eval mode, plus its tokenizer or image processor.
 
     Weights load from safetensors where present; ``trust_remote_code`` stays off unless asked for.
 
     Raises:
-        InputError: the folder is missing or does not hold a loadable model.
+        InputError: the folder is missing, does not hold a loadable model, or its family cannot serve the task.
+        ConfigError: an unknown task.
     """
     from safetensors import SafetensorError
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     import edgedistill.models.pruned_bert  # noqa: F401 (registers the pruned_bert model type)
 
     hf_logging.disable_progress_bar()  # our own progress bars report the work; keep the terminal clean
     hf_logging.set_verbosity_error()
+    spec = get_task(task)
     check_model_dir(path)
-    check_family_serves(path, task)
-    auto = AutoModelForSequenceClassification if task == "sequence-classification" else AutoModel
+    check_family_serves(path, spec)
     try:
-        backbone = auto.from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=None)
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+        backbone = spec.auto_class().from_pretrained(path, trust_remote_code=trust_remote_code, use_safetensors=None)
     except SafetensorError as err:
         raise InputError(f"cannot load model from {path}: its weights file is damaged or incomplete ({err}); "
                          "copy model.safetensors again") from None
     except (OSError, ValueError, KeyError) as err:
         raise InputError(f"cannot load model from {path}: {str(err).splitlines()[0]}") from None
+    preprocessor = spec.load_preprocessor(path)
     pooling, normalize = read_pooling(path)
     dense, tanh = read_dense(path) if task == "sentence-embedding" else (None, False)
     model = TaskModel(backbone, task, pooling, normalize, dense, tanh)
     model.eval()
-    return model, tokenizer
+    return model, preprocessor
 
 
 def read_dense(model_dir: Path) -> tuple[nn.Linear | None, bool]:

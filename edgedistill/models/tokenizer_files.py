@@ -1,4 +1,5 @@
-"""Copying a tokenizer's files next to an exported model, so its folder is self-contained."""
+"""Copying a model's preprocessing files (tokenizer, image processor) next to an exported model, so its folder is
+self-contained."""
 
 from __future__ import annotations
 
@@ -18,19 +19,22 @@ TOKENIZER_FILES = (
     "sentencepiece.bpe.model",
     "tokenizer.model",
 )
+IMAGE_PROCESSOR_FILES = ("preprocessor_config.json",)
+PREPROCESSOR_FILES = TOKENIZER_FILES + IMAGE_PROCESSOR_FILES
 
 
-def copy_tokenizer_files(src: Path, dest: Path) -> list[str]:
-    """Copy the tokenizer files found in folder ``src`` into folder ``dest`` (each write atomic).
+def copy_preprocessor_files(src: Path, dest: Path) -> list[str]:
+    """Copy the tokenizer and image-processor files found in folder ``src`` into folder ``dest`` (each write atomic).
 
     ``config.json`` is deliberately not copied: the ONNX folder is not a Hugging Face model folder, and
-    ``AutoTokenizer.from_pretrained(dest)`` finds the class in ``tokenizer_config.json``.
+    ``AutoTokenizer.from_pretrained(dest)`` finds the class in ``tokenizer_config.json`` (``AutoImageProcessor`` in
+    ``preprocessor_config.json``).
 
     Returns:
         The names of the files copied (empty if ``src`` holds none).
     """
     copied = []
-    for name in TOKENIZER_FILES:
+    for name in PREPROCESSOR_FILES:
         if (src / name).is_file() and (src / name).resolve() != (dest / name).resolve():
             atomic_write_bytes(dest / name, (src / name).read_bytes())
             copied.append(name)

@@ -18,10 +18,10 @@ import onnx
 from edgedistill.artifacts import Artifact
 from edgedistill.config import QuantizeStep
 from edgedistill.errors import InputError
-from edgedistill.export.fusion.graph import sort_topologically
-from edgedistill.export.fusion.unpadded_fast_path import remove_unpadded_fast_path
+from edgedistill.fuse.graph import sort_topologically
+from edgedistill.fuse.unpadded_fast_path import remove_unpadded_fast_path
 from edgedistill.models.onnx_file import check_onnx_file, is_quantized, onnx_size_mb, publish_onnx
-from edgedistill.models.tokenizer_files import copy_tokenizer_files
+from edgedistill.models.tokenizer_files import copy_preprocessor_files
 
 ONNX_NAME = "model.onnx"
 EXTERNAL_DATA_MB = 1900.0  # above this the result is written with external data (protobuf's 2 GB limit)
@@ -108,6 +108,6 @@ def publish(staged: Path, out: Path, model: Artifact, step: QuantizeStep, meta: 
     if staged.name != ONNX_NAME:
         staged = staged.rename(staged.with_name(ONNX_NAME))
     publish_onnx(staged, out / ONNX_NAME)
-    copy_tokenizer_files(model.path.parent, out)
+    copy_preprocessor_files(model.path.parent, out)
     meta = {"mode": step.mode, **meta, "size_mb": onnx_size_mb(out / ONNX_NAME)}
     return Artifact(name=f"{model.name}-{step.label}", kind="onnx", path=out / ONNX_NAME, task=model.task, meta=meta)

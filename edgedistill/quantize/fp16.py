@@ -20,7 +20,7 @@ import onnx
 from edgedistill.artifacts import Artifact
 from edgedistill.config import QuantizeStep
 from edgedistill.errors import InputError
-from edgedistill.export.fusion.unpadded_fast_path import remove_unpadded_fast_path
+from edgedistill.fuse.unpadded_fast_path import remove_unpadded_fast_path
 from edgedistill.quantize.common import ONNX_NAME, check_float_model, is_large, publish, staging
 
 

@@ -194,7 +194,7 @@ def check_scales(path: Path, ranges: dict[str, tuple[float, float]], student: Ta
 
 def write_qdq(student: TaskModel, tokenizer: Any, source: Path, settings: StaticSettings, folder: Path) -> Path:
     """Export the trained float weights and write them as QDQ with the learned activation ranges."""
-    from edgedistill.export.onnx import export_onnx
+    from edgedistill.export.exporter import export_onnx
 
     float_path = folder / "float" / ONNX_NAME
     plain = fq.unwrap_linears(copy.deepcopy(student))

@@ -84,7 +84,7 @@ def test_weight_scores_match_a_per_parameter_reference(teacher):
 
 def test_narrow_student_with_fewer_heads_saves_loads_and_exports(teacher, batch, tmp_path):
     from edgedistill.config import ExportConfig
-    from edgedistill.export.onnx import export_onnx
+    from edgedistill.export.exporter import export_onnx
 
     model, tok = teacher
     student = prune_hidden(prune_width(model, 1, 40), KEPT).eval()  # 1 head of 16 over a 16-wide stream

@@ -194,7 +194,7 @@ def test_estimate_stays_below_mlperf_v31_on_agx_orin(graph, measured_ms):
 def test_dynamo_export_shapes_are_observed_when_inference_loses_them(tiny_bert, tmp_path):
     """Static inference loses dynamo exports' Shape→Squeeze→Slice chains; one ORT run recovers every shape."""
     from edgedistill.config import ExportConfig
-    from edgedistill.export.onnx import export_onnx
+    from edgedistill.export.exporter import export_onnx
     from edgedistill.models.task_model import load_task_model
 
     model, tok = load_task_model(tiny_bert, "sentence-embedding")

@@ -11,7 +11,7 @@ import pytest
 from edgedistill.artifacts import Artifact
 from edgedistill.config import ExportConfig
 from edgedistill.errors import VerificationError
-from edgedistill.export import onnx as export
+from edgedistill.export import stage as export
 from edgedistill.export.bisect import bisect_onnx, describe, layer_of, scope_chain
 from edgedistill.models.task_model import load_task_model
 from tests.export.perturb import perturb_layer

@@ -11,10 +11,12 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from edgedistill import verification
 from edgedistill.artifacts import Artifact, sha256_path
 from edgedistill.config import ExportConfig
 from edgedistill.errors import InputError, VerificationError
-from edgedistill.export import onnx as export
+from edgedistill.export import stage as export
+from edgedistill.export import verify
 from edgedistill.models.onnx_file import onnx_io
 from edgedistill.models.task_model import load_task_model
 
@@ -95,12 +97,12 @@ def test_folder_is_self_contained(exported, torch_model):
 
 
 def test_disagreement_raises_and_leaves_no_model(tiny_bert, tmp_path, monkeypatch):
-    real = export.torch_outputs
+    real = verify.torch_outputs
 
     def perturbed(model, feeds):
         return {k: v + 3e-2 for k, v in real(model, feeds).items()}
 
-    monkeypatch.setattr(export, "torch_outputs", perturbed)
+    monkeypatch.setattr(verify, "torch_outputs", perturbed)
     (tmp_path / "model.onnx").write_text("stale model from an earlier run")
     cfg = ExportConfig(dynamic={"batch": [1, 4], "sequence": [1, 64]})
     with pytest.raises(VerificationError, match=r"output 'sentence_embedding' at shape \d+x\d+: max abs diff 3\.0e-02"):
@@ -110,12 +112,11 @@ def test_disagreement_raises_and_leaves_no_model(tiny_bert, tmp_path, monkeypatc
 
 
 def test_check_report_names_low_cosine():
-    report = export.summarise(
-        [{"output": "logits", "shape": "4x64", "max_abs": 1e-6, "max_rel": 1e-6, "min_cosine": 0.9}],
-        ExportConfig(),
-    )
-    with pytest.raises(VerificationError, match=r"output 'logits' at shape 4x64: min row cosine 0\.900000 < 0\.9999"):
-        export.check_report(report)
+    row = {"output": "logits", "shape": "4x64", "max_abs": 1e-6, "max_rel": 1e-6, "min_cosine": 0.9, "passed": False}
+    report = verification.report([row], ExportConfig().atol, ExportConfig().min_cosine, "torch")
+    with pytest.raises(VerificationError, match=r"export differs from torch: output 'logits' at shape 4x64: min row "
+                                                r"cosine 0\.900000 < 0\.9999"):
+        verification.check(report, "the export")
 
 
 def test_torchscript_exporter_also_verifies(tiny_bert, tmp_path):

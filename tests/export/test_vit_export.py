@@ -12,11 +12,14 @@ import torch
 
 from edgedistill.config import ExportConfig
 from edgedistill.export.bisect import bisect_onnx
-from edgedistill.export.fusion import fuse_attention
-from edgedistill.export.fusion.forms import plugin_problems
-from edgedistill.export.fusion.verify import compare_graphs, verification_feeds
-from edgedistill.export.image import IMAGE_INPUT, ImageModel, export_image_onnx, measure_image_onnx
+from edgedistill.export.exporter import export_onnx
+from edgedistill.export.verify import measure_onnx
+from edgedistill.fuse import fuse_attention
+from edgedistill.fuse.forms import plugin_problems
+from edgedistill.fuse.verify import compare_graphs, verification_feeds
 from edgedistill.models.onnx_file import onnx_io
+from edgedistill.models.task_model import TaskModel
+from edgedistill.tasks.inputs import IMAGE_INPUT
 from tests.export.perturb import perturb_layer
 
 CFG = ExportConfig(dynamic={"batch": [1, 8], "sequence": [1, 8]}, atol=1e-5)
@@ -26,33 +29,32 @@ EXPORTS = {  # name: (exporter, opset, attention implementation, expected patter
 }
 
 
-def tiny_vit(hidden: int = 32, classify: bool = True, attention: str = "sdpa") -> ImageModel:
-    from transformers import ViTConfig, ViTForImageClassification, ViTModel
+def tiny_vit(hidden: int = 32, attention: str = "sdpa") -> TaskModel:
+    from transformers import ViTConfig, ViTForImageClassification
 
     config = ViTConfig(
         hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2, intermediate_size=hidden * 2,
         image_size=32, patch_size=8, num_channels=3, num_labels=5, attn_implementation=attention,
     )
     torch.manual_seed(0)
-    model = ViTForImageClassification(config) if classify else ViTModel(config, add_pooling_layer=False)
-    return ImageModel(model).eval()
+    return TaskModel(ViTForImageClassification(config), "image-classification").eval()
 
 
 @pytest.fixture(scope="module")
-def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ImageModel, Path]]:
+def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[TaskModel, Path]]:
     out = tmp_path_factory.mktemp("vit")
     made = {}
     for name, (exporter, opset, attention, _) in EXPORTS.items():
         model = tiny_vit(attention=attention)
         made[name] = (model, out / name / "model.onnx")
-        export_image_onnx(model, CFG.model_copy(update={"exporter": exporter, "opset": opset}), made[name][1])
+        export_onnx(model, None, CFG.model_copy(update={"exporter": exporter, "opset": opset}), made[name][1])
     return made
 
 
 @pytest.mark.parametrize("name", list(EXPORTS))
 def test_export_matches_torch_with_dynamic_batch(name, exports):
     model, path = exports[name]
-    report = measure_image_onnx(model, path, CFG)
+    report = measure_onnx(model, None, path, CFG)
     assert report["passed"], report["worst"]
     assert report["shapes"] == ["1x3x32x32", "4x3x32x32"]
     inputs, outputs = onnx_io(path)
@@ -75,15 +77,15 @@ def test_attention_fuses_ort_form_and_matches(name, exports, tmp_path):
     report = compare_graphs(path, fused, atol=1e-5)
     assert report["passed"], report["worst"]
     assert {r["shape"] for r in report["results"]} == {"1x3x32x32", "3x3x32x32", "4x3x32x32", "8x3x32x32"}
-    assert measure_image_onnx(model, fused, CFG)["passed"]  # and still torch's numbers
+    assert measure_onnx(model, None, fused, CFG)["passed"]  # and still torch's numbers
 
 
 def test_trt_plugin_form_with_head_size_32(tmp_path):
     """Hidden 64 / 2 heads: head size 32 is in the plugin spec, so both blocks become plugin nodes."""
-    model = tiny_vit(hidden=64, classify=False)
+    model = tiny_vit(hidden=64)
     path = tmp_path / "vit64.onnx"
-    export_image_onnx(model, CFG, path)
-    assert measure_image_onnx(model, path, CFG)["passed"]
+    export_onnx(model, None, CFG, path)
+    assert measure_onnx(model, None, path, CFG)["passed"]
     proto = onnx.load(str(path))
     counts = [c.as_dict() for c in fuse_attention(proto, "trt-plugin")]
     assert sum(c["fused"] for c in counts) == 2
@@ -104,7 +106,7 @@ def test_image_feeds_follow_the_graph_input(exports):
 def test_bisect_names_perturbed_vit_layer(exports, tmp_path):
     model, path = exports["dynamo20"]
     bad = tmp_path / "bad.onnx"
-    module = perturb_layer(path, bad, layer="model.vit.layers.1")
+    module = perturb_layer(path, bad, layer="backbone.vit.layers.1")
     images = np.random.default_rng(1).standard_normal((2, 3, 32, 32)).astype(np.float32)
     report = bisect_onnx(model, None, bad, CFG, feeds={IMAGE_INPUT: images})
-    assert report["layer"] == "model.vit.layers.1" and report["first"]["module"] == module
+    assert report["layer"] == "backbone.vit.layers.1" and report["first"]["module"] == module

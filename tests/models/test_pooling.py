@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edgedistill.models.task_model import pool
+from edgedistill.tasks.sentence_embedding import pool
 
 
 def states_and_mask() -> tuple[torch.Tensor, torch.Tensor]:

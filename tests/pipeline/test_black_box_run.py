@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from edgedistill.cli import app
 from edgedistill.config import ExportConfig
-from edgedistill.export.onnx import export_onnx
+from edgedistill.export.exporter import export_onnx
 from edgedistill.models.task_model import load_task_model
 
 

@@ -14,14 +14,14 @@ from edgedistill.quantize.data import QuantizeData
 def float_model(tiny_bert: Path, tmp_path_factory: pytest.TempPathFactory) -> Artifact:
     """The tiny BERT's FP32 ONNX export with its tokenizer next to it (shared, do not modify)."""
     from edgedistill.config import ExportConfig
-    from edgedistill.export.onnx import export_onnx
+    from edgedistill.export.exporter import export_onnx
     from edgedistill.models.task_model import load_task_model
-    from edgedistill.models.tokenizer_files import copy_tokenizer_files
+    from edgedistill.models.tokenizer_files import copy_preprocessor_files
 
     out = tmp_path_factory.mktemp("float")
     model, tokenizer = load_task_model(tiny_bert, "sentence-embedding")
     export_onnx(model, tokenizer, ExportConfig(), out / "model.onnx")
-    copy_tokenizer_files(tiny_bert, out)
+    copy_preprocessor_files(tiny_bert, out)
     return Artifact("tiny-onnx", "onnx", out / "model.onnx")
 
 

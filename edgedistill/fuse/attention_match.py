@@ -11,7 +11,7 @@ Three exports are recognised (see the drawings on each matcher):
 
 Each returns an :class:`AttentionMatch` with the (B, S, N*H) query/key/value tensors, the output tensor that the
 fused node must produce, head count, head size, scale, the mask tensor (classified later by
-:mod:`edgedistill.export.fusion.mask_probe`) and the nodes the fused node replaces.
+:mod:`edgedistill.fuse.mask_probe`) and the nodes the fused node replaces.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from edgedistill.export.fusion.base import miss
-from edgedistill.export.fusion.graph import Graph
+from edgedistill.fuse.base import miss
+from edgedistill.fuse.graph import Graph
 
 HEADS_FIRST = [0, 2, 1, 3]  # (B, S, N, H) -> (B, N, S, H)
 KEYS_TRANSPOSED = [0, 2, 3, 1]  # (B, S, N, H) -> (B, N, H, S)

@@ -14,16 +14,17 @@ from typing import Any
 
 import onnx
 
+from edgedistill import verification
 from edgedistill.artifacts import Artifact, atomic_write_json
 from edgedistill.config import FuseConfig
 from edgedistill.errors import InputError, VerificationError
-from edgedistill.export.fusion import fuse_attention, pack_qkv
-from edgedistill.export.fusion.forms import plugin_problems
-from edgedistill.export.fusion.ort_passes import ort_extended_fusions
-from edgedistill.export.fusion.unpadded_fast_path import add_unpadded_fast_path, with_gate
-from edgedistill.export.fusion.verify import check_comparison, compare_graphs, comparison_report
-from edgedistill.models.onnx_file import check_onnx_file, onnx_size_mb, publish_onnx
-from edgedistill.models.tokenizer_files import copy_tokenizer_files
+from edgedistill.fuse import fuse_attention, pack_qkv
+from edgedistill.fuse.forms import plugin_problems
+from edgedistill.fuse.ort_passes import ort_extended_fusions
+from edgedistill.fuse.unpadded_fast_path import add_unpadded_fast_path, with_gate
+from edgedistill.fuse.verify import REFERENCE, compare_graphs
+from edgedistill.models.onnx_file import check_onnx_file, onnx_size_mb, publish_onnx, save_onnx
+from edgedistill.models.tokenizer_files import copy_preprocessor_files
 
 ONNX_NAME = "model.onnx"
 REPORT_NAME = "fusion.json"
@@ -44,7 +45,7 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
     packing = pack_qkv(model).as_dict() if cfg.form == "ort" and cfg.pack_qkv else None
     fast_path = (add_unpadded_fast_path(model, cfg.unpadded_min_scores)
                  if cfg.form == "ort" and cfg.unpadded_fast_path else None)
-    save_model(model, dst, external)
+    save_onnx(model, dst, external)
     extra: dict[str, int] = {}
     if cfg.ort_fusions and cfg.form == "ort":
         optimised = dst.with_name(f"ort_{dst.name}")
@@ -52,12 +53,6 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
         optimised.replace(dst)
     return {"form": cfg.form, "attention": counts, "qkv_packing": packing, "unpadded_fast_path": fast_path,
             "ort_fusions": extra}
-
-
-def save_model(model: onnx.ModelProto, dst: Path, external: bool) -> None:
-    """Save ``model`` (weights in memory) at ``dst``; with external data when the source had it or past 2 GB."""
-    large = external or model.ByteSize() > 2**31 - 2**26  # protobuf's 2 GB limit
-    onnx.save(model, str(dst), save_as_external_data=large, location=f"{dst.name}.data" if large else None)
 
 
 def has_external_data(model: onnx.ModelProto) -> bool:
@@ -88,10 +83,10 @@ def verify_fused(cfg: FuseConfig, unfused: Path, fused: Path) -> dict[str, Any]:
     external = with_external_data(twin, fused)
     if with_gate(twin, 0):
         path = fused.with_name(f"flash_{fused.name}")
-        save_model(twin, path, external)
+        save_onnx(twin, path, external)
         flash = compare_graphs(unfused, path, cfg.atol, cfg.min_cosine)
         rows = [{**r, "shape": f"{r['shape']} (flash branch)"} for r in flash["results"]]
-        report = comparison_report(report["results"] + rows, cfg.atol, cfg.min_cosine)
+        report = verification.report(report["results"] + rows, cfg.atol, cfg.min_cosine, REFERENCE)
     return report
 
 
@@ -118,12 +113,13 @@ def run(cfg: FuseConfig, model: Artifact, out: Path) -> Artifact:
             problems = report["verification"].get("problems")
             if problems:
                 raise VerificationError(problems[0])
-            check_comparison(report["verification"])
+            verification.check(report["verification"], "the fused graph")
         publish_onnx(staging / ONNX_NAME, out / ONNX_NAME)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    copy_tokenizer_files(model.path.parent, out)
-    summary = {k: v for k, v in report["verification"].items() if k in ("passed", "worst", "atol", "problems")}
+    copy_preprocessor_files(model.path.parent, out)
+    summary = verification.summary(report["verification"]) | {
+        k: v for k, v in report["verification"].items() if k == "problems"}
     meta = {
         "form": cfg.form, "attention": summarise_counts(report["attention"]), "verification": summary,
         "qkv_packed": report["qkv_packing"]["fused"] if report["qkv_packing"] else 0,

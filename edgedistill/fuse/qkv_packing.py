@@ -27,10 +27,10 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from edgedistill.export.fusion.attention_match import only_consumer
-from edgedistill.export.fusion.base import Fusion, miss
-from edgedistill.export.fusion.forms import MS_DOMAIN
-from edgedistill.export.fusion.graph import Graph
+from edgedistill.fuse.attention_match import only_consumer
+from edgedistill.fuse.base import Fusion, miss
+from edgedistill.fuse.forms import MS_DOMAIN
+from edgedistill.fuse.graph import Graph
 
 KEPT_ATTRIBUTES = ("num_heads", "scale", "mask_filter_value", "unidirectional")
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import onnx
 
-from edgedistill.export.fusion.graph import Graph
+from edgedistill.fuse.graph import Graph
 
 PROBE_SHAPES = ((3, 7), (2, 5), (4, 9))  # (B, S): several, so a mask that only fits one shape is caught
 MASKED_BELOW = -1e4  # an additive mask value this low removes the key (exp underflows to 0 in float32)

@@ -21,9 +21,9 @@ import onnx
 from onnx import TensorProto, helper
 
 from edgedistill.errors import InputError
-from edgedistill.export.fusion.attention_match import AttentionMatch
-from edgedistill.export.fusion.graph import Graph
-from edgedistill.export.fusion.mask_probe import MaskMeaning
+from edgedistill.fuse.attention_match import AttentionMatch
+from edgedistill.fuse.graph import Graph
+from edgedistill.fuse.mask_probe import MaskMeaning
 from edgedistill.plugins import fused_attention_spec
 
 FORMS = ("ort", "onnx", "trt-plugin")

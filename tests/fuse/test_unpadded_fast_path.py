@@ -12,9 +12,9 @@ from fusion_graphs import batches, sdpa_decomposed
 from onnx import TensorProto, helper
 from test_fusion_synthetic import assert_same_outputs, fused_copy, ops
 
-from edgedistill.export.fusion import pack_qkv
-from edgedistill.export.fusion.graph import Graph, sort_topologically
-from edgedistill.export.fusion.unpadded_fast_path import add_unpadded_fast_path, remove_unpadded_fast_path
+from edgedistill.fuse import pack_qkv
+from edgedistill.fuse.graph import Graph, sort_topologically
+from edgedistill.fuse.unpadded_fast_path import add_unpadded_fast_path, remove_unpadded_fast_path
 
 
 def fast_path_copy(model: onnx.ModelProto, packed: bool = True, min_scores: int = 0) -> tuple[onnx.ModelProto, dict]:
@@ -143,8 +143,8 @@ def test_stage_on_an_external_data_export_verifies_both_branches(tiny_bert, tmp_
     """A source with external data (as exports past 2 GB are) fuses, verifies the flash twin and publishes."""
     from edgedistill.artifacts import Artifact
     from edgedistill.config import ExportConfig, FuseConfig
-    from edgedistill.export.fusion.stage import run as fuse_stage
-    from edgedistill.export.onnx import export_onnx
+    from edgedistill.export.exporter import export_onnx
+    from edgedistill.fuse.stage import run as fuse_stage
     from edgedistill.models.task_model import load_task_model
 
     model, tokenizer = load_task_model(tiny_bert, "sentence-embedding")

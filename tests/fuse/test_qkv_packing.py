@@ -12,9 +12,9 @@ from test_fusion_synthetic import assert_same_outputs, fused_copy, ops
 
 from edgedistill.artifacts import Artifact
 from edgedistill.config import ExportConfig, FuseConfig, QuantizeStep
-from edgedistill.export.fusion import pack_qkv
-from edgedistill.export.fusion.stage import run as fuse_stage
-from edgedistill.export.onnx import export_onnx
+from edgedistill.export.exporter import export_onnx
+from edgedistill.fuse import pack_qkv
+from edgedistill.fuse.stage import run as fuse_stage
 from edgedistill.models.task_model import load_task_model
 
 

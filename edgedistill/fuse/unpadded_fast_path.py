@@ -40,9 +40,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from edgedistill.export.fusion.base import Fusion, miss
-from edgedistill.export.fusion.forms import MS_DOMAIN
-from edgedistill.export.fusion.graph import Graph
+from edgedistill.fuse.base import Fusion, miss
+from edgedistill.fuse.forms import MS_DOMAIN
+from edgedistill.fuse.graph import Graph
 
 CARRIED = ("num_heads", "scale", "mask_filter_value")
 

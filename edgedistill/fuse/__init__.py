@@ -1,18 +1,18 @@
 """Graph fusions for exported transformers: attention into one fused node, and ONNX Runtime's other fusions.
 
 Entry points: :func:`fuse_attention` (in memory, one form), :func:`pack_qkv` (``ort`` form: one QKV GEMM),
-:func:`edgedistill.export.fusion.stage.run` (the pipeline stage: fuse a file, verify, publish).
+:func:`edgedistill.fuse.stage.run` (the pipeline stage: fuse a file, verify, publish).
 """
 
 from __future__ import annotations
 
 import onnx
 
-from edgedistill.export.fusion.attention import AttentionOpFusion, DecomposedAttentionFusion
-from edgedistill.export.fusion.base import FusionCounts
-from edgedistill.export.fusion.forms import FORMS, MaskInputs
-from edgedistill.export.fusion.graph import Graph
-from edgedistill.export.fusion.qkv_packing import QkvPackingFusion
+from edgedistill.fuse.attention import AttentionOpFusion, DecomposedAttentionFusion
+from edgedistill.fuse.base import FusionCounts
+from edgedistill.fuse.forms import FORMS, MaskInputs
+from edgedistill.fuse.graph import Graph
+from edgedistill.fuse.qkv_packing import QkvPackingFusion
 
 __all__ = ["FORMS", "FusionCounts", "fuse_attention", "pack_qkv"]
 

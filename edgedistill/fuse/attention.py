@@ -2,7 +2,7 @@
 
 Two fusions share the rewrite: :class:`DecomposedAttentionFusion` anchors on ``Softmax`` (the SDPA decomposition
 and Hugging Face eager attention), :class:`AttentionOpFusion` on the opset-23 ``Attention`` op. Masks are
-classified by :mod:`~edgedistill.export.fusion.mask_probe` for all blocks at once before anything is rewritten;
+classified by :mod:`~edgedistill.fuse.mask_probe` for all blocks at once before anything is rewritten;
 a block whose mask the fused op cannot express exactly stays as it is, with the reason in the report.
 """
 
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import onnx
 
-from edgedistill.export.fusion.attention_match import AttentionMatch, match_attention_op, match_decomposed_attention
-from edgedistill.export.fusion.base import Fusion
-from edgedistill.export.fusion.forms import BUILDERS, FORMS, MaskInputs, plugin_screen
-from edgedistill.export.fusion.graph import Graph
-from edgedistill.export.fusion.mask_probe import MaskMeaning, probe_masks
+from edgedistill.fuse.attention_match import AttentionMatch, match_attention_op, match_decomposed_attention
+from edgedistill.fuse.base import Fusion
+from edgedistill.fuse.forms import BUILDERS, FORMS, MaskInputs, plugin_screen
+from edgedistill.fuse.graph import Graph
+from edgedistill.fuse.mask_probe import MaskMeaning, probe_masks
 
 
 class DecomposedAttentionFusion(Fusion[AttentionMatch]):

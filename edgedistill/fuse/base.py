@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 
 import onnx
 
-from edgedistill.export.fusion.graph import Graph
+from edgedistill.fuse.graph import Graph
 
 logger = logging.getLogger("edgedistill.fusion")
 _last_miss: ContextVar[str] = ContextVar("last_miss", default="no match")

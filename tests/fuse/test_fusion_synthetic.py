@@ -11,8 +11,8 @@ import pytest
 from fusion_graphs import batches, eager_scaled_scores, onnx_attention_op, sdpa_decomposed
 
 from edgedistill.errors import InputError
-from edgedistill.export.fusion import fuse_attention
-from edgedistill.export.fusion.forms import plugin_problems
+from edgedistill.fuse import fuse_attention
+from edgedistill.fuse.forms import plugin_problems
 from edgedistill.plugins import fused_attention_spec
 
 
