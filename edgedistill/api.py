@@ -65,8 +65,9 @@ def check_bench_shapes(artifact: Artifact, cfg: BenchConfig) -> None:
     meta = onnx_metadata(artifact.path) if artifact.kind == "onnx" else {}
     if "edgedistill.batch_range" not in meta:
         return
-    batch, seq = (meta[f"edgedistill.{k}_range"].split(",") for k in ("batch", "sequence"))
-    dynamic = DynamicAxes.model_validate({"batch": batch, "sequence": seq})
+    ranges = {k: meta[f"edgedistill.{k}_range"].split(",") for k in ("batch", "sequence")
+              if f"edgedistill.{k}_range" in meta}  # an image model has no sequence axis
+    dynamic = DynamicAxes.model_validate(ranges)
     for shape in cfg.shapes:
         try:
             check_shape_in_range(shape, dynamic, where=f"{artifact.name} ({artifact.path.name}): shape {shape.label}")
@@ -93,28 +94,41 @@ def artifact_from_path(path: Path, task: str | None = None, name: str | None = N
     return Artifact(name or path.name, "hf", path, task or DEFAULT_TASK)
 
 
-def run_artifacts(run_dir: Path) -> dict[str, Artifact]:
-    """The artifacts a run directory holds, by name, read from its manifest."""
-    manifest = read_manifest(run_dir)
-    found: dict[str, Artifact] = {}
-    for stage in manifest["stages"].values():
-        for entry in stage.get("metrics", {}).get("artifacts", []):
-            a = Artifact(entry["name"], entry["kind"], run_dir / entry["path"], entry["task"], entry.get("meta", {}))
-            found[a.name] = a
+def stage_artifacts(run_dir: Path) -> dict[str, list[Artifact]]:
+    """The artifacts a run directory holds, by the stage that made them, read from its manifest."""
+    found: dict[str, list[Artifact]] = {}
+    for stage, entry in read_manifest(run_dir)["stages"].items():
+        for item in entry.get("metrics", {}).get("artifacts", []):
+            found.setdefault(stage, []).append(Artifact(item["name"], item["kind"], run_dir / item["path"],
+                                                        item["task"], item.get("meta", {})))
     return found
 
 
-def pick(model: Path | Artifact, wanted: str, task: str | None = None) -> Artifact:
-    """Resolve ``model``: an Artifact, a plain path, or a run directory (then the artifact named ``wanted``)."""
+def run_artifacts(run_dir: Path) -> dict[str, Artifact]:
+    """The artifacts a run directory holds, by name."""
+    return {a.name: a for made in stage_artifacts(run_dir).values() for a in made}
+
+
+def pick(model: Path | Artifact, stages: tuple[str, ...], task: str | None = None) -> Artifact:
+    """Resolve ``model``: an Artifact, a plain path, or a run directory — then the output of the first of
+    ``stages`` that ran there (the student of distill, the ONNX file of export or fuse), however it was named
+    (an export of ``models/bert`` is ``bert-onnx``).
+
+    Raises:
+        InputError: the path is no model, or none of the stages has run in the run directory.
+    """
     if isinstance(model, Artifact):
         return model
     model = Path(model)
-    if model.is_dir() and is_run_dir(model):
-        found = run_artifacts(model)
-        if wanted not in found:
-            raise InputError(f"run directory {model} has no '{wanted}' yet; run the stage that makes it first")
-        return found[wanted]
-    return artifact_from_path(model, task)
+    if not (model.is_dir() and is_run_dir(model)):
+        return artifact_from_path(model, task)
+    made = stage_artifacts(model)
+    for stage in stages:
+        if stage in made:
+            trained = [a for a in made[stage] if not a.name.endswith("-untrained")]
+            return (trained or made[stage])[0]
+    raise InputError(f"run directory {model} has no output of {' or '.join(stages)} yet; run "
+                     f"`edgedistill {stages[-1]}` there first")
 
 
 def artifact_entry(artifact: Artifact, root: Path) -> dict[str, Any]:
@@ -159,23 +173,23 @@ def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None
         VerificationError: ONNX Runtime and torch disagree beyond tolerance (nothing is written).
     """
     from edgedistill.export import stage as onnx_export
-    from edgedistill.export.opset import opset_for
+    from edgedistill.export.opset import opset_for_form
 
-    source = pick(model, "student", task)
+    source = pick(model, ("distill",), task)
     cfg = config or ExportConfig()
     if cfg.opset == "auto":
-        target = "10.3" if fuse_form == "trt-plugin" else "ort"  # the plugin serves TensorRT < 10.14
-        cfg = cfg.model_copy(update={"opset": opset_for(target, form=fuse_form)})
+        cfg = cfg.model_copy(update={"opset": opset_for_form(fuse_form)})
     run = RunDir(out, force)
+    name = f"{source.name}-onnx"
 
     def work(partial: Path) -> dict[str, Any]:
         made = onnx_export.run(cfg, source, partial, bisect=bisect)
-        made = Artifact("student-onnx" if source.name == "student" else made.name, made.kind, made.path, made.task)
+        made = Artifact(name, made.kind, made.path, made.task, made.meta)
         entry = artifact_entry(relocate(made, partial, run.path("export")), run.root)
         return {"artifacts": [entry], "verification": made.meta.get("verification")}
 
     run.stage("export", dump(cfg), {"model": source.path}, ["model.onnx"], work)
-    return run_artifacts(run.root)["student-onnx" if source.name == "student" else source.name + "-onnx"]
+    return run_artifacts(run.root)[name]
 
 
 def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, task: str | None = None,
@@ -188,7 +202,7 @@ def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, ta
     """
     from edgedistill.fuse import stage as fusion
 
-    source = pick(model, "student-onnx", task)
+    source = pick(model, ("export",), task)
     cfg = config or FuseConfig()
     run = RunDir(out, force)
     name = f"{base_name(source)}-fused"
@@ -221,7 +235,7 @@ def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None
     """
     from edgedistill.quantize import stage as quantize_stage
 
-    source = pick(model, "student-onnx", task)
+    source = pick(model, ("fuse", "export"), task)
     steps = [QuantizeStep(mode="dynamic-int8")] if steps is None else steps
     if not steps:
         return []
@@ -358,7 +372,7 @@ def bench(models: Sequence[Path | Artifact], out: Path, config: BenchConfig | No
     from edgedistill.bench import runner
 
     cfg = config or BenchConfig()
-    artifacts = [pick(m, "student", task) for m in models]
+    artifacts = [pick(m, ("distill",), task) for m in models]
     for artifact in artifacts:
         check_bench_shapes(artifact, cfg)
     run = RunDir(out, force)

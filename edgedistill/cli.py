@@ -27,7 +27,8 @@ OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Run directory to writ
 ForceOpt = Annotated[bool, typer.Option("--force", help="Redo stages even if inputs and config are unchanged: "
                                           "partial work is discarded and the teacher asked again for every row.")]
 TaskOpt = Annotated[
-    str | None, typer.Option(help="Model task for plain paths: sentence-embedding or sequence-classification.")
+    str | None, typer.Option(help="Model task for plain paths: sentence-embedding, sequence-classification or "
+                                  "image-classification (default: what the ONNX file records, else from the folder).")
 ]
 
 
@@ -204,7 +205,8 @@ def text_file_data(path: Path, calibration_size: int) -> Any:
 def bench(
     models: Annotated[list[Path], typer.Argument(help="ONNX files and/or Hugging Face model folders.")],
     out: OutOpt,
-    shape: Annotated[list[str], typer.Option(help="BATCHxSEQ, e.g. 1x128 (repeatable).")] = ["1x128"],  # noqa: B006
+    shape: Annotated[list[str], typer.Option(help="BATCHxSEQ, e.g. 1x128, or BATCH for image models (repeatable).")]
+    = ["1x128"],  # noqa: B006
     backend: Annotated[list[str], typer.Option(help="torch, onnxruntime and/or tensorrt.")] = ["torch", "onnxruntime"],  # noqa: B006
     iterations: Annotated[int, typer.Option(help="Timed iterations per shape.")] = 50,
     duration: Annotated[float, typer.Option(help="Keep timing each shape at least this many seconds.")] = 0.0,
@@ -421,10 +423,12 @@ def parse_shape(text: str) -> dict[str, int]:
     from edgedistill.errors import ConfigError
 
     try:
-        batch, seq = (int(x) for x in text.lower().split("x"))
+        sizes = [int(x) for x in text.lower().split("x")]
     except ValueError:
-        raise ConfigError(f"--shape {text!r}: expected BATCHxSEQ, e.g. 1x128") from None
-    return {"batch": batch, "seq": seq}
+        sizes = []
+    if len(sizes) not in (1, 2):
+        raise ConfigError(f"--shape {text!r}: expected BATCHxSEQ (text models, e.g. 1x128) or BATCH (image models)")
+    return dict(zip(("batch", "seq"), sizes))
 
 
 def validated(model: Any, **values: Any) -> Any:

@@ -45,6 +45,7 @@ from edgedistill.config import ExportConfig, FuseConfig, PipelineConfig, Quantiz
 from edgedistill.data.stsb import StsPairs, read_sts  # noqa: E402
 from edgedistill.engines.ort_session import OrtSession  # noqa: E402
 from edgedistill.evaluate.metrics import sts_spearman  # noqa: E402
+from edgedistill.tasks.inputs import text_spec  # noqa: E402
 
 AREA = area_of(__file__)
 LAYERS: dict[int, list[int] | str] = {3: [0, 3, 5], 2: [0, 5], 1: "search"}
@@ -100,7 +101,7 @@ def optimum_sts(path: Path, tokenizer: Any, pairs: StsPairs) -> float:
 
 def time_all(files: dict[str, Path], rounds: int, per_round: int) -> dict[str, dict[str, float]]:
     """Median and IQR of ms per call at 1×128, all models interleaved in this one process."""
-    feeds = make_feeds(SHAPE, vocab_size=VOCAB, seed=128)
+    feeds = make_feeds(SHAPE, text_spec(VOCAB), seed=128)
     calls = {}
     for name, path in files.items():
         session = OrtSession(path, os.cpu_count() or 1).session

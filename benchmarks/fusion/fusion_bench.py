@@ -32,6 +32,7 @@ from edgedistill.engines.ort_session import OrtSession  # noqa: E402
 from edgedistill.export.exporter import export_onnx  # noqa: E402
 from edgedistill.fuse.stage import fuse_file  # noqa: E402
 from edgedistill.models.task_model import load_task_model  # noqa: E402
+from edgedistill.tasks.inputs import text_spec  # noqa: E402
 
 AREA = area_of(__file__)
 LAYERS = [0, 3, 5]  # edgedistill/examples/minilm-cpu.yaml
@@ -70,7 +71,7 @@ def session(path: Path, threads: int):
 
 
 def feeds(batch: int, seq: int) -> dict[str, np.ndarray]:
-    return make_feeds(Shape(batch=batch, seq=seq), vocab_size=VOCAB, seed=seq)
+    return make_feeds(Shape(batch=batch, seq=seq), text_spec(VOCAB), seed=seq)
 
 
 def bench_shape(sessions: dict, batch: int, seq: int, rounds: int, per_round: int) -> dict[str, list[float]]:

@@ -64,6 +64,7 @@ from edgedistill.engines.ort_session import OrtSession  # noqa: E402
 from edgedistill.export.exporter import export_onnx  # noqa: E402
 from edgedistill.fuse.stage import fuse_file  # noqa: E402
 from edgedistill.models.task_model import load_task_model  # noqa: E402
+from edgedistill.tasks.inputs import text_spec  # noqa: E402
 
 AREA = area_of(__file__)
 SHAPES = [(1, 128, False), (1, 512, False), (8, 512, False), (8, 512, True)]  # (batch, seq, padded)
@@ -109,7 +110,7 @@ def session(path: Path, threads: int):
 
 def feeds(batch: int, seq: int, padded: bool = False) -> dict[str, np.ndarray]:
     """Random token ids; ``padded``: each row keeps a random length in [seq/4, seq) and the rest is padding."""
-    inputs = make_feeds(Shape(batch=batch, seq=seq), vocab_size=VOCAB, seed=seq)
+    inputs = make_feeds(Shape(batch=batch, seq=seq), text_spec(VOCAB), seed=seq)
     if padded:
         lengths = np.random.default_rng(0).integers(seq // 4, seq, size=batch)
         inputs["attention_mask"] = (np.arange(seq)[None, :] < lengths[:, None]).astype(inputs["attention_mask"].dtype)

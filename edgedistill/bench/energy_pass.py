@@ -15,13 +15,14 @@ from edgedistill.bench.power.window import energy_window, idle_baseline
 from edgedistill.bench.probe import Probe, warm_up
 from edgedistill.bench.settings import BenchSettings
 from edgedistill.config import Shape
+from edgedistill.tasks.inputs import InputSpec
 
 
 def power_wanted(settings: BenchSettings) -> bool:
     return settings.power == "on" or (settings.power == "auto" and tegrastats_available())
 
 
-def energy_pass(contenders: list[Contender], shapes: list[Shape], settings: BenchSettings, vocab_size: int,
+def energy_pass(contenders: list[Contender], shapes: list[Shape], settings: BenchSettings, spec: InputSpec,
                 rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Measure energy; adds ``power`` to each matching row and returns ``{"idle": {rail: mW}, "window_s"}``,
     or None when power is not measured."""
@@ -30,7 +31,7 @@ def energy_pass(contenders: list[Contender], shapes: list[Shape], settings: Benc
     idle = idle_baseline(settings.idle_s)
     by_key = {(r["contender"], r["shape"]): r for r in rows}
     for shape in shapes:
-        feeds = make_feeds(shape, vocab_size, settings.seed)
+        feeds = make_feeds(shape, spec, settings.seed)
         for c in contenders:
             probe = Probe(c.session, feeds)
             warm_up(probe, settings.warmup, settings.warmup_s)

@@ -23,7 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from edgedistill.artifacts import Artifact, atomic_write_json
 from edgedistill.bench.energy_pass import energy_pass
 from edgedistill.bench.env import fingerprint
-from edgedistill.bench.inputs import make_feeds
+from edgedistill.bench.inputs import check_shapes, make_feeds, shared_spec
 from edgedistill.bench.measure import Contender, measure_interleaved, measure_sequential
 from edgedistill.bench.memory import current_rss_mb, reset_peak_rss
 from edgedistill.bench.probe import Probe
@@ -32,17 +32,17 @@ from edgedistill.bench.threads import pin_threads
 from edgedistill.config import BenchConfig, Shape
 from edgedistill.engines.base import BACKEND_FOR_KIND, Session, kind_of, open_session
 from edgedistill.engines.size import model_file_mb
-from edgedistill.engines.tokenizer import load_tokenizer
 from edgedistill.errors import InputError
+from edgedistill.tasks.inputs import InputSpec
 
 SCHEMA = 2
 RESULTS = "results.json"
 
 
 def bench_session(session: Session, shapes: list[Shape], warmup: int, iterations: int, min_duration_s: float, *,
-                  vocab_size: int, seed: int = 0, on_shape: Callable[[], None] | None = None,
+                  spec: InputSpec, seed: int = 0, on_shape: Callable[[], None] | None = None,
                   settings: BenchSettings | None = None) -> list[dict[str, Any]]:
-    """Benchmark ``session`` alone at each shape on the inputs ``make_feeds(shape, vocab_size, seed)``.
+    """Benchmark ``session`` alone at each shape on the inputs ``make_feeds(shape, spec, seed)``.
 
     Returns:
         One row per shape: shape, batch, seq, p50/p90/p95/p99/mean/std/min/max ``_ms``, cv,
@@ -56,7 +56,7 @@ def bench_session(session: Session, shapes: list[Shape], warmup: int, iterations
                          "min_duration_s": min_duration_s, "seed": seed})
     rows = []
     for shape in shapes:
-        rows.append(measure_sequential(session, shape, make_feeds(shape, vocab_size, seed), s))
+        rows.append(measure_sequential(session, shape, make_feeds(shape, spec, seed), s))
         if on_shape is not None:
             on_shape()
     return rows
@@ -78,11 +78,6 @@ def plan(cfg: BenchConfig, artifacts: list[Artifact]) -> list[tuple[Artifact, st
     return pairs
 
 
-def shared_vocab_size(artifacts: list[Artifact]) -> int:
-    """Smallest vocabulary among the artifacts, so every model gets the very same token ids."""
-    return min(len(load_tokenizer(a)) for a in artifacts)
-
-
 def open_contender(artifact: Artifact, backend: str, settings: BenchSettings, name: str) -> Contender:
     """Load (timed, with the resident memory it added) and record the model's file size."""
     gc.collect()
@@ -97,9 +92,9 @@ def open_contender(artifact: Artifact, backend: str, settings: BenchSettings, na
     return contender
 
 
-def cold_call(contender: Contender, shape: Shape, vocab_size: int, seed: int) -> None:
+def cold_call(contender: Contender, shape: Shape, spec: InputSpec, seed: int) -> None:
     """Time the very first inference after load (lazy initialisation, kernel selection, page faults)."""
-    contender.cold_ms = Probe(contender.session, make_feeds(shape, vocab_size, seed))() * 1000.0
+    contender.cold_ms = Probe(contender.session, make_feeds(shape, spec, seed))() * 1000.0
 
 
 def contender_fields(c: Contender) -> dict[str, Any]:
@@ -124,7 +119,7 @@ def names_for(pairs: list[tuple[Artifact, str]]) -> list[str]:
     return [a.name if count[a.name] == 1 else f"{a.name}@{b}" for a, b in pairs]
 
 
-def measure_all(contenders: list[Contender], shapes: list[Shape], settings: BenchSettings, vocab_size: int,
+def measure_all(contenders: list[Contender], shapes: list[Shape], settings: BenchSettings, spec: InputSpec,
                 advance: Callable[[], None]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows and comparisons for every shape: interleaved when there are several contenders and
     ``settings.compare`` is ``interleaved``, else one contender after the other."""
@@ -132,7 +127,7 @@ def measure_all(contenders: list[Contender], shapes: list[Shape], settings: Benc
     comparisons: list[dict[str, Any]] = []
     together = len(contenders) > 1 and settings.compare == "interleaved"
     for shape in shapes:
-        feeds = make_feeds(shape, vocab_size, settings.seed)
+        feeds = make_feeds(shape, spec, settings.seed)
         if together:
             shape_rows, comps = measure_interleaved(contenders, shape, feeds, settings)
             comparisons += comps
@@ -167,17 +162,18 @@ def run(cfg: BenchConfig, artifacts: list[Artifact], out: Path) -> dict[str, Any
     settings = settings_from(cfg)
     pin_threads(settings.threads, settings.inter_op_threads)
     pairs = plan(cfg, artifacts)
-    vocab_size = shared_vocab_size([a for a, _ in pairs])
+    spec = shared_spec([a for a, _ in pairs])
     shapes = list(cfg.shapes)
+    check_shapes(spec, shapes)
     console = Console(stderr=True, soft_wrap=True)  # a warning is one line, also in a log
     contenders = [open_contender(a, b, settings, n) for (a, b), n in zip(pairs, names_for(pairs), strict=True)]
     for c in contenders:
-        cold_call(c, shapes[0], vocab_size, settings.seed)
+        cold_call(c, shapes[0], spec, settings.seed)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(f"bench {len(contenders)} model(s)", total=len(shapes))
-        rows, comparisons = measure_all(contenders, shapes, settings, vocab_size, lambda: progress.advance(task))
-    energy = energy_pass(contenders, shapes, settings, vocab_size, rows)
+        rows, comparisons = measure_all(contenders, shapes, settings, spec, lambda: progress.advance(task))
+    energy = energy_pass(contenders, shapes, settings, spec, rows)
     warn_noisy(rows, console, settings.cv_warn)
     results = results_doc(settings, rows, comparisons, energy)
     del contenders

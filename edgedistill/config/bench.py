@@ -10,12 +10,14 @@ from edgedistill.config.base import PositiveInt, StrictModel
 
 
 class Shape(StrictModel):
+    """A benchmark input size: ``batch`` x ``seq`` tokens for text models, ``batch`` images (no ``seq``)."""
+
     batch: PositiveInt
-    seq: PositiveInt
+    seq: PositiveInt | None = Field(None, description="Tokens per input (text models); none for image models.")
 
     @property
     def label(self) -> str:
-        return f"{self.batch}x{self.seq}"
+        return f"{self.batch}x{self.seq}" if self.seq is not None else str(self.batch)
 
 
 class BenchConfig(StrictModel):

@@ -68,7 +68,7 @@ def check_teacher_serves_losses(teacher: TeacherConfig, distill: DistillConfig) 
 def check_shape_in_range(shape: Shape, dynamic: DynamicAxes, where: str = "shape") -> None:
     """Raise ValueError if ``shape`` lies outside the exported dynamic range."""
     for axis, value, rng in (("batch", shape.batch, dynamic.batch), ("seq", shape.seq, dynamic.sequence)):
-        if not rng.min <= value <= rng.max:
+        if value is not None and not rng.min <= value <= rng.max:
             raise ValueError(
                 f"{where}: {axis} {value} is outside the exported range [{rng.min}, {rng.max}]; "
                 "widen export.dynamic or pick another shape"

@@ -42,6 +42,12 @@ def opset_for_tensorrt(version: str) -> int:
     return TENSORRT_OPSET
 
 
+def opset_for_form(form: str | None) -> int:
+    """The opset for an export that will be fused into ``form`` when no target is named: 23 for the standard
+    ``Attention`` (``onnx``), 17 for our plugin (it serves TensorRT 8.5-10.13, which parse 17), else ONNX Runtime's."""
+    return {"onnx": ATTENTION_OPSET, "trt-plugin": TENSORRT_OPSET}.get(form or "", ORT_OPSET)
+
+
 def opset_for(target: str | Target, tensorrt: str | None = None, form: str | None = None) -> int:
     """The opset to export with for ``target``.
 

@@ -10,13 +10,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import onnx
 
-
-def dummy_feeds(names: list[str], batch: int, seq: int) -> dict[str, np.ndarray]:
-    """Token id 1 everywhere with a full attention mask, (batch, seq) int64, for the inputs ``names``."""
-    ids = np.ones((batch, seq), dtype=np.int64)  # any id every vocabulary has; content does not change the work
-    values = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
-    return {n: values.get(n, np.zeros_like(ids)) for n in names}
+from edgedistill.tasks import spec_of_onnx, synthetic_feeds
 
 
 def median_latency_ms(paths: list[Path], batch: int = 1, seq: int = 128, rounds: int = 10, per_round: int = 3,
@@ -29,7 +25,8 @@ def median_latency_ms(paths: list[Path], batch: int = 1, seq: int = 128, rounds:
     if threads:
         opts.intra_op_num_threads = threads
     sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in paths]
-    feeds = dummy_feeds([i.name for i in sessions[0].get_inputs()], batch, seq)
+    spec = spec_of_onnx(onnx.load(str(paths[0]), load_external_data=False))
+    feeds = synthetic_feeds(spec, batch, None if spec.is_image else seq)
     for s in sessions:
         for _ in range(warmup):
             s.run(None, feeds)

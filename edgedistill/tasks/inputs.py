@@ -40,6 +40,11 @@ class InputSpec:
         return "x".join(str(d) for d in dims)
 
 
+def text_spec(vocab_size: int) -> InputSpec:
+    """Token inputs (ids, mask, token types) over ``vocab_size`` tokens; models ignore the inputs they do not take."""
+    return InputSpec(TEXT_INPUTS, vocab_size=vocab_size)
+
+
 def token_feeds(names: tuple[str, ...], vocab_size: int, batch: int, seq: int, rng: np.random.Generator,
                 padded: bool) -> dict[str, np.ndarray]:
     """Random ordinary token ids (B, S) int64 with a mask of ones, or, ``padded``, right padding from the full width

@@ -17,6 +17,7 @@ from edgedistill.config import BenchConfig, Shape
 from edgedistill.engines import open_session
 from edgedistill.errors import InputError
 from edgedistill.models.task_model import load_task_model
+from edgedistill.tasks.inputs import text_spec
 
 ROW_KEYS = {"artifact", "backend", "contender", "shape", "batch", "seq", "p50_ms", "p90_ms", "p95_ms", "p99_ms",
             "mean_ms", "std_ms", "min_ms", "max_ms", "cv", "throughput_per_s", "iterations", "warmup_calls",
@@ -57,7 +58,7 @@ def test_stats_match_numpy() -> None:
 
 def test_make_feeds_deterministic() -> None:
     shape = Shape(batch=3, seq=7)
-    a, b = make_feeds(shape, 100, seed=0), make_feeds(shape, 100, seed=0)
+    a, b = make_feeds(shape, text_spec(100), seed=0), make_feeds(shape, text_spec(100), seed=0)
     assert set(a) == {"input_ids", "attention_mask", "token_type_ids"}
     for k in a:
         assert a[k].dtype == np.int64 and a[k].shape == (3, 7)
@@ -65,17 +66,17 @@ def test_make_feeds_deterministic() -> None:
     assert a["input_ids"].min() >= 5 and a["input_ids"].max() < 100
     assert (a["attention_mask"] == 1).all() and (a["token_type_ids"] == 0).all()
     with pytest.raises(InputError):
-        make_feeds(shape, 5)
+        make_feeds(shape, text_spec(5))
 
 
 def test_bench_session_honours_iterations(tiny_bert: Path) -> None:
     session = open_session(Artifact("t", "hf", tiny_bert), threads=1)
     shapes = [Shape(batch=1, seq=8), Shape(batch=2, seq=16)]
-    rows = bench_session(session, shapes, warmup=2, iterations=7, min_duration_s=0.0, vocab_size=50)
+    rows = bench_session(session, shapes, warmup=2, iterations=7, min_duration_s=0.0, spec=text_spec(50))
     assert [r["shape"] for r in rows] == ["1x8", "2x16"]
     assert [r["iterations"] for r in rows] == [7, 7]
     assert rows[1]["throughput_per_s"] == pytest.approx(2 / (rows[1]["mean_ms"] / 1000))
-    longer = bench_session(session, shapes[:1], warmup=0, iterations=1, min_duration_s=0.05, vocab_size=50)
+    longer = bench_session(session, shapes[:1], warmup=0, iterations=1, min_duration_s=0.05, spec=text_spec(50))
     assert longer[0]["iterations"] > 1
 
 

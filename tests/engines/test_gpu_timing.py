@@ -12,6 +12,7 @@ from edgedistill.bench.inputs import make_feeds
 from edgedistill.bench.probe import Probe
 from edgedistill.config import Shape
 from edgedistill.engines import SessionOptions, open_session
+from edgedistill.tasks.inputs import text_spec
 
 
 def cuda_torch() -> bool:
@@ -34,7 +35,7 @@ pytestmark = pytest.mark.gpu
 def test_torch_cuda_events(tiny_bert: Path, graphs: bool) -> None:
     cpu = open_session(Artifact("t", "hf", tiny_bert), threads=1)
     gpu = open_session(Artifact("t", "hf", tiny_bert), options=SessionOptions(device="cuda", cuda_graphs=graphs))
-    feeds = make_feeds(Shape(batch=2, seq=16), 50)
+    feeds = make_feeds(Shape(batch=2, seq=16), text_spec(50))
     for _ in range(2):  # the second call replays the captured graph
         out, parts = gpu.timed_run(feeds)  # type: ignore[attr-defined]
         np.testing.assert_allclose(out["sentence_embedding"], cpu.run(feeds)["sentence_embedding"], atol=1e-4)
@@ -49,7 +50,7 @@ def test_ort_cuda_iobinding(tiny_bert: Path, tmp_path: Path) -> None:
 
     onnx = export(tiny_bert, tmp_path)
     session = open_session(Artifact("o", "onnx", onnx), options=SessionOptions(providers=("cuda",)))
-    feeds = make_feeds(Shape(batch=2, seq=16), 50)
+    feeds = make_feeds(Shape(batch=2, seq=16), text_spec(50))
     out, parts = session.timed_run(feeds)  # type: ignore[attr-defined]
     np.testing.assert_allclose(out["sentence_embedding"], session.run(feeds)["sentence_embedding"], atol=1e-5)
     assert set(parts) == {"h2d_s", "compute_s", "d2h_s"}
