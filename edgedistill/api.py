@@ -23,6 +23,7 @@ from edgedistill.config import (
     load_config,
 )
 from edgedistill.errors import InputError
+from edgedistill.models.onnx_file import onnx_metadata
 from edgedistill.run_lock import run_lock
 from edgedistill.rundir import RunDir, dump, open_run_dir, relocate
 
@@ -40,13 +41,6 @@ def as_config(config: PipelineConfig | str | Path) -> PipelineConfig:
 
 def is_run_dir(path: Path) -> bool:
     return (path / MANIFEST).is_file()
-
-
-def onnx_metadata(path: Path) -> dict[str, str]:
-    """The ``metadata_props`` of an ONNX file (checked to be a model first)."""
-    from edgedistill.models.onnx_file import check_onnx_file
-
-    return {p.key: p.value for p in check_onnx_file(path).metadata_props}
 
 
 def onnx_task(path: Path) -> str:
@@ -331,35 +325,27 @@ def qad_data(cfg: PipelineConfig, out: Path, train: list[str], heldout: list[str
 
 
 def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldout: list[str],
-             sts: dict[str, Path], config: EvaluateConfig | None = None, force: bool = False,
+             sets: dict[str, Any], config: EvaluateConfig | None = None, force: bool = False,
              reference: np.ndarray | None = None) -> dict[str, Any]:
-    """Measure every model the same way: fidelity to ``teacher`` on ``heldout`` texts, Spearman on STS files.
+    """Measure every model the same way, with its Task's metrics: fidelity to ``teacher`` on ``heldout`` samples,
+    the task metric on each scored set (``sets``: name → ``data.eval``-style config, e.g. STS pairs).
 
     ``reference``: the teacher's outputs for ``heldout`` when there is no ``teacher`` artifact to run (a recorded
     or HTTP teacher: its stored labels).
     """
-    from edgedistill.artifacts import atomic_write_json
-    from edgedistill.data.stsb import read_sts
-    from edgedistill.evaluate.run import evaluate_artifact, teacher_reference
+    from edgedistill.evaluate import stage as evaluate_stage
 
     cfg = config or EvaluateConfig()
     run = RunDir(out, force)
-    inputs = {a.name: a.path for a in models} | {f"sts_{k}": p for k, p in sts.items()}
+    inputs = {a.name: a.path for a in models} | {f"data_{k}": s.path for k, s in sets.items()}
     section = {"evaluate": dump(cfg), "heldout": len(heldout), "teacher": teacher.name if teacher else None,
+               "sets": {k: dump(s) for k, s in sets.items()},
                "reference": None if reference is None else array_hash(reference)}
 
     def work(partial: Path) -> dict[str, Any]:
-        pairs = {k: read_sts(p) for k, p in sts.items()}
-        rows = teacher_reference(teacher, heldout, cfg) if teacher and heldout else reference
-        results = {}
-        for a in models:
-            console_note(f"evaluating {a.name}")
-            results[a.name] = evaluate_artifact(a, teacher_embeddings=rows, heldout=heldout, sts=pairs, cfg=cfg)
-        atomic_write_json(partial / "metrics.json", {"artifacts": results, "order": [a.name for a in models]})
-        return {"quality": {n: {k: v for k, v in r.items() if k.startswith(("fidelity", "sts"))}
-                            for n, r in results.items()}}
+        return evaluate_stage.run(cfg, models, partial, teacher, heldout, sets, reference)
 
-    return run.stage("evaluate", section, inputs, ["metrics.json"], work)
+    return run.stage("evaluate", section, inputs, [evaluate_stage.METRICS], work)
 
 
 def bench(models: Sequence[Path | Artifact], out: Path, config: BenchConfig | None = None, task: str | None = None,
@@ -392,12 +378,6 @@ def report(run_dir: Path) -> dict[str, Any]:
     return write_report(Path(run_dir))
 
 
-def console_note(text: str) -> None:
-    from edgedistill.progress import console
-
-    console.print(f"[dim]{text}[/dim]")
-
-
 def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> dict[str, Any]:
     """The whole pipeline from one config: distill → export → fuse → quantize → evaluate → bench → report.
 
@@ -424,9 +404,9 @@ def run_stages(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
     teacher = teacher_artifact(cfg)
     heldout = (out / "distill" / HELDOUT).read_text(encoding="utf-8").splitlines()
     reference = None if teacher is not None else stored_teacher_outputs(cfg, out)[2][-len(heldout):]
-    sts = {k: s.path for k, s in (("eval", cfg.data.eval), ("test", cfg.data.test)) if s is not None}
+    sets = {k: s for k, s in (("eval", cfg.data.eval), ("test", cfg.data.test)) if s is not None}
     ours = [found["student-untrained"], student, *onnx_models, *quantized]
-    evaluate([teacher, *ours] if teacher else ours, out, teacher, heldout, sts, cfg.evaluate, force, reference)
+    evaluate([teacher, *ours] if teacher else ours, out, teacher, heldout, sets, cfg.evaluate, force, reference)
     backends = set(cfg.bench.backends)
     benched = [a for a in ([teacher] if teacher else []) + [student, *onnx_models, *quantized]
                if (a.kind == "hf" and "torch" in backends) or (a.kind == "onnx" and "onnxruntime" in backends)]

@@ -20,19 +20,26 @@ from edgedistill.config import PipelineConfig
 BEGIN, END = "<!-- config-reference:begin -->", "<!-- config-reference:end -->"
 
 
+def models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The config models an annotation holds, through ``Annotated``, unions and ``list``, in order."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    found: list[type[BaseModel]] = []
+    for arg in typing.get_args(annotation):
+        found += [m for m in models_in(arg) if m not in found]
+    return found
+
+
 def type_name(annotation: Any) -> str:
+    members = models_in(annotation)
+    if len(members) > 1:  # a (discriminated) union of models: name them
+        optional = type(None) in typing.get_args(annotation)
+        return " | ".join(m.__name__ for m in members) + (" | None" if optional else "")
     text = str(annotation).replace("typing.", "").replace("pathlib.", "")
     text = re.sub(r"edgedistill\.config\.(?:\w+\.)?", "", text)  # the package and its per-stage modules
     text = text.replace("<class '", "").replace("'>", "").replace("NoneType", "None")
     text = re.sub(r"Annotated\[(\w+), FieldInfo\(.*?\]\)\]", r"\1", text)
     return re.sub(r"Optional\[(.*)\]", r"\1 | None", text)
-
-
-def nested_model(annotation: Any) -> type[BaseModel] | None:
-    for arg in (annotation, *typing.get_args(annotation)):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None
 
 
 def default_text(field: Any) -> str:
@@ -46,17 +53,21 @@ def default_text(field: Any) -> str:
     return f"`{value}`"
 
 
-def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
+def rows(model: type[BaseModel], prefix: str = "", seen: set[str] | None = None) -> list[str]:
+    """One row per field, then the fields of the models it holds (each key once, for unions of models)."""
+    seen = set() if seen is None else seen
     out = []
     for name, field in model.model_fields.items():
         key = f"{prefix}{name}"
+        if key in seen:
+            continue
+        seen.add(key)
         doc = (field.description or "").replace("|", "\\|")
         kind = type_name(field.annotation).replace("|", "\\|")
         out.append(f"| `{key}` | {kind} | {default_text(field)} | {doc} |")
-        child = nested_model(field.annotation)
-        if child is not None:
-            many = typing.get_origin(field.annotation) is list
-            out.extend(rows(child, f"{key}[]." if many else f"{key}."))
+        many = typing.get_origin(field.annotation) is list
+        for child in models_in(field.annotation):
+            out.extend(rows(child, f"{key}[]." if many else f"{key}.", seen))
     return out
 
 

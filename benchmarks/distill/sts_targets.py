@@ -70,7 +70,8 @@ def unseen_pairs(test: StsPairs, train_texts: list[str]) -> StsPairs:
 
 
 def scores(artifact: Artifact, sts: dict[str, StsPairs], cfg: PipelineConfig) -> dict[str, float]:
-    found = evaluate_artifact(artifact, teacher_embeddings=None, heldout=[], sts=sts, cfg=cfg.evaluate)
+    found = evaluate_artifact(artifact, teacher_outputs=None, heldout=[], sets={k: (v, None) for k, v in sts.items()},
+                              cfg=cfg.evaluate)
     return {name: round(found[f"sts_{name}_spearman"], 2) for name in sts}
 
 

@@ -26,9 +26,9 @@ def artifact_spec(artifact: Artifact) -> InputSpec:
 
         config = SimpleNamespace(**json.loads((artifact.path / "config.json").read_text()))
         return InputSpec((IMAGE_INPUT,), image_shape=image_shape(config))
-    from edgedistill.engines.tokenizer import load_tokenizer
+    from edgedistill.engines.tokenizer import load_preprocessor
 
-    return InputSpec(TEXT_INPUTS, vocab_size=len(load_tokenizer(artifact)))
+    return InputSpec(TEXT_INPUTS, vocab_size=len(load_preprocessor(artifact)))
 
 
 def shared_spec(artifacts: list[Artifact]) -> InputSpec:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from edgedistill.config.base import TABLE_SOURCES, PositiveInt, StrictModel, resolve_path
 
@@ -18,10 +18,11 @@ class TextSource(StrictModel):
     STS Benchmark file (``split: train|dev|test`` for the copy shipped with edgedistill), scores ignored;
     ``jsonl`` / ``csv`` / ``tsv``: the texts of ``column`` (and of ``text_pair`` for sentence pairs);
     ``hf-dataset``: the same from a Hugging Face ``datasets`` folder written by ``save_to_disk`` or a
-    JSON/CSV/Parquet/text data file (needs ``pip install datasets``).
+    JSON/CSV/Parquet/text data file (needs ``pip install datasets``); ``image-folder``: the images of a folder or of
+    its class sub-folders, for image Tasks (labels unused).
     """
 
-    source: Literal["text-lines", "python-docs", "stsb", "jsonl", "csv", "tsv", "hf-dataset"] = Field(
+    source: Literal["text-lines", "python-docs", "stsb", "jsonl", "csv", "tsv", "hf-dataset", "image-folder"] = Field(
         description="Kind of text source (see above).")
     path: Path | None = None
     column: str | None = Field(None, description="jsonl/csv/tsv/hf-dataset: column holding the text (default text).")
@@ -82,7 +83,9 @@ class StsSource(StrictModel):
     """An STS Benchmark file (tab-separated: genre, file, year, id, score, sentence1, sentence2): ``split`` names
     the copy shipped with edgedistill, ``path`` a file of your own."""
 
-    source: Literal["stsb"] = "stsb"
+    source: Literal["stsb"] = Field("stsb", description="stsb: STS pairs (sentence-embedding); jsonl / csv / tsv: "
+                                    "labelled texts, `column` and `label` (sequence-classification); image-folder: "
+                                    "images in `path/<class>/` (image-classification).")
     split: Literal["train", "dev", "test"] | None = Field(None, description="Shipped STS Benchmark split.")
     path: Path = Field(description="An STS-format file (instead of `split`).")
 
@@ -99,13 +102,77 @@ class StsSource(StrictModel):
         return resolve_path(v, info)
 
 
+class LabelledTable(StrictModel):
+    """Texts with their labels (class ids, or the teacher's label names) in a JSONL/CSV/TSV file, for
+    sequence-classification."""
+
+    source: Literal["jsonl", "csv", "tsv"]
+    path: Path
+    column: str = Field("text", description="Column holding the text.")
+    label: str = Field("label", description="Column holding the label.")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return resolve_path(v, info)
+
+    @model_validator(mode="after")
+    def _columns(self) -> LabelledTable:
+        from edgedistill.data.tables import check_columns, table_columns
+        from edgedistill.errors import InputError
+
+        try:
+            check_columns(table_columns(self.path, self.source), [self.column, self.label], str(self.path))
+        except InputError as err:
+            raise ValueError(str(err)) from None
+        return self
+
+
+class ImageFolder(StrictModel):
+    """Images in ``path/<class>/<image>``, labelled by their folder's name (the teacher's label names, or class
+    ids), for image-classification."""
+
+    source: Literal["image-folder"]
+    path: Path
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return resolve_path(v, info)
+
+
+def eval_tag(data: Any) -> str:
+    """Which kind of scored data an ``eval``/``test`` entry is, by its ``source`` (default stsb)."""
+    source = data.get("source", "stsb") if isinstance(data, dict) else getattr(data, "source", "stsb")
+    return {"stsb": "stsb", "image-folder": "image-folder"}.get(source, "table")
+
+
+EvalSource = Annotated[
+    Annotated[StsSource, Tag("stsb")] | Annotated[LabelledTable, Tag("table")]
+    | Annotated[ImageFolder, Tag("image-folder")],
+    Discriminator(eval_tag),
+]
+EVAL_KINDS = {"stsb": "sentence-embedding", "table": "sequence-classification", "image-folder": "image-classification"}
+
+
 class DataConfig(StrictModel):
     train: list[TextSource] = Field(min_length=1)
-    holdout: PositiveInt = Field(500, description="Texts held out of `train` to measure fidelity to the teacher.")
-    eval: StsSource | None = Field(None, description="Scored pairs used to choose between students (dev split).")
-    test: StsSource | None = Field(None, description="Scored pairs reported only, never used for choices (test split).")
+    holdout: PositiveInt = Field(500, description="Samples held out of `train` to measure fidelity to the teacher.")
+    eval: EvalSource | None = Field(None, description="Scored data used to choose between students (dev split): "
+                                    "STS pairs for sentence-embedding, labelled texts or an image folder for "
+                                    "classification.")
+    test: EvalSource | None = Field(None, description="Scored data reported only, never used for choices (test "
+                                    "split), of the same kind as `eval`.")
 
     @field_validator("train", mode="before")
     @classmethod
     def _listify(cls, v: Any) -> Any:
         return [v] if isinstance(v, dict) else v
+
+    def check_task(self, task: str) -> None:
+        """Raise ValueError when ``eval``/``test`` is not the kind of data ``task`` is scored on."""
+        for key in ("eval", "test"):
+            given = getattr(self, key)
+            if given is not None and EVAL_KINDS[eval_tag(given)] != task:
+                raise ValueError(f"data.{key}: source '{given.source}' scores {EVAL_KINDS[eval_tag(given)]}, but "
+                                 f"teacher.task is {task}")

@@ -39,6 +39,7 @@ class PipelineConfig(StrictModel):
         for i, shape in enumerate(self.bench.shapes):
             check_shape_in_range(shape, self.export.dynamic, where=f"bench.shapes[{i}]")
         check_teacher_serves_losses(self.teacher, self.distill)
+        self.data.check_task(self.teacher.task)
         if not self.teacher.white_box and self.student.from_teacher is not None:
             raise ValueError(
                 f"student.from_teacher copies the teacher's layers, so it needs teacher.source 'huggingface', "

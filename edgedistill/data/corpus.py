@@ -101,10 +101,13 @@ def read_text_lines(path: Path) -> list[str]:
     return texts
 
 
-def texts_hash(texts: list[str]) -> str:
+def texts_hash(texts: list[str], files: bool = False) -> str:
+    """A hash of the samples, in order; ``files``: they are paths (images) and their contents count too."""
     digest = hashlib.sha256()
     for t in texts:
         digest.update(t.encode("utf-8") + b"\n")
+        if files:
+            digest.update(hashlib.sha256(Path(t).read_bytes()).digest())
     return digest.hexdigest()
 
 
@@ -137,6 +140,10 @@ def load_source(source: TextSource) -> list[str]:
 
         pairs = read_sts(source.path)
         texts = unique([*pairs.sentences1, *pairs.sentences2])
+    elif source.source == "image-folder":
+        from edgedistill.data.labelled import image_paths
+
+        texts = image_paths(source.path)
     elif source.source in ("jsonl", "csv", "tsv"):
         from edgedistill.data.tables import read_table
 

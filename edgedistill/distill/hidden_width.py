@@ -27,7 +27,7 @@ from torch import nn
 from edgedistill.distill.width import keep_top, rebuilt, sliced, with_backbone
 from edgedistill.errors import ConfigError
 from edgedistill.models.architectures import architecture_of, families
-from edgedistill.models.task_model import TaskModel
+from edgedistill.models.task_model import TaskModel, model_inputs
 
 WHERE = "student.from_teacher.hidden_size"
 
@@ -83,8 +83,7 @@ def activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_le
     total = torch.zeros(model.backbone.config.hidden_size)
     with torch.no_grad():
         for start in range(0, len(texts), 32):
-            enc = tokenizer(texts[start : start + 32], padding=True, truncation=True, max_length=max_length,
-                            return_tensors="pt")
+            enc = model_inputs(model, tokenizer, texts[start : start + 32], max_length)
             out = model.backbone(**enc, output_hidden_states=True)
             mask = enc["attention_mask"].unsqueeze(-1).float()
             for hidden in out.hidden_states:

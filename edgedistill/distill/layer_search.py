@@ -37,9 +37,9 @@ def candidates(teacher_layers: int, count: int, limit: int, seed: int) -> list[t
 
 
 def fidelity(student: TaskModel, tokenizer: Any, texts: list[str], teacher_out: np.ndarray, max_length: int) -> float:
+    """The Task's headline fidelity of ``student`` to the teacher's outputs on ``texts`` (higher is closer)."""
     out = run_model(student, tokenizer, texts, 64, max_length)
-    cos = (out * teacher_out).sum(1) / (np.linalg.norm(out, axis=1) * np.linalg.norm(teacher_out, axis=1) + 1e-12)
-    return float(cos.mean())
+    return student.spec.fidelity(out, np.asarray(teacher_out))[student.spec.fidelity_key]
 
 
 def search_layers(teacher: TaskModel, tokenizer: Any, cfg: FromTeacher, texts: list[str], max_length: int,

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from edgedistill.errors import ConfigError
-from edgedistill.models.task_model import TaskModel
+from edgedistill.models.task_model import TaskModel, model_inputs
+from edgedistill.tasks import get_task
 
 
 def from_hf_config(path: Path, task: str, seed: int, pooling: str = "mean", normalize: bool = True,
@@ -24,7 +25,7 @@ def from_hf_config(path: Path, task: str, seed: int, pooling: str = "mean", norm
     Raises:
         ConfigError: the file is not a Hugging Face config transformers knows.
     """
-    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoConfig
 
     import edgedistill.models.pruned_bert  # noqa: F401 (pruned_bert configs load too)
 
@@ -32,11 +33,11 @@ def from_hf_config(path: Path, task: str, seed: int, pooling: str = "mean", norm
         config = AutoConfig.from_pretrained(path)
     except (OSError, ValueError, KeyError) as err:
         raise ConfigError(f"student.hf_config: cannot read {path}: {str(err).splitlines()[0]}") from None
-    if num_labels is not None and task == "sequence-classification":
+    spec = get_task(task)
+    if num_labels is not None and spec.output_name == "logits":
         config.num_labels = num_labels
-    auto = AutoModelForSequenceClassification if task == "sequence-classification" else AutoModel
     torch.manual_seed(seed)
-    return TaskModel(auto.from_config(config), task, pooling, normalize)
+    return TaskModel(spec.auto_class().from_config(config), task, pooling, normalize)
 
 
 def from_factory(spec: str, task: str, pooling: str = "mean", normalize: bool = True) -> TaskModel:
@@ -64,16 +65,15 @@ def from_factory(spec: str, task: str, pooling: str = "mean", normalize: bool = 
 def check_tokenizer_fits(student: TaskModel, tokenizer: Any) -> None:
     """Raises ConfigError when the teacher's tokenizer emits ids beyond the student's embedding table."""
     vocab = getattr(student.backbone.config, "vocab_size", None)
-    if vocab is not None and len(tokenizer) > vocab:
+    if student.spec.modality == "text" and vocab is not None and len(tokenizer) > vocab:
         raise ConfigError(f"student: vocab_size {vocab} is smaller than the teacher tokenizer's {len(tokenizer)} "
                           "tokens; the student uses the teacher's tokenizer, so set vocab_size to at least that")
 
 
 def check_output_width(student: TaskModel, tokenizer: Any, texts: list[str], width: int) -> None:
     """Raises ConfigError when the student's outputs are not as wide as the teacher's (losses compare them)."""
-    enc = tokenizer(texts[:2], padding=True, truncation=True, max_length=32, return_tensors="pt")
     with torch.no_grad():
-        got = student.eval()(**enc).shape[-1]
+        got = student.eval()(**model_inputs(student, tokenizer, texts[:2], 32)).shape[-1]
     if got != width:
         raise ConfigError(f"student: outputs have {got} values per input but the teacher's have {width}; "
                           "output losses compare them one to one, so match hidden_size (or num_labels)")

@@ -34,6 +34,7 @@ from edgedistill.models.task_model import TaskModel, save_task_model
 from edgedistill.models.teachers import Teacher, load_teacher
 from edgedistill.models.tokenizer_check import check_vocabulary
 from edgedistill.progress import progress_bar
+from edgedistill.tasks import get_task
 
 HELDOUT = "heldout.txt"
 LABEL_BATCH = 128
@@ -48,7 +49,8 @@ def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str
     consolidates the store and every rank reads it memory-mapped.
     """
     preprocessing = {"max_length": config.distill.max_length, "task": config.teacher.task}
-    key = store_key(teacher.identity(), texts_hash(texts), preprocessing)
+    files = get_task(config.teacher.task).modality == "image"  # samples are image paths: their contents count
+    key = store_key(teacher.identity(), texts_hash(texts, files), preprocessing)
     chunk = config.teacher.http.batch_size if config.teacher.http else LABEL_BATCH
 
     def open_store(refresh: bool = False) -> LabelStore:
@@ -56,7 +58,7 @@ def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str
                           refresh=refresh)
 
     if not world.distributed:
-        with progress_bar("labelling with the teacher", total=len(texts), unit="texts") as advance:
+        with progress_bar("labelling with the teacher", total=len(texts), unit="samples") as advance:
             return open_store(refresh).label_all(teacher, texts, progress=advance)
     store = open_store(refresh) if world.main else None  # rank 0 sets the store up (or clears it) first
     world.barrier()
@@ -71,18 +73,16 @@ def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str
 
 def choose(config: PipelineConfig, trained: Artifact, untrained: Artifact, heldout: list[str],
            teacher_heldout: Any) -> tuple[str, dict[str, Any]]:
-    """Compare the trained and untrained student on the eval data; return the winner's name and the scores."""
-    from edgedistill.data.stsb import read_sts
+    """Compare the trained and untrained student with the Task's selection metric (on the eval data where there is
+    some, else fidelity to the teacher on the held-out samples); return the winner's name and the scores."""
     from edgedistill.evaluate.run import evaluate_artifact
+    from edgedistill.evaluate.sets import read_sets
 
-    sts = {"eval": read_sts(config.data.eval.path)} if config.data.eval else {}
-    metric = "sts_eval_spearman" if sts else "fidelity_cosine"
-    scores = {
-        a.name: evaluate_artifact(a, teacher_embeddings=teacher_heldout, heldout=heldout, sts=sts, cfg=config.evaluate)[
-            metric
-        ]
-        for a in (trained, untrained)
-    }
+    task = get_task(config.teacher.task)
+    sets = read_sets({"eval": config.data.eval} if config.data.eval else {}, untrained)
+    metric = task.selection_metric(bool(sets))
+    scores = {a.name: evaluate_artifact(a, teacher_outputs=teacher_heldout, heldout=heldout, sets=sets,
+                                        cfg=config.evaluate)[metric] for a in (trained, untrained)}
     winner = trained.name if scores[trained.name] >= scores[untrained.name] else untrained.name
     return winner, {"selection_metric": metric, "selection_scores": scores, "selected": winner}
 
@@ -156,9 +156,9 @@ def from_teacher(config: PipelineConfig, model: TaskModel, tokenizer: Any,
         student = prune_hidden(student, spec.hidden_size, units)
     if spec.heads is None and spec.intermediate_size is None and spec.hidden_size is None:
         return student, info
-    shape = student.backbone.config
-    info.update(student_heads=shape.num_attention_heads, student_intermediate_size=shape.intermediate_size,
-                student_hidden_size=shape.hidden_size)
+    arch, shape = student.architecture, student.backbone.config
+    info.update(student_heads=arch.num_heads(shape), student_intermediate_size=arch.ffn_size(shape),
+                student_hidden_size=arch.hidden_size(shape))
     return student, info
 
 
@@ -174,7 +174,8 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
     teacher = load_teacher(config.teacher, config.distill.max_length)
     texts, heldout = split_holdout(load_train_texts(config.data.train), config.data.holdout, config.distill.seed)
     tokenizer = student_tokenizer(config, teacher)
-    check_vocabulary(tokenizer, texts, config.teacher.tokenizer or config.teacher.path)
+    if get_task(config.teacher.task).modality == "text":
+        check_vocabulary(tokenizer, texts, config.teacher.tokenizer or config.teacher.path)
     if world.main:
         atomic_write_text(out / HELDOUT, "\n".join(heldout) + "\n")
     targets = label_with_teacher(config, teacher, texts + heldout, cache_dir, world, refresh_cache)

@@ -13,20 +13,19 @@ import numpy as np
 import torch
 
 from edgedistill.artifacts import atomic_write_bytes, sha256_json
-from edgedistill.models.task_model import TaskModel
+from edgedistill.models.task_model import TaskModel, model_inputs
 
 
 @torch.inference_mode()
 def run_model(model: TaskModel, tokenizer: object, texts: list[str], batch_size: int, max_length: int,
               progress: object | None = None) -> np.ndarray:
-    """Task outputs for ``texts`` (N, D) as float32, in the order given (batches sorted by length for speed)."""
+    """Task outputs for ``texts`` (or image paths) (N, D) as float32, in the order given (batches sorted by length for
+    speed); ``tokenizer`` is the model's preprocessor."""
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     out: np.ndarray | None = None
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True,  # type: ignore[operator]
-                        max_length=max_length, return_tensors="pt")
-        y = model(**enc).float().numpy()
+        y = model(**model_inputs(model, tokenizer, [texts[i] for i in idx], max_length)).float().numpy()
         if out is None:
             out = np.empty((len(texts), y.shape[1]), dtype=np.float32)
         out[idx] = y

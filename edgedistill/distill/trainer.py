@@ -28,7 +28,7 @@ from edgedistill.distill.distributed import World, average_gradients, current_wo
 from edgedistill.distill.losses import LossSet
 from edgedistill.distill.schedules import linear_schedule, lr_factor
 from edgedistill.errors import ConfigError, EdgeDistillError
-from edgedistill.models.task_model import TaskModel
+from edgedistill.models.task_model import TaskModel, model_inputs
 from edgedistill.progress import console
 
 CHECKPOINT = "checkpoint.pt"
@@ -112,12 +112,15 @@ def build_losses(student: TaskModel, teacher: torch.nn.Module | None, cfg: Disti
     return losses
 
 
-def text_encoder(tokenizer: Any, texts: list[str], max_length: int) -> Encode:
-    """Tokenize the texts at the given rows (padded to the longest, truncated at ``max_length``)."""
+def text_encoder(tokenizer: Any, texts: list[str], max_length: int, model: TaskModel | None = None) -> Encode:
+    """Make the samples at the given rows (texts, or image paths) into ``model``'s inputs with its Task (padded to
+    the longest, truncated at ``max_length``); without ``model``, texts through ``tokenizer``."""
 
     def encode(rows: np.ndarray) -> dict[str, torch.Tensor]:
-        return dict(tokenizer([texts[i] for i in rows], padding=True, truncation=True, max_length=max_length,
-                              return_tensors="pt"))
+        batch = [texts[i] for i in rows]
+        if model is not None:
+            return model_inputs(model, tokenizer, batch, max_length)
+        return dict(tokenizer(batch, padding=True, truncation=True, max_length=max_length, return_tensors="pt"))
 
     return encode
 
@@ -209,7 +212,8 @@ def train(student: TaskModel, tokenizer: Any, texts: list[str], teacher_outputs:
           teacher: torch.nn.Module | None = None, evaluate: Callable[[TaskModel], float] | None = None,
           world: World | None = None) -> list[float]:
     """Train ``student`` on ``texts`` (see :func:`train_batches`); return the loss per step."""
-    return train_batches(student, text_encoder(tokenizer, texts, cfg.max_length), len(texts), teacher_outputs, cfg,
+    return train_batches(student, text_encoder(tokenizer, texts, cfg.max_length, student), len(texts), teacher_outputs,
+                         cfg,
                          work_dir, on_step, teacher, evaluate, world)
 
 

@@ -22,7 +22,7 @@ from torch import nn
 
 from edgedistill.errors import ConfigError
 from edgedistill.models.architectures import Architecture, architecture_of, families
-from edgedistill.models.task_model import TaskModel
+from edgedistill.models.task_model import TaskModel, model_inputs
 
 Scores = list[tuple[torch.Tensor, torch.Tensor]]  # per layer: (head scores (H,), FFN unit scores (M,))
 WHERE = "student.from_teacher"
@@ -81,8 +81,7 @@ def activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_le
     try:
         with torch.no_grad():
             for start in range(0, len(texts), 32):
-                enc = tokenizer(texts[start : start + 32], padding=True, truncation=True, max_length=max_length,
-                                return_tensors="pt")
+                enc = model_inputs(model, tokenizer, texts[start : start + 32], max_length)
                 mask = enc["attention_mask"].float()
                 model(**enc)
     finally:

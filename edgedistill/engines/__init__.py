@@ -7,7 +7,7 @@ outputs: torch for Hugging Face folders, ONNX Runtime for ``.onnx`` files, Tenso
 from edgedistill.engines.base import BACKEND_FOR_KIND, ENGINE_BACKENDS, Session, open_session
 from edgedistill.engines.options import SessionOptions
 from edgedistill.engines.size import model_file_mb
-from edgedistill.engines.tokenizer import load_tokenizer
+from edgedistill.engines.tokenizer import load_preprocessor
 
-__all__ = ["BACKEND_FOR_KIND", "ENGINE_BACKENDS", "Session", "SessionOptions", "load_tokenizer", "model_file_mb",
+__all__ = ["BACKEND_FOR_KIND", "ENGINE_BACKENDS", "Session", "SessionOptions", "load_preprocessor", "model_file_mb",
            "open_session"]

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from edgedistill.engines.torch_session import model_dtype
+
 
 def capture_graph(session: Any, inputs: dict[str, torch.Tensor]) -> tuple[Any, dict[str, torch.Tensor], Any]:
     """(graph, static inputs, static output) for this shape; warms up on a side stream first (CUDA's rule)."""
@@ -46,7 +48,7 @@ def compute(session: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
 def timed_cuda_call(session: Any, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Run once; return outputs and ``{h2d_s, compute_s, d2h_s}`` measured by CUDA events."""
     events = [torch.cuda.Event(enable_timing=True) for _ in range(4)]
-    host = {n: torch.from_numpy(np.asarray(feeds[n], dtype=np.int64)).pin_memory()
+    host = {n: torch.from_numpy(model_dtype(feeds[n])).pin_memory()
             for n in session.input_names if n in feeds}
     events[0].record()
     inputs = {n: t.to(session.device, non_blocking=True) for n, t in host.items()}

@@ -1,24 +1,29 @@
-"""The tokenizer stored with an artifact."""
+"""The preprocessor (tokenizer or image processor) stored with an artifact."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from edgedistill.artifacts import Artifact
 from edgedistill.errors import InputError
 
 
-def load_tokenizer(artifact: Artifact) -> Any:
-    """Load the tokenizer from ``meta["tokenizer"]``, an hf folder, or the folder holding the .onnx file.
+def preprocessor_folder(artifact: Artifact) -> Path:
+    """``meta["tokenizer"]``, an hf folder itself, or the folder holding the .onnx file."""
+    return Path(artifact.meta.get("tokenizer") or (artifact.path if artifact.kind == "hf" else artifact.path.parent))
+
+
+def load_preprocessor(artifact: Artifact) -> Any:
+    """The tokenizer (text tasks) or image processor (image tasks) beside ``artifact``.
 
     Raises:
-        InputError: no usable tokenizer files there.
+        InputError: no usable preprocessing files there.
     """
-    from transformers import AutoTokenizer
+    from edgedistill.tasks import get_task
 
-    folder = artifact.meta.get("tokenizer") or (artifact.path if artifact.kind == "hf" else artifact.path.parent)
+    folder = preprocessor_folder(artifact)
     try:
-        return AutoTokenizer.from_pretrained(folder)
-    except (OSError, ValueError, KeyError) as err:
-        raise InputError(f"no usable tokenizer next to artifact '{artifact.name}' in {folder}: "
-                         f"{str(err).splitlines()[0]}") from None
+        return get_task(artifact.task).load_preprocessor(folder)
+    except InputError as err:
+        raise InputError(f"artifact '{artifact.name}': {err}") from None

@@ -14,6 +14,12 @@ from edgedistill.errors import MissingDependencyError
 from edgedistill.models.task_model import count_parameters, load_task_model
 
 
+def model_dtype(array: np.ndarray) -> np.ndarray:
+    """Token inputs as int64, pixels as float32 (what the model's embeddings take)."""
+    array = np.asarray(array)
+    return array.astype(np.float32 if np.issubdtype(array.dtype, np.floating) else np.int64, copy=False)
+
+
 def pin_torch_threads(threads: int | None, inter_op: int) -> None:
     """Set torch's (process-wide) intra-op threads, and inter-op threads where torch still allows it."""
     if threads is not None:
@@ -52,11 +58,11 @@ class TorchSession:
         return count_parameters(self.model)
 
     def to_device(self, feeds: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-        return {name: torch.from_numpy(np.asarray(feeds[name], dtype=np.int64)).to(self.device, non_blocking=True)
+        return {name: torch.from_numpy(model_dtype(feeds[name])).to(self.device, non_blocking=True)
                 for name in self.input_names if name in feeds}
 
     def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Feeds are int64 arrays (B, S); names the model does not take are ignored."""
+        """Feeds are token ids (B, S) or pixels (B, C, H, W); names the model does not take are ignored."""
         inputs = self.to_device(feeds)
         with torch.inference_mode():
             out = self.forward(**inputs)  # (B, D)

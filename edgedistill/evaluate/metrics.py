@@ -1,4 +1,4 @@
-"""Embedding, fidelity and STS metrics over any :class:`Session`."""
+"""Running samples through any :class:`Session`, and the metrics the Tasks are scored with."""
 
 from __future__ import annotations
 
@@ -8,35 +8,31 @@ import numpy as np
 
 from edgedistill.engines.base import Session
 from edgedistill.errors import InputError
+from edgedistill.tasks import Task
 
 
-def token_lengths(tokenizer: Any, texts: list[str], max_length: int) -> np.ndarray:
-    """Number of tokens per text after truncation, shape (N,)."""
-    ids = tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]
-    return np.asarray([len(x) for x in ids])
-
-
-def encode(session: Session, tokenizer: Any, texts: list[str], batch_size: int = 64,
+def encode(session: Session, task: Task, preprocessor: Any, samples: list[str], batch_size: int = 64,
            max_length: int = 128) -> np.ndarray:
-    """Embed ``texts`` with ``session``; returns (N, D) float32 in the order of ``texts``.
+    """The model's outputs for ``samples`` (texts or image paths), (N, D) float32 in the order given.
 
-    Texts are batched in order of token length so each batch pads only to its own longest text;
-    the result is put back in input order.
+    Samples are batched in the Task's order (texts by token length, so each batch pads only to its own longest)
+    and put back in input order.
+
+    Raises:
+        InputError: no samples.
     """
-    if not texts:
-        raise InputError("no texts to encode; give at least one text")
-    order = np.argsort(-token_lengths(tokenizer, texts, max_length), kind="stable")
+    if not samples:
+        raise InputError("no samples to run; give at least one")
+    order = task.order(preprocessor, samples, max_length)
     output = session.output_names[0]
     chunks = []
-    for start in range(0, len(texts), batch_size):
-        batch = [texts[i] for i in order[start:start + batch_size]]
-        enc = tokenizer(batch, padding="longest", truncation=True, max_length=max_length, return_tensors="np")
-        feeds = {name: np.asarray(value, dtype=np.int64) for name, value in enc.items()}
+    for start in range(0, len(samples), batch_size):
+        feeds = task.encode(preprocessor, [samples[i] for i in order[start:start + batch_size]], max_length)
         chunks.append(session.run(feeds)[output])  # (b, D)
-    sorted_emb = np.concatenate(chunks).astype(np.float32)
-    emb = np.empty_like(sorted_emb)
-    emb[order] = sorted_emb
-    return emb
+    ordered = np.concatenate(chunks).astype(np.float32)
+    out = np.empty_like(ordered)
+    out[order] = ordered
+    return out
 
 
 def row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

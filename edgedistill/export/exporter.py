@@ -9,6 +9,7 @@ legacy tracer and the same optimizer afterwards. The graph is written atomically
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from edgedistill.config import ExportConfig, Range
 from edgedistill.errors import InputError
 from edgedistill.models.onnx_file import EXTERNAL_DATA_BYTES, publish_onnx
 from edgedistill.models.task_model import FORWARD_INPUTS, TaskModel
+from edgedistill.tasks.classification import LABELS_KEY, ClassificationMetrics, label_names
 
 
 def check_sequence_range(model: TaskModel, cfg: ExportConfig) -> None:
@@ -48,6 +50,8 @@ def export_metadata(model: TaskModel, preprocessor: Any, cfg: ExportConfig, sour
             "edgedistill.inputs": ",".join(model.input_names), "edgedistill.outputs": model.output_name,
             "edgedistill.exporter": cfg.exporter,
             **model.spec.export_metadata(model.input_spec(preprocessor), cfg.dynamic)}
+    if isinstance(model.spec, ClassificationMetrics) and (names := label_names(model.backbone.config)):
+        meta[LABELS_KEY] = json.dumps(names)
     if source is not None:
         meta["edgedistill.source_sha256"] = sha256_path(source)
     return meta

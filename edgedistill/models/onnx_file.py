@@ -49,6 +49,11 @@ def check_onnx_file(path: Path) -> onnx.ModelProto:
     return proto
 
 
+def onnx_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file (checked to be a model first)."""
+    return {p.key: p.value for p in check_onnx_file(path).metadata_props}
+
+
 def first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__

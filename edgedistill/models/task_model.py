@@ -107,6 +107,12 @@ class TaskModel(nn.Module):
         return self.spec.head(self, inputs)
 
 
+def model_inputs(model: TaskModel, preprocessor: Any, samples: list[str], max_length: int) -> dict[str, torch.Tensor]:
+    """A batch of samples (texts or image paths) made into ``model``'s inputs by its Task, as tensors."""
+    feeds = model.spec.encode(preprocessor, samples, max_length)
+    return {name: torch.from_numpy(feeds[name]) for name in model.input_names if name in feeds}
+
+
 def check_family_serves(path: Path, task: Task) -> None:
     """Raise InputError when the folder's family cannot serve ``task``: a causal LM pooled as an embedder, a vision
     model given text or the other way round. Families edgedistill has no adapter for pass (any encoder pools).

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from edgedistill.artifacts import Artifact
-from edgedistill.engines import load_tokenizer, open_session
+from edgedistill.engines import load_preprocessor, open_session
 from edgedistill.errors import InputError
-from edgedistill.evaluate import encode, fidelity_cosine, sts_spearman
+from edgedistill.evaluate import encode, sts_spearman
 from edgedistill.quantize.data import QuantizeData
+from edgedistill.tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,13 @@ class Reference:
         if need_sts and data.sts is None:
             raise InputError("an sts_drop budget needs STS pairs (data.sts); or budget on fidelity_cosine")
         self.model, self.data, self.need_sts = model, data, need_sts
-        self.tokenizer = load_tokenizer(model)
+        self.task = get_task(model.task)
+        self.tokenizer = load_preprocessor(model)
         self.embeddings, self.sts = self.outputs(model.path)
 
     def outputs(self, path: Path) -> tuple[np.ndarray, float | None]:
         """Embeddings of the evaluation texts (N, D) and the STS Spearman (None without STS pairs)."""
-        session = open_session(Artifact(self.model.name, "onnx", path), threads=self.data.threads)
+        session = open_session(Artifact(self.model.name, "onnx", path, self.model.task), threads=self.data.threads)
         emb = self.encode(session, self.data.eval_texts)
         sts = None
         if self.need_sts and self.data.sts is not None:
@@ -53,8 +55,8 @@ class Reference:
         return emb, sts
 
     def encode(self, session: Any, texts: list[str]) -> np.ndarray:
-        return encode(session, self.tokenizer, texts, self.data.batch_size, self.data.max_length)
+        return encode(session, self.task, self.tokenizer, texts, self.data.batch_size, self.data.max_length)
 
     def score(self, path: Path) -> Quality:
         emb, sts = self.outputs(path)
-        return Quality(fidelity_cosine(emb, self.embeddings), sts)
+        return Quality(self.task.fidelity(emb, self.embeddings)[self.task.fidelity_key], sts)

@@ -17,7 +17,7 @@ import onnx
 
 from edgedistill.artifacts import Artifact
 from edgedistill.config import QuantizeStep
-from edgedistill.engines.tokenizer import load_tokenizer
+from edgedistill.engines.tokenizer import load_preprocessor
 from edgedistill.errors import InputError
 from edgedistill.models.onnx_file import onnx_io
 from edgedistill.quantize.calibration import TextBatches, cache_key, calibration_texts, calibrator_options
@@ -65,7 +65,7 @@ def calibrate(model: Artifact, folder: Path, settings: StaticSettings, data: Qua
     reader = None
     if not cache.is_file():
         inputs = [name for name, _, _ in onnx_io(prepared)[0]]
-        reader = TextBatches(load_tokenizer(model), texts, inputs, data.batch_size if data else 32,
+        reader = TextBatches(load_preprocessor(model), texts, inputs, data.batch_size if data else 32,
                              data.max_length if data else 128, same_shape=settings.calibration != "minmax")
     return Calibrated(model, prepared, settings, groups, cache, reader, is_large(model.path))
 

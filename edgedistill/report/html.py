@@ -7,6 +7,7 @@ import html
 from typing import Any
 
 from edgedistill.report.plots import FIGURES
+from edgedistill.report.quality import quality_columns
 from edgedistill.report.render import cells, columns, env_line
 
 STYLE = """
@@ -30,8 +31,8 @@ def table_html(heads: list[str], body: list[list[str]], table_id: str) -> str:
 
 
 def ledger_table(report: dict[str, Any]) -> str:
-    shapes, sets = report["shapes"], report["sts_sets"]
-    return table_html(columns(shapes, sets), [cells(r, shapes, sets) for r in report["rows"]], "ledger")
+    shapes, quality = report["shapes"], quality_columns(report["rows"])
+    return table_html(columns(shapes, quality), [cells(r, shapes, quality) for r in report["rows"]], "ledger")
 
 
 def comparisons_table(report: dict[str, Any]) -> str:

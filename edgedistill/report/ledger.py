@@ -13,6 +13,7 @@ SCHEMA = 1
 TEACHER = "teacher"
 METRICS = Path("evaluate") / "metrics.json"
 RESULTS = Path("bench") / "results.json"
+IDENTITY = ("kind", "path", "backend", "params", "file_mb")  # a metrics entry's keys that are not quality
 LATENCY_KEYS = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "throughput_per_s", "batch", "seq", "cv", "first_ms",
                 "cold_ms", "peak_rss_mb")
 
@@ -99,11 +100,10 @@ def base_row(name: str, metrics: dict[str, Any], bench_rows: list[dict[str, Any]
     m = metrics["artifacts"].get(name, {})
     backend, latency = latency_of(name, m.get("backend"), bench_rows)
     bench_mb = next((r.get("file_mb") for r in bench_rows if r["artifact"] == name), None)
-    sts = {k: v for k, v in m.items() if k.startswith("sts_") and k.endswith("_spearman")}
+    quality = {k: v for k, v in m.items() if k not in IDENTITY}
     return {
         "name": name, "kind": m.get("kind"), "backend": backend, "params": m.get("params"),
-        "file_mb": m["file_mb"] if m.get("file_mb") is not None else bench_mb,
-        "fidelity_cosine": m.get("fidelity_cosine"), **sts, "latency": latency,
+        "file_mb": m["file_mb"] if m.get("file_mb") is not None else bench_mb, **quality, "latency": latency,
     }
 
 

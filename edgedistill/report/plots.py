@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 from typing import Any
 
+from edgedistill.report.quality import headline, quality_columns
+
 PERCENTILE_KEYS = (("p50_ms", "p50"), ("p90_ms", "p90"), ("p99_ms", "p99"))
 
 
@@ -89,8 +91,10 @@ def batch_png(report: dict[str, Any]) -> bytes:
 
 def quality_points(report: dict[str, Any]) -> tuple[str, list[tuple[str, float, float]]]:
     """(y-axis label, [(name, p50 ms at the first shape, quality)]) for rows with both numbers."""
-    use_sts = "test" in report["sts_sets"]
-    key, label = ("sts_test_spearman", "STS test Spearman ×100") if use_sts else ("fidelity_cosine", "fidelity")
+    column = headline(quality_columns(report["rows"]))
+    if column is None:
+        return "quality", []
+    key, label = column.key, column.label
     shape = report["shapes"][0] if report["shapes"] else None
     points = []
     for row in report["rows"]:

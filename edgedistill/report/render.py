@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.artifacts import atomic_write_bytes
+from edgedistill.report.quality import Column, quality_columns
 
 BLANK = "—"
 
@@ -15,30 +16,26 @@ def fmt(value: Any, spec: str, suffix: str = "") -> str:
     return BLANK if value is None else f"{value:{spec}}{suffix}"
 
 
-def infer_layout(rows: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """(shapes, STS set names) present in ``rows``, in first-seen order."""
+def shapes_in(rows: list[dict[str, Any]]) -> list[str]:
+    """The benchmark shapes present in ``rows``, in first-seen order."""
     shapes: list[str] = []
-    sets: list[str] = []
     for row in rows:
         shapes += [s for s in row.get("latency", {}) if s not in shapes]
-        sets += [k[4:-9] for k in row if k.startswith("sts_") and k.endswith("_spearman") and k[4:-9] not in sets]
-    return shapes, sets
+    return shapes
 
 
-def columns(shapes: list[str], sts_sets: list[str]) -> list[str]:
-    heads = ["artifact", "backend", "params (M)", "size MB", "size vs teacher", "fidelity"]
-    heads += [f"STS {s}" for s in sts_sets]
+def columns(shapes: list[str], quality: list[Column]) -> list[str]:
+    heads = ["artifact", "backend", "params (M)", "size MB", "size vs teacher", *(c.label for c in quality)]
     for shape in shapes:
         heads += [f"p50 ms {shape}", f"p99 ms {shape}", f"samples/s {shape}", f"speed-up {shape}"]
     return heads
 
 
-def cells(row: dict[str, Any], shapes: list[str], sts_sets: list[str]) -> list[str]:
+def cells(row: dict[str, Any], shapes: list[str], quality: list[Column]) -> list[str]:
     """One row's cells, in the order of :func:`columns`."""
     params = row["params"] / 1e6 if row.get("params") is not None else None
     out = [row["name"], row.get("backend") or BLANK, fmt(params, ".2f"), fmt(row.get("file_mb"), ".1f"),
-           fmt(row.get("size_ratio"), ".2f", "×"), fmt(row.get("fidelity_cosine"), ".4f")]
-    out += [fmt(row.get(f"sts_{s}_spearman"), ".2f") for s in sts_sets]
+           fmt(row.get("size_ratio"), ".2f", "×"), *(fmt(row.get(c.key), c.spec) for c in quality)]
     for shape in shapes:
         lat = row.get("latency", {}).get(shape, {})
         out += [fmt(lat.get("p50_ms"), ".2f"), fmt(lat.get("p99_ms"), ".2f"),
@@ -46,15 +43,13 @@ def cells(row: dict[str, Any], shapes: list[str], sts_sets: list[str]) -> list[s
     return out
 
 
-def markdown_table(rows: list[dict[str, Any]], shapes: list[str] | None = None,
-                   sts_sets: list[str] | None = None) -> str:
-    """A GitHub-markdown table, one line per report row; shapes and STS sets default to those in ``rows``."""
-    found_shapes, found_sets = infer_layout(rows)
-    shapes = found_shapes if shapes is None else shapes
-    sts_sets = found_sets if sts_sets is None else sts_sets
-    heads = columns(shapes, sts_sets)
+def markdown_table(rows: list[dict[str, Any]], shapes: list[str] | None = None) -> str:
+    """A GitHub-markdown table, one line per report row; shapes default to those in ``rows``."""
+    shapes = shapes_in(rows) if shapes is None else shapes
+    quality = quality_columns(rows)
+    heads = columns(shapes, quality)
     lines = ["| " + " | ".join(heads) + " |", "|" + "|".join(["---"] * len(heads)) + "|"]
-    lines += ["| " + " | ".join(cells(r, shapes, sts_sets)) + " |" for r in rows]
+    lines += ["| " + " | ".join(cells(r, shapes, quality)) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -70,10 +65,12 @@ def markdown_report(report: dict[str, Any], image: str | None = None) -> str:
         parts += [f"Measured on {env_line(report['env'])}.", ""]
     for stage in report.get("missing_stages", []):
         parts += [f"> The {stage} stage has not run for this directory; its columns are blank.", ""]
-    parts += [markdown_table(report["rows"], report["shapes"], report["sts_sets"])]
+    parts += [markdown_table(report["rows"], report["shapes"])]
     parts += ["Speed-up is the teacher's p50 latency divided by the artifact's; size vs teacher is the artifact's "
               "file size divided by the teacher's. Fidelity is the mean cosine to the teacher's embeddings on "
-              "held-out texts; STS is Spearman ×100. — means not measured.", ""]
+              "held-out samples (a classifier's: agreement with the teacher's class, and the KL divergence of its "
+              "class distribution); STS is Spearman ×100, acc the accuracy on labelled samples. — means not "
+              "measured.", ""]
     parts += comparison_lines(report.get("comparisons") or [])
     parts += distill_lines(report.get("distill"))
     if image:
@@ -120,14 +117,14 @@ def terminal_table(report: dict[str, Any], heads: list[str], title: str | None) 
     from rich import box
     from rich.table import Table
 
-    shapes, sts_sets = report["shapes"], report["sts_sets"]
-    index = {head: i for i, head in enumerate(columns(shapes, sts_sets))}
+    shapes, quality = report["shapes"], quality_columns(report["rows"])
+    index = {head: i for i, head in enumerate(columns(shapes, quality))}
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title_justify="left")
     for head in heads:
         label = head.replace(" ms ", " ms\n") if head.startswith("p50") else head.replace(" ", "\n", 1)
         table.add_column(label, justify="left" if head == "artifact" else "right", no_wrap=True)
     for row in report["rows"]:
-        row_cells = cells(row, shapes, sts_sets)
+        row_cells = cells(row, shapes, quality)
         table.add_row(*(row_cells[index[head]] for head in heads))
     return table
 
@@ -139,7 +136,7 @@ def terminal_tables(report: dict[str, Any], width: int) -> list[Any]:
 
     measure = Console(width=10_000).measure
     title = "edgedistill report (every column: report.md, report.html)"
-    first = ["artifact", "size MB", "fidelity", *(f"STS {s}" for s in report["sts_sets"])]
+    first = ["artifact", "size MB", *(c.label for c in quality_columns(report["rows"]))]
     groups: list[list[str]] = [[]]
     for shape in report["shapes"]:
         heads = (first if len(groups) == 1 else ["artifact"]) + shape_heads([*groups[-1], shape])

@@ -8,6 +8,7 @@ generation) is one more Task, not another pipeline.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from edgedistill.models.task_model import TaskModel
 
 Feeds = dict[str, np.ndarray]
+Outputs = Callable[[list[str]], np.ndarray]  # samples (texts or image paths) -> the model's outputs (N, D)
 
 
 def clamp(value: int, rng: Range) -> int:
@@ -80,3 +82,25 @@ class Task(ABC):
 
         spec = self.input_spec(model, preprocessor)
         return synthetic_feeds(spec, clamp(2, dynamic.batch), clamp(8, dynamic.sequence))
+
+    # ------------------------------------------------------------------ quality
+
+    fidelity_key: ClassVar[str]  # the headline agreement with the teacher, shown in the report
+    fidelity_keys: ClassVar[tuple[str, ...]]  # every key :meth:`fidelity` returns
+
+    @abstractmethod
+    def fidelity(self, student: np.ndarray, teacher: np.ndarray) -> dict[str, float]:
+        """How closely the student's outputs follow the teacher's on the same samples (higher is closer, KL aside)."""
+
+    @abstractmethod
+    def score(self, outputs: Outputs, name: str, data: Any, labels: np.ndarray | None) -> dict[str, float]:
+        """The task metric on a scored set ``data`` (STS pairs, or labelled samples whose class ids are ``labels``),
+        keyed by the set's ``name``."""
+
+    @abstractmethod
+    def selection_metric(self, has_eval: bool) -> str:
+        """The metric that chooses between students: on the eval set when there is one, else fidelity."""
+
+    def order(self, preprocessor: Any, samples: list[str], max_length: int) -> np.ndarray:
+        """The order to batch ``samples`` in (text: longest first, so each batch pads only to its own longest)."""
+        return np.arange(len(samples))

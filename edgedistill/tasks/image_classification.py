@@ -12,6 +12,7 @@ import torch
 from edgedistill.config import DynamicAxes, Range
 from edgedistill.errors import InputError
 from edgedistill.tasks.base import Feeds, Task, clamp
+from edgedistill.tasks.classification import ClassificationMetrics
 from edgedistill.tasks.inputs import IMAGE_INPUT, InputSpec, synthetic_feeds
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def image_shape(config: Any) -> tuple[int, int, int]:
     return int(config.num_channels), int(height), int(width)
 
 
-class ImageClassification(Task):
+class ImageClassification(ClassificationMetrics, Task):
     name = "image-classification"
     modality = "image"
     output_name = "logits"
@@ -67,6 +68,23 @@ class ImageClassification(Task):
         return [(spec.shape_label(b, None), synthetic_feeds(spec, b, seed=i)) for i, b in enumerate(sizes)]
 
     def encode(self, preprocessor: Any, samples: list[Any], max_length: int) -> Feeds:
-        """Images (PIL images or (H, W, C) / (C, H, W) arrays in [0, 1]) through the model's image processor."""
-        pixels = preprocessor(images=list(samples), return_tensors="np", do_rescale=False)["pixel_values"]
+        """Images (file paths or PIL images) through the model's image processor (resize, rescale, normalise).
+
+        Raises:
+            InputError: a file that is not a readable image.
+        """
+        pixels = preprocessor(images=[read_image(s) for s in samples], return_tensors="np")["pixel_values"]
         return {IMAGE_INPUT: np.asarray(pixels, dtype=np.float32)}
+
+
+def read_image(sample: Any) -> Any:
+    """A PIL RGB image from a path (or the image itself)."""
+    if not isinstance(sample, (str, Path)):
+        return sample
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(sample) as img:
+            return img.convert("RGB")
+    except (OSError, UnidentifiedImageError) as err:
+        raise InputError(f"cannot read image {sample}: {err}") from None

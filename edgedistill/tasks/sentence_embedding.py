@@ -3,11 +3,13 @@ optional ``Dense`` projection, L2-normalised; one (B, D) vector per text."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from edgedistill.tasks.base import Outputs
 from edgedistill.tasks.text import TextTask
 
 if TYPE_CHECKING:
@@ -43,3 +45,20 @@ class SentenceEmbedding(TextTask):
             emb = model.dense(emb)
             emb = torch.tanh(emb) if model.dense_tanh else emb
         return nn.functional.normalize(emb, p=2, dim=-1) if model.normalize else emb
+
+    fidelity_key = "fidelity_cosine"
+    fidelity_keys = ("fidelity_cosine",)
+
+    def fidelity(self, student: np.ndarray, teacher: np.ndarray) -> dict[str, float]:
+        from edgedistill.evaluate.metrics import fidelity_cosine
+
+        return {"fidelity_cosine": fidelity_cosine(student, teacher)}
+
+    def score(self, outputs: Outputs, name: str, data: Any, labels: np.ndarray | None) -> dict[str, float]:
+        """Spearman ×100 between the pairs' embedding cosine and the human scores of an STS set."""
+        from edgedistill.evaluate.metrics import sts_spearman
+
+        return {f"sts_{name}_spearman": sts_spearman(outputs(data.sentences1), outputs(data.sentences2), data.scores)}
+
+    def selection_metric(self, has_eval: bool) -> str:
+        return "sts_eval_spearman" if has_eval else "fidelity_cosine"

@@ -6,13 +6,14 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from edgedistill.tasks.classification import ClassificationMetrics
 from edgedistill.tasks.text import TextTask
 
 if TYPE_CHECKING:
     from edgedistill.models.task_model import TaskModel
 
 
-class SequenceClassification(TextTask):
+class SequenceClassification(ClassificationMetrics, TextTask):
     name = "sequence-classification"
     output_name = "logits"
     auto_class_name = "AutoModelForSequenceClassification"

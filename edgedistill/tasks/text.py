@@ -107,3 +107,7 @@ class TextTask(Task):
         enc = preprocessor(list(samples), padding="longest", truncation=True, max_length=max_length,
                            return_tensors="np")
         return {name: np.asarray(value, dtype=np.int64) for name, value in enc.items()}
+
+    def order(self, preprocessor: Any, samples: list[str], max_length: int) -> np.ndarray:
+        lengths = [len(ids) for ids in preprocessor(list(samples), truncation=True, max_length=max_length)["input_ids"]]
+        return np.argsort(-np.asarray(lengths), kind="stable")

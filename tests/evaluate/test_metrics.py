@@ -12,10 +12,11 @@ import torch
 from edgedistill.artifacts import Artifact
 from edgedistill.config import EvaluateConfig
 from edgedistill.data.stsb import StsPairs
-from edgedistill.engines import load_tokenizer, open_session
+from edgedistill.engines import load_preprocessor, open_session
 from edgedistill.errors import InputError
 from edgedistill.evaluate import encode, evaluate_artifact, fidelity_cosine, sts_spearman, teacher_reference
 from edgedistill.models.task_model import load_task_model
+from edgedistill.tasks import get_task
 
 
 def ranks(x: np.ndarray) -> np.ndarray:
@@ -51,9 +52,9 @@ def test_fidelity_identical_and_orthogonal() -> None:
 
 def test_encode_restores_order(tiny_bert: Path, tiny_texts: list[str]) -> None:
     artifact = Artifact("t", "hf", tiny_bert)
-    session, tokenizer = open_session(artifact), load_tokenizer(artifact)
+    session, tokenizer = open_session(artifact), load_preprocessor(artifact)
     texts = tiny_texts[:20]
-    got = encode(session, tokenizer, texts, batch_size=6)
+    got = encode(session, get_task("sentence-embedding"), tokenizer, texts, batch_size=6)
     direct = []
     for text in texts:  # one text per call: no padding, no sorting
         enc = tokenizer([text], return_tensors="np")
@@ -82,17 +83,17 @@ def test_evaluate_artifacts(tiny_bert: Path, tiny_texts: list[str], tmp_path: Pa
     heldout = tiny_texts[:24]
     reference = teacher_reference(teacher, heldout, cfg)
     scores = np.linspace(0, 5, 20)
-    sts = {"eval": StsPairs(tiny_texts[24:44], tiny_texts[44:64], scores)}
-    hf = evaluate_artifact(teacher, teacher_embeddings=reference, heldout=heldout, sts=sts, cfg=cfg)
+    sts = {"eval": (StsPairs(tiny_texts[24:44], tiny_texts[44:64], scores), None)}
+    hf = evaluate_artifact(teacher, teacher_outputs=reference, heldout=heldout, sets=sts, cfg=cfg)
     assert hf["backend"] == "torch" and hf["kind"] == "hf"
     assert hf["fidelity_cosine"] == pytest.approx(1.0, abs=1e-6)
     assert hf["params"] > 10_000
     assert hf["file_mb"] > 0
     assert -100 <= hf["sts_eval_spearman"] <= 100
     onnx = evaluate_artifact(Artifact("onnx", "onnx", export_onnx(tiny_bert, tmp_path)),
-                             teacher_embeddings=reference, heldout=heldout, sts=sts, cfg=cfg)
+                             teacher_outputs=reference, heldout=heldout, sets=sts, cfg=cfg)
     assert onnx["backend"] == "onnxruntime" and onnx["params"] is None
     assert onnx["fidelity_cosine"] == pytest.approx(1.0, abs=1e-5)
     assert onnx["sts_eval_spearman"] == pytest.approx(hf["sts_eval_spearman"], abs=1e-3)
-    no_teacher = evaluate_artifact(teacher, teacher_embeddings=None, heldout=heldout, sts={}, cfg=cfg)
+    no_teacher = evaluate_artifact(teacher, teacher_outputs=None, heldout=heldout, sets={}, cfg=cfg)
     assert no_teacher["fidelity_cosine"] is None

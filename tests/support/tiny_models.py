@@ -51,7 +51,7 @@ def write_tokenizer(out: Path, family: str) -> Any:
 
     (out / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
     cls = DistilBertTokenizerFast if family in ("distilbert", *DECODERS) else BertTokenizerFast
-    tokenizer = cls(vocab_file=str(out / "vocab.txt"), do_lower_case=True)
+    tokenizer = cls(vocab=str(out / "vocab.txt"), do_lower_case=True)
     tokenizer.save_pretrained(out)
     return tokenizer
 
@@ -109,3 +109,18 @@ def make_tiny(family: str, out: Path, task: str | None = None, seed: int = 0) ->
     if family in VISION:
         return make_tiny_vit(out, seed=seed)
     return make_tiny_text_model(family, out, task or "sentence-embedding", seed=seed)
+
+
+def write_image_folder(root: Path, classes: int = 3, per_class: int = 6, size: int = 40, seed: int = 0) -> Path:
+    """``root/<class>/<n>.png``: noisy images whose dominant colour channel is the class, so labels are learnable."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for c in range(classes):
+        (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+        for n in range(per_class):
+            pixels = rng.integers(0, 90, size=(size, size, 3))
+            pixels[..., c % 3] += 150
+            Image.fromarray(pixels.astype("uint8")).save(root / f"class{c}" / f"{n}.png")
+    return root
