@@ -208,7 +208,15 @@ def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, ta
         return {"artifacts": [entry], "attention": made.meta.get("attention"),
                 "verification": made.meta.get("verification")}
 
-    run.stage("fuse", dump(cfg), {"model": source.path}, [fusion.ONNX_NAME], work)
+    metrics = run.stage("fuse", dump(cfg), {"model": source.path}, [fusion.ONNX_NAME], work)
+    attention = metrics.get("attention") or {}
+    if attention.get("fused", 0) < attention.get("found", 0):
+        from edgedistill.progress import console
+
+        reasons = attention.get("skipped") or [{"reason": "see fuse/fusion.json"}]
+        console.print(f"[yellow]warning:[/yellow] fuse: {attention['fused']} of {attention['found']} attention "
+                      f"blocks fused in {name}; the others stay as exported ({reasons[0]['reason']})",
+                      highlight=False)
     return run_artifacts(run.root)[name]
 
 

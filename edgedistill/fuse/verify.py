@@ -25,14 +25,14 @@ REFERENCE = "the unfused graph (ONNX Runtime CPU, optimizations off)"
 
 def verification_feeds(model: onnx.ModelProto, seed: int = 0) -> list[tuple[str, dict[str, np.ndarray]]]:
     """``(label, feeds)`` for the graph's token inputs at :data:`VERIFY_SHAPES`, or for its image input at each of
-    their batch sizes."""
+    their batch sizes, clamped into the sizes the graph takes (its fixed dimensions, the ranges it was exported
+    for: a model's position table may be shorter than the widest shape)."""
     spec = spec_of_onnx(model)
-    if spec.is_image:
-        batches = sorted({batch for batch, _, _ in VERIFY_SHAPES})
-        return [(spec.shape_label(b, None), synthetic_feeds(spec, b, seed=seed + i)) for i, b in enumerate(batches)]
+    shapes = sorted({(*spec.fit(batch, None if spec.is_image else width), padded and not spec.is_image)
+                     for batch, width, padded in VERIFY_SHAPES}, key=lambda s: (s[1] or 0, s[0], s[2]))
     return [(spec.shape_label(batch, width) + (" padded" if padded else ""),
              synthetic_feeds(spec, batch, width, seed=seed + i, padded=padded))
-            for i, (batch, width, padded) in enumerate(VERIFY_SHAPES)]
+            for i, (batch, width, padded) in enumerate(shapes)]
 
 
 def run_session(

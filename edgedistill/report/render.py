@@ -71,6 +71,7 @@ def markdown_report(report: dict[str, Any], image: str | None = None) -> str:
               "held-out samples (a classifier's: agreement with the teacher's class, and the KL divergence of its "
               "class distribution); STS is Spearman ×100, acc the accuracy on labelled samples. — means not "
               "measured.", ""]
+    parts += fusion_lines(report.get("fusion"))
     parts += comparison_lines(report.get("comparisons") or [])
     parts += distill_lines(report.get("distill"))
     if image:
@@ -89,6 +90,20 @@ def comparison_lines(comparisons: list[dict[str, Any]]) -> list[str]:
               f"{c['ci_low']:.2f}–{c['ci_high']:.2f} | {c['round_p25']:.2f}–{c['round_p75']:.2f} | {c['rounds']} |"
               for c in comparisons]
     return [*lines, ""]
+
+
+def unfused_note(fusion: dict[str, Any] | None) -> str | None:
+    """One sentence when the fuse stage left attention blocks unfused (their speed is the unfused graph's)."""
+    if not fusion or fusion["fused"] >= fusion["found"]:
+        return None
+    why = f"; first reason: {fusion['skipped'][0]}" if fusion["skipped"] else ""
+    return (f"{fusion['artifact']}: only {fusion['fused']} of {fusion['found']} attention blocks were fused, the "
+            f"others run as the export wrote them{why}")
+
+
+def fusion_lines(fusion: dict[str, Any] | None) -> list[str]:
+    note = unfused_note(fusion)
+    return [f"> **Attention left unfused.** {note}.", ""] if note else []
 
 
 def distill_lines(distill: dict[str, Any] | None) -> list[str]:
@@ -156,3 +171,5 @@ def print_table(report: dict[str, Any], console: Any = None) -> None:
     console = console or Console()
     for table in terminal_tables(report, console.width):
         console.print(table)
+    if note := unfused_note(report.get("fusion")):
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)

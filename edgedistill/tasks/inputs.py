@@ -29,6 +29,15 @@ class InputSpec:
     names: tuple[str, ...]
     vocab_size: int | None = None
     image_shape: tuple[int, int, int] | None = None
+    batch_range: tuple[int, int] | None = None  # (min, max) the graph takes, where known
+    seq_range: tuple[int, int] | None = None
+
+    def fit(self, batch: int, seq: int | None) -> tuple[int, int | None]:
+        """``batch`` and ``seq`` clamped into the ranges the graph takes."""
+        def clamp(value: int, rng: tuple[int, int] | None) -> int:
+            return value if rng is None else max(rng[0], min(value, rng[1]))
+
+        return clamp(batch, self.batch_range), None if seq is None else clamp(seq, self.seq_range)
 
     @property
     def is_image(self) -> bool:
@@ -98,8 +107,24 @@ def vocab_size(model: onnx.ModelProto, ids_input: str = "input_ids") -> int:
     return DEFAULT_VOCAB
 
 
+def axis_range(model: onnx.ModelProto, axis: int, key: str) -> tuple[int, int] | None:
+    """The sizes axis ``axis`` of the graph's first input takes: fixed in the graph, else recorded at export."""
+    inputs = graph_inputs(model)
+    dims = inputs[0].type.tensor_type.shape.dim if inputs else []
+    if len(dims) > axis and dims[axis].HasField("dim_value") and dims[axis].dim_value > 0:
+        return dims[axis].dim_value, dims[axis].dim_value
+    recorded = {p.key: p.value for p in model.metadata_props}.get(f"edgedistill.{key}_range")
+    if recorded:
+        low, high = (int(v) for v in recorded.split(","))
+        return low, high
+    return None
+
+
 def spec_of_onnx(model: onnx.ModelProto) -> InputSpec:
-    """What an ONNX graph takes: its image input, or its token inputs over the vocabulary of its embedding table."""
+    """What an ONNX graph takes: its image input, or its token inputs over the vocabulary of its embedding table;
+    with the batch (and sequence) sizes it accepts, from its fixed dimensions or its export metadata."""
+    batch = axis_range(model, 0, "batch")
     if image := image_input(model):
-        return InputSpec((image[0],), image_shape=image[1])
-    return InputSpec(tuple(v.name for v in graph_inputs(model)), vocab_size=vocab_size(model))
+        return InputSpec((image[0],), image_shape=image[1], batch_range=batch)
+    return InputSpec(tuple(v.name for v in graph_inputs(model)), vocab_size=vocab_size(model), batch_range=batch,
+                     seq_range=axis_range(model, 1, "sequence"))
