@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from edgedistill.artifacts import MANIFEST, Artifact, read_manifest, sha256_json
 from edgedistill.config import (
     BenchConfig,
+    Calibrated,
+    DynamicInt8,
     EvaluateConfig,
     ExportConfig,
     FuseConfig,
@@ -238,7 +240,7 @@ def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None
     from edgedistill.quantize import stage as quantize_stage
 
     source = pick(model, ("fuse", "export"), task)
-    steps = [QuantizeStep(mode="dynamic-int8")] if steps is None else steps
+    steps = [DynamicInt8()] if steps is None else steps
     if not steps:
         return []
     run = RunDir(out, force)
@@ -270,7 +272,8 @@ def data_fingerprint(data: QuantizeData | None) -> str | None:
 
 
 def needs_data(step: QuantizeStep) -> bool:
-    return step.mode in ("static-int8", "trt-int8", "qad-int8") or step.budget is not None or step.sensitivity
+    """Whether a step needs calibration or evaluation data: every calibrated mode does."""
+    return isinstance(step, Calibrated)
 
 
 def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:
@@ -281,10 +284,10 @@ def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:
     from edgedistill.quantize.data import QuantizeData
 
     train, heldout = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
-    size = max(s.calibration_size for s in cfg.quantize)
+    size = max(s.calibration_size for s in cfg.quantize if isinstance(s, Calibrated))
     qad = qad_data(cfg, out, train, heldout) if any(s.mode == "qad-int8" for s in cfg.quantize) else None
     return QuantizeData(calibration_texts=train[:size], eval_texts=heldout,
-                        sts=read_sts(cfg.data.eval.path) if cfg.data.eval else None,
+                        sts=read_sts(cfg.data.eval.path) if cfg.data.eval and cfg.data.eval.source == "stsb" else None,
                         cache_dir=out / "cache" / "calibration", max_length=cfg.evaluate.max_length,
                         threads=cfg.bench.threads, qad=qad)
 

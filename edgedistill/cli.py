@@ -14,6 +14,17 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from edgedistill.config import (
+    MODES,
+    PRESETS,
+    BenchConfig,
+    DynamicAxes,
+    ExportConfig,
+    FuseConfig,
+    PipelineConfig,
+    StaticInt8,
+)
+
 app = typer.Typer(
     help="Distil a teacher into a small student, export to ONNX, quantize, benchmark and report.",
     no_args_is_help=True,
@@ -94,14 +105,32 @@ def distill(
     typer.echo(f"student: {student.path}")
 
 
+def default(model: Any, key: str) -> str:
+    """A config field's default, for an option's help (the config models are the only place defaults live)."""
+    field = model.model_fields[key]
+    value = field.default_factory() if field.default_factory else field.default
+    if isinstance(value, list):
+        value = ", ".join(str(getattr(v, "label", v)) for v in value)
+    return f" (default: {value})"
+
+
+def given(**values: Any) -> dict[str, Any]:
+    """The options the user gave (None: not given, so the config's default applies)."""
+    return {k: v for k, v in values.items() if v is not None}
+
+
 @app.command()
 def export(
     model: Annotated[Path, typer.Argument(help="Hugging Face model folder, or a run directory.")],
     out: OutOpt,
-    opset: Annotated[str, typer.Option(help="ONNX opset (17-23), or auto.")] = "20",
-    exporter: Annotated[str, typer.Option(help="dynamo or torchscript.")] = "dynamo",
-    max_batch: Annotated[int, typer.Option(help="Largest batch the export must accept.")] = 64,
-    max_seq: Annotated[int, typer.Option(help="Longest sequence the export must accept.")] = 256,
+    opset: Annotated[str | None, typer.Option(help="ONNX opset (17-23), or auto." + default(ExportConfig, "opset"))]
+    = None,
+    exporter: Annotated[str | None, typer.Option(help="dynamo or torchscript." + default(ExportConfig, "exporter"))]
+    = None,
+    max_batch: Annotated[int | None, typer.Option(help="Largest batch the export must accept (default: "
+                                                       f"{DynamicAxes().batch.max}).")] = None,
+    max_seq: Annotated[int | None, typer.Option(help="Longest sequence the export must accept (default: "
+                                                     f"{DynamicAxes().sequence.max}).")] = None,
     bisect: Annotated[
         bool, typer.Option(help="Compare every module's output with torch; name the first that differs.")
     ] = False,
@@ -110,11 +139,13 @@ def export(
 ) -> None:
     """Export to ONNX (task head included), verified against torch on several shapes."""
     from edgedistill import api
-    from edgedistill.config import ExportConfig
 
     def work() -> Any:
-        cfg = validated(ExportConfig, opset=opset if opset == "auto" else opset_number(opset), exporter=exporter,
-                        dynamic={"batch": [1, max_batch], "sequence": [1, max_seq]})
+        axes = DynamicAxes()
+        dynamic = {"batch": [axes.batch.min, max_batch or axes.batch.max],
+                   "sequence": [axes.sequence.min, max_seq or axes.sequence.max]}
+        number = opset if opset in (None, "auto") else opset_number(opset)
+        cfg = validated(ExportConfig, **given(opset=number, exporter=exporter), dynamic=dynamic)
         return api.export(model, out, cfg, task, force, bisect=bisect)
 
     typer.echo(f"onnx: {guarded(work).path}")
@@ -124,26 +155,35 @@ def export(
 def fuse(
     model: Annotated[Path, typer.Argument(help="ONNX file, or a run directory.")],
     out: OutOpt,
-    form: Annotated[str, typer.Option(help="ort (MultiHeadAttention), onnx (opset-23 Attention), trt-plugin.")] = "ort",
-    require_all: Annotated[bool, typer.Option(help="Fail if any attention block stays unfused.")] = False,
-    pack_qkv: Annotated[bool, typer.Option(help="ort form: one packed QKV GEMM per self-attention block.")] = True,
-    unpadded_fast_path: Annotated[bool, typer.Option(
+    form: Annotated[str | None, typer.Option(help="ort (MultiHeadAttention), onnx (opset-23 Attention), trt-plugin."
+                                                  + default(FuseConfig, "form"))] = None,
+    require_all: Annotated[bool | None, typer.Option("--require-all/--no-require-all",
+                                                     help="Fail if any attention block stays unfused.")] = None,
+    pack_qkv: Annotated[bool | None, typer.Option("--pack-qkv/--no-pack-qkv", help="ort form: one packed QKV GEMM "
+                                                  "per self-attention block." + default(FuseConfig, "pack_qkv"))]
+    = None,
+    unpadded_fast_path: Annotated[bool | None, typer.Option(
+        "--unpadded-fast-path/--no-unpadded-fast-path",
         help="ort form: unpadded batches (batch x seq^2 >= --unpadded-min-scores) take ONNX Runtime's CPU flash "
-        "attention.")] = True,
-    unpadded_min_scores: Annotated[int, typer.Option(help="ort form: batch x seq^2 from which the fast path runs.")]
-    = 262144,
-    ort_fusions: Annotated[bool, typer.Option(help="Also save ONNX Runtime's own fusions into the file.")] = False,
-    atol: Annotated[float, typer.Option(help="Max abs difference fused vs unfused.")] = 1e-5,
+        "attention." + default(FuseConfig, "unpadded_fast_path"))] = None,
+    unpadded_min_scores: Annotated[int | None, typer.Option(
+        help="ort form: batch x seq^2 from which the fast path runs." + default(FuseConfig, "unpadded_min_scores"))]
+    = None,
+    ort_fusions: Annotated[bool | None, typer.Option("--ort-fusions/--no-ort-fusions",
+                                                     help="Also save ONNX Runtime's own fusions into the file.")]
+    = None,
+    atol: Annotated[float | None, typer.Option(help="Max abs difference fused vs unfused."
+                                                    + default(FuseConfig, "atol"))] = None,
     task: TaskOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Fuse attention blocks into one op, verified against the unfused graph; reports what was fused or skipped."""
     from edgedistill import api
-    from edgedistill.config import FuseConfig
 
     def work() -> Any:
-        cfg = validated(FuseConfig, form=form, require_all=require_all, pack_qkv=pack_qkv, ort_fusions=ort_fusions,
-                        unpadded_fast_path=unpadded_fast_path, unpadded_min_scores=unpadded_min_scores, atol=atol)
+        cfg = validated(FuseConfig, **given(form=form, require_all=require_all, pack_qkv=pack_qkv,
+                                            ort_fusions=ort_fusions, unpadded_fast_path=unpadded_fast_path,
+                                            unpadded_min_scores=unpadded_min_scores, atol=atol))
         return api.fuse(model, out, cfg, task, force)
 
     made = guarded(work)
@@ -159,37 +199,69 @@ def fuse(
 def quantize(
     model: Annotated[Path, typer.Argument(help="ONNX file, or a run directory.")],
     out: OutOpt,
-    mode: Annotated[list[str], typer.Option(help="dynamic-int8, static-int8, trt-int8, fp16 (repeatable).")] = [  # noqa: B006
-        "dynamic-int8"
-    ],
-    per_channel: Annotated[bool, typer.Option(help="Per-channel weight scales.")] = True,
-    preset: Annotated[
-        str | None, typer.Option(help="Static INT8 preset: avx2, avx512, avx512-vnni, arm64, tensorrt.")
-    ] = None,
-    calibration: Annotated[str, typer.Option(help="minmax, entropy or percentile.")] = "minmax",
-    calibration_size: Annotated[int, typer.Option(help="Calibration texts to use.")] = 256,
+    mode: Annotated[list[str] | None, typer.Option(help=", ".join(MODES) + " (repeatable)."
+                                                        + default(PipelineConfig, "quantize"))] = None,
+    per_channel: Annotated[bool | None, typer.Option("--per-channel/--per-tensor",
+                                                     help="Per-channel weight scales (INT8 modes).")] = None,
+    preset: Annotated[str | None, typer.Option(help="static-int8 / qad-int8 preset: " + ", ".join(PRESETS) + ".")]
+    = None,
+    calibration: Annotated[str | None, typer.Option(help="minmax, entropy or percentile (calibrated modes)."
+                                                         + default(StaticInt8, "calibration"))] = None,
+    calibration_size: Annotated[int | None, typer.Option(help="Calibration texts to use."
+                                                              + default(StaticInt8, "calibration_size"))] = None,
     texts: Annotated[Path | None, typer.Option(help="Text file (one per line): calibration texts first, then "
                                                     "evaluation texts for --budget-min / --sensitivity.")] = None,
     budget_min: Annotated[
         float | None, typer.Option(help="Keep sensitive layers float until fidelity >= this.")
     ] = None,
-    sensitivity: Annotated[bool, typer.Option(help="Write a per-layer sensitivity table and plot.")] = False,
+    sensitivity: Annotated[bool | None, typer.Option("--sensitivity/--no-sensitivity",
+                                                     help="Write a per-layer sensitivity table and plot.")] = None,
     task: TaskOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Quantize an ONNX model with ONNX Runtime: INT8 dynamic/static (QDQ), TensorRT-ready QDQ, FP16."""
     from edgedistill import api
-    from edgedistill.config import QuantizeStep
 
     def work() -> Any:
         budget = {"metric": "fidelity_cosine", "min": budget_min} if budget_min is not None else None
-        steps = [validated(QuantizeStep, mode=m, per_channel=per_channel, preset=preset, calibration=calibration,
-                           calibration_size=calibration_size, budget=budget, sensitivity=sensitivity) for m in mode]
-        data = text_file_data(texts, calibration_size) if texts is not None else None
+        options = given(per_channel=per_channel, preset=preset, calibration=calibration,
+                        calibration_size=calibration_size, budget=budget, sensitivity=sensitivity)
+        steps_default = PipelineConfig.model_fields["quantize"].get_default(call_default_factory=True)
+        modes = mode or [s.mode for s in steps_default]
+        steps = [step_for(m, options) for m in modes]
+        size = max((getattr(s, "calibration_size", 0) for s in steps), default=0)
+        data = text_file_data(texts, size) if texts is not None else None
         return api.quantize(model, out, steps, task, force, data)
 
     for artifact in guarded(work):
         typer.echo(f"{artifact.name}: {artifact.path}")
+
+
+def step_for(mode: str, options: dict[str, Any]) -> Any:
+    """The step of ``mode`` with the options given, validated like YAML; an option the mode does not take is an
+    error rather than ignored.
+
+    Raises:
+        ConfigError: an unknown mode, an option the mode does not take, or a bad value.
+    """
+    from pydantic import ValidationError
+
+    from edgedistill.config import format_validation_error, quantize_step
+    from edgedistill.config.base import known
+    from edgedistill.errors import ConfigError
+
+    try:
+        cls = MODES[known(mode, tuple(MODES), "quantization mode")]
+    except ValueError as err:
+        raise ConfigError(f"--mode: {err}") from None
+    if extra := [k for k in options if k not in cls.model_fields]:
+        flag = "--" + extra[0].replace("_", "-")
+        takes = ", ".join(f for f in cls.model_fields if f != "mode")
+        raise ConfigError(f"{flag} does not apply to mode {mode}; it takes: {takes}")
+    try:
+        return quantize_step(mode=mode, **options)
+    except ValidationError as err:
+        raise ConfigError(format_validation_error(err, f"--mode {mode}")) from None
 
 
 def text_file_data(path: Path, calibration_size: int) -> Any:
@@ -205,32 +277,41 @@ def text_file_data(path: Path, calibration_size: int) -> Any:
 def bench(
     models: Annotated[list[Path], typer.Argument(help="ONNX files and/or Hugging Face model folders.")],
     out: OutOpt,
-    shape: Annotated[list[str], typer.Option(help="BATCHxSEQ, e.g. 1x128, or BATCH for image models (repeatable).")]
-    = ["1x128"],  # noqa: B006
-    backend: Annotated[list[str], typer.Option(help="torch, onnxruntime and/or tensorrt.")] = ["torch", "onnxruntime"],  # noqa: B006
-    iterations: Annotated[int, typer.Option(help="Timed iterations per shape.")] = 50,
-    duration: Annotated[float, typer.Option(help="Keep timing each shape at least this many seconds.")] = 0.0,
-    warmup: Annotated[int, typer.Option(help="Untimed warm-up iterations per shape.")] = 5,
-    warmup_s: Annotated[float, typer.Option(help="Keep warming up at least this many seconds.")] = 0.0,
-    rounds: Annotated[int, typer.Option(help="Interleaved A B A B … rounds per shape.")] = 10,
+    shape: Annotated[list[str] | None, typer.Option(help="BATCHxSEQ, e.g. 1x128, or BATCH for image models "
+                                                         "(repeatable)." + default(BenchConfig, "shapes"))] = None,
+    backend: Annotated[list[str] | None, typer.Option(help="torch, onnxruntime and/or tensorrt."
+                                                           + default(BenchConfig, "backends"))] = None,
+    iterations: Annotated[int | None, typer.Option(help="Timed iterations per shape."
+                                                        + default(BenchConfig, "iterations"))] = None,
+    duration: Annotated[float | None, typer.Option(help="Keep timing each shape at least this many seconds.")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Untimed warm-up iterations per shape."
+                                                    + default(BenchConfig, "warmup"))] = None,
+    warmup_s: Annotated[float | None, typer.Option(help="Keep warming up at least this many seconds.")] = None,
+    rounds: Annotated[int | None, typer.Option(help="Interleaved A B A B … rounds per shape."
+                                                    + default(BenchConfig, "rounds"))] = None,
     sequential: Annotated[bool, typer.Option(help="Time models one after another instead of interleaved.")] = False,
-    threads: Annotated[int | None, typer.Option(help="Intra-op threads for every backend.")] = None,
-    inter_op_threads: Annotated[int, typer.Option(help="Inter-op threads for every backend.")] = 1,
-    device: Annotated[str, typer.Option(help="torch device: cpu or cuda[:N].")] = "cpu",
-    provider: Annotated[list[str], typer.Option(help="ONNX Runtime provider: cpu, cuda, tensorrt.")] = ["cpu"],  # noqa: B006
-    power: Annotated[str, typer.Option(help="Jetson power sampling: auto, on, off.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="Intra-op threads for every backend (default: all cores).")]
+    = None,
+    inter_op_threads: Annotated[int | None, typer.Option(help="Inter-op threads for every backend."
+                                                              + default(BenchConfig, "inter_op_threads"))] = None,
+    device: Annotated[str | None, typer.Option(help="torch device: cpu or cuda[:N]." + default(BenchConfig, "device"))]
+    = None,
+    provider: Annotated[list[str] | None, typer.Option(help="ONNX Runtime provider: cpu, cuda, tensorrt."
+                                                            + default(BenchConfig, "providers"))] = None,
+    power: Annotated[str | None, typer.Option(help="Jetson power sampling: auto, on, off."
+                                                   + default(BenchConfig, "power"))] = None,
     task: TaskOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Benchmark models side by side (interleaved): p50/p90/p99, throughput, cold start, memory, size, power."""
     from edgedistill import api
-    from edgedistill.config import BenchConfig
 
     def work() -> Any:
-        cfg = validated(BenchConfig, backends=backend, shapes=[parse_shape(s) for s in shape],
-                        iterations=iterations, min_duration_s=duration, warmup=warmup, warmup_s=warmup_s,
-                        rounds=rounds, compare="sequential" if sequential else "interleaved", threads=threads,
-                        inter_op_threads=inter_op_threads, device=device, providers=provider, power=power)
+        cfg = validated(BenchConfig, **given(
+            backends=backend, shapes=[parse_shape(s) for s in shape] if shape else None, iterations=iterations,
+            min_duration_s=duration, warmup=warmup, warmup_s=warmup_s, rounds=rounds,
+            compare="sequential" if sequential else None, threads=threads, inter_op_threads=inter_op_threads,
+            device=device, providers=provider, power=power))
         api.bench(models, out, cfg, task, force)
         return api.report(out)
 

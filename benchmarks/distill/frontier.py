@@ -41,7 +41,7 @@ from sts_targets import EXAMPLE, config_from, scores, seed_labels, student_confi
 from edgedistill import api  # noqa: E402
 from edgedistill.bench.inputs import make_feeds  # noqa: E402
 from edgedistill.bench.interleave import interleaved_ms  # noqa: E402
-from edgedistill.config import ExportConfig, FuseConfig, PipelineConfig, QuantizeStep, Shape, load_config  # noqa: E402
+from edgedistill.config import ExportConfig, FuseConfig, PipelineConfig, Shape, load_config, quantize_step  # noqa: E402
 from edgedistill.data.stsb import StsPairs, read_sts  # noqa: E402
 from edgedistill.engines.ort_session import OrtSession  # noqa: E402
 from edgedistill.evaluate.metrics import sts_spearman  # noqa: E402
@@ -74,7 +74,7 @@ def build_student(cfg: PipelineConfig, out: Path, sts: dict[str, StsPairs]) -> d
     onnx_model = api.export(student, out, ExportConfig(opset=20, dynamic={"batch": [1, 64], "sequence": [1, 256]}),
                             fuse_form="ort")
     fused = api.fuse(onnx_model, out, FuseConfig(form="ort"))
-    int8 = api.quantize(fused, out, [QuantizeStep(mode="dynamic-int8")])[0]
+    int8 = api.quantize(fused, out, [quantize_step(mode="dynamic-int8")])[0]
     manifest = json.loads((out / "manifest.json").read_text())["stages"]["distill"]["metrics"]
     return {"name": cfg.name, "path": shown(int8.path), "layers": manifest.get("student_layers"),
             "steps": cfg.distill.steps,

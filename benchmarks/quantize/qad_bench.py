@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: opt
 from options import add_out, add_run, add_sts, add_teacher, add_work, area_of, recorded, save_results  # noqa: E402
 
 from edgedistill.artifacts import Artifact  # noqa: E402
-from edgedistill.config import QuantizeStep  # noqa: E402
+from edgedistill.config import quantize_step  # noqa: E402
 from edgedistill.data.stsb import read_sts  # noqa: E402
 from edgedistill.evaluate.metrics import row_cosine  # noqa: E402
 from edgedistill.models.task_model import TaskModel, load_task_model, save_task_model  # noqa: E402
@@ -109,9 +109,9 @@ def build(args: argparse.Namespace, model: Artifact, data: QuantizeData) -> dict
     from edgedistill.export.exporter import export_onnx
     from edgedistill.models.tokenizer_files import copy_preprocessor_files
 
-    static = QuantizeStep(mode="static-int8", preset=args.preset)
-    steps = {"dynamic-int8": QuantizeStep(mode="dynamic-int8"), f"static {args.preset} minmax": static,
-             f"qad-int8 {args.preset} ({args.steps} steps)": QuantizeStep(
+    static = quantize_step(mode="static-int8", preset=args.preset)
+    steps = {"dynamic-int8": quantize_step(mode="dynamic-int8"), f"static {args.preset} minmax": static,
+             f"qad-int8 {args.preset} ({args.steps} steps)": quantize_step(
                  mode="qad-int8", preset=args.preset, qad_steps=args.steps, qad_lr=args.lr,
                  qad_batch_size=args.batch)}
     built = {"fp32": model}

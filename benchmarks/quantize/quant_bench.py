@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: opt
 from options import add_out, add_run, add_sts, add_work, area_of, save_results  # noqa: E402
 
 from edgedistill.artifacts import Artifact  # noqa: E402
-from edgedistill.config import QuantizeStep  # noqa: E402
+from edgedistill.config import quantize_step  # noqa: E402
 from edgedistill.data.stsb import read_sts  # noqa: E402
 from edgedistill.evaluate.metrics import row_cosine  # noqa: E402
 from edgedistill.quantize import stage  # noqa: E402
@@ -35,16 +35,16 @@ from edgedistill.quantize.quality import Reference  # noqa: E402
 AREA = area_of(__file__)
 BUDGET = {"metric": "fidelity_cosine", "min": 0.995}
 VARIANTS = {
-    "dynamic-int8": QuantizeStep(mode="dynamic-int8"),
-    "fp16": QuantizeStep(mode="fp16"),
-    "static avx2 minmax": QuantizeStep(mode="static-int8", preset="avx2"),
-    "static vnni minmax": QuantizeStep(mode="static-int8", preset="avx512-vnni"),
-    "static vnni percentile": QuantizeStep(mode="static-int8", preset="avx512-vnni", calibration="percentile"),
-    "static vnni entropy": QuantizeStep(mode="static-int8", preset="avx512-vnni", calibration="entropy"),
-    "static arm64 (s8s8) minmax": QuantizeStep(mode="static-int8", preset="arm64"),
-    "static vnni percentile + budget": QuantizeStep(mode="static-int8", preset="avx512-vnni",
+    "dynamic-int8": quantize_step(mode="dynamic-int8"),
+    "fp16": quantize_step(mode="fp16"),
+    "static avx2 minmax": quantize_step(mode="static-int8", preset="avx2"),
+    "static vnni minmax": quantize_step(mode="static-int8", preset="avx512-vnni"),
+    "static vnni percentile": quantize_step(mode="static-int8", preset="avx512-vnni", calibration="percentile"),
+    "static vnni entropy": quantize_step(mode="static-int8", preset="avx512-vnni", calibration="entropy"),
+    "static arm64 (s8s8) minmax": quantize_step(mode="static-int8", preset="arm64"),
+    "static vnni percentile + budget": quantize_step(mode="static-int8", preset="avx512-vnni",
                                                     calibration="percentile", budget=BUDGET),
-    "trt-int8 (QDQ for TensorRT, run on ORT CPU)": QuantizeStep(mode="trt-int8"),
+    "trt-int8 (QDQ for TensorRT, run on ORT CPU)": quantize_step(mode="trt-int8"),
 }
 
 

@@ -12,7 +12,6 @@ from edgedistill.config.base import (
     LOSS_NAMES,
     LOSS_OPTIONS,
     QUANTIZE_MODES,
-    QUANTIZE_PRESETS,
     TABLE_SOURCES,
     TASKS,
     TEACHER_SOURCES,
@@ -36,13 +35,38 @@ from edgedistill.config.pipeline import (
     load_config,
     parse_config,
 )
-from edgedistill.config.quantize import QuantizeBudget, QuantizeStep
+from edgedistill.config.quantize import (
+    MODES,
+    PRESETS,
+    Calibrated,
+    CpuInt8,
+    DynamicInt8,
+    Fp16,
+    QadInt8,
+    QuantizeBudget,
+    QuantizeStep,
+    StaticInt8,
+    Step,
+    TrtInt8,
+    quantize_step,
+)
 from edgedistill.config.student import FromTeacher, StudentConfig
 from edgedistill.config.teacher import HttpTeacherConfig, TeacherConfig
 
 __all__ = [
     "BACKENDS",
     "BenchConfig",
+    "Calibrated",
+    "CpuInt8",
+    "DynamicInt8",
+    "Fp16",
+    "MODES",
+    "PRESETS",
+    "QadInt8",
+    "StaticInt8",
+    "Step",
+    "TrtInt8",
+    "quantize_step",
     "DataConfig",
     "DistillConfig",
     "DynamicAxes",
@@ -58,7 +82,6 @@ __all__ = [
     "PipelineConfig",
     "PositiveInt",
     "QUANTIZE_MODES",
-    "QUANTIZE_PRESETS",
     "QuantizeBudget",
     "QuantizeStep",
     "Range",

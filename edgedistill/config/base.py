@@ -27,7 +27,6 @@ LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
 TABLE_SOURCES = ("jsonl", "csv", "tsv", "hf-dataset")
 TEACHER_SOURCES = ("huggingface", "onnx", "recorded", "http")
 QUANTIZE_MODES = ("dynamic-int8", "static-int8", "trt-int8", "fp16", "qad-int8")
-QUANTIZE_PRESETS = ("avx2", "avx512", "avx512-vnni", "arm64", "tensorrt")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 Task = Literal["sentence-embedding", "sequence-classification", "image-classification"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from edgedistill.config.base import StrictModel
 from edgedistill.config.bench import BenchConfig, EvaluateConfig, Shape
 from edgedistill.config.data import DataConfig
 from edgedistill.config.distill import DistillConfig
 from edgedistill.config.export import DynamicAxes, ExportConfig, FuseConfig
-from edgedistill.config.quantize import QuantizeStep
+from edgedistill.config.quantize import DynamicInt8, QuantizeStep, known_mode
 from edgedistill.config.student import StudentConfig
 from edgedistill.config.teacher import TeacherConfig
 from edgedistill.errors import ConfigError
@@ -30,7 +30,13 @@ class PipelineConfig(StrictModel):
     fuse: FuseConfig | None = Field(
         default_factory=FuseConfig, description="Attention fusion after export; null to ship the unfused export."
     )
-    quantize: list[QuantizeStep] = Field(default_factory=lambda: [QuantizeStep(mode="dynamic-int8")])
+    quantize: list[QuantizeStep] = Field(default_factory=lambda: [DynamicInt8()],  # type: ignore[arg-type]
+                                         description="Quantization steps, one artifact each; [] for none.")
+
+    @field_validator("quantize", mode="before")
+    @classmethod
+    def _modes(cls, v: Any) -> Any:
+        return [known_mode(step) for step in v] if isinstance(v, list) else v
     evaluate: EvaluateConfig = EvaluateConfig()
     bench: BenchConfig = BenchConfig()
 

@@ -1,12 +1,30 @@
-"""Quantization steps and the quality budget a quantized model may spend."""
+"""Quantization steps, one config per mode (``mode`` picks it), and the quality budget a quantized model may spend.
+
+Static-INT8 presets are named constructors (``StaticInt8.avx512_vnni()``) and, in YAML, ``preset: avx2``: a preset
+fills the options the step does not set; options set in the config always win. Why each preset is what it is
+(ONNX Runtime's quantization guide):
+
+- ``avx2`` / ``avx512``: no VNNI, so u8×s8 products go through ``VPMADDUBSW``, which can saturate int16
+  intermediates; 7-bit weights (``reduce_range``) avoid it. Activations u8 asymmetric.
+- ``avx512-vnni``: ``VPDPBUSD`` accumulates u8×s8 straight into int32, full 8-bit range is safe.
+- ``arm64``: ARM kernels prefer s8 symmetric activations.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
-from edgedistill.config.base import QUANTIZE_MODES, QUANTIZE_PRESETS, PositiveInt, StrictModel, known
+from edgedistill.config.base import QUANTIZE_MODES, PositiveInt, StrictModel, known
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "avx2": {"reduce_range": True},
+    "avx512": {"reduce_range": True},
+    "avx512-vnni": {"reduce_range": False},
+    "arm64": {"symmetric_activations": True},
+}
+FP16_FP32_OPS = ["LayerNormalization", "Softmax", "ReduceSum", "ReduceMean", "ReduceL2", "Pow", "Sqrt", "Erf"]
 
 
 class QuantizeBudget(StrictModel):
@@ -26,50 +44,140 @@ class QuantizeBudget(StrictModel):
         return self
 
 
-class QuantizeStep(StrictModel):
-    mode: str = Field(description="Quantization mode: " + ", ".join(QUANTIZE_MODES) + ".")
-    preset: str | None = Field(
-        None, description="Target preset for static INT8: " + ", ".join(QUANTIZE_PRESETS)
-        + " (fills the options below that are not set).")
+class Step(StrictModel):
+    """What every quantization step has: its mode and the label of its folder and artifact."""
+
+    mode: str
+
+    @property
+    def label(self) -> str:
+        """Folder and artifact suffix: the mode (static INT8 adds its preset and calibration; a budget, 'budget')."""
+        return self.mode
+
+
+class DynamicInt8(Step):
+    """INT8 weights, activations quantized at run time (ONNX Runtime's MatMulInteger): no calibration data."""
+
+    mode: Literal["dynamic-int8"] = "dynamic-int8"
     per_channel: bool = Field(
-        True, description="One weight scale per output channel (per-tensor loses ~3% cosine on MiniLM)."
-    )
+        True, description="One weight scale per output channel (per-tensor loses ~3% cosine on MiniLM).")
     reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI where saturation hurts.")
+
+
+class Calibrated(Step):
+    """Static quantization: activation ranges from calibration data, and the search over what stays float."""
+
     calibration: Literal["minmax", "entropy", "percentile"] = Field(
-        "minmax", description="Static INT8: how activation ranges are chosen from the calibration texts.")
-    calibration_size: PositiveInt = Field(256, description="Static INT8: number of calibration texts.")
+        "minmax", description="How activation ranges are chosen from the calibration texts.")
+    calibration_size: PositiveInt = Field(256, description="Number of calibration texts.")
     percentile: float = Field(99.999, gt=90, le=100, description="Percentile kept by 'percentile' calibration.")
-    symmetric_activations: bool = Field(False, description="Static INT8: int8 activations with zero point 0.")
     exclude: list[str] = Field(default_factory=list, description="Node names or groups kept in float.")
     group_by: Literal["matmul", "layer"] = Field(
         "matmul", description="Unit of the sensitivity analysis and of the budget's float fallbacks.")
     sensitivity: bool = Field(False, description="Write a per-group sensitivity table and plot.")
     budget: QuantizeBudget | None = Field(None, description="Keep sensitive groups in float until this holds.")
-    qad_steps: PositiveInt = Field(300, description="qad-int8: optimizer steps of fake-quantized distillation.")
-    qad_lr: float = Field(2.0e-5, gt=0, description="qad-int8: peak AdamW learning rate (weights, activation scales).")
-    qad_batch_size: PositiveInt = Field(32, description="qad-int8: texts per step.")
-    keep_io_fp32: bool = Field(True, description="FP16: inputs and outputs stay FP32 (casts inserted).")
-    fp32_ops: list[str] = Field(
-        default_factory=lambda: ["LayerNormalization", "Softmax", "ReduceSum", "ReduceMean", "ReduceL2", "Pow",
-                                 "Sqrt", "Erf"],
-        description="FP16: op types kept in FP32 (numerically fragile).")
-
-    @field_validator("mode")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        return known(v, QUANTIZE_MODES, "quantization mode")
-
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, v: str | None) -> str | None:
-        return None if v is None else known(v, QUANTIZE_PRESETS, "quantization preset")
 
     @property
     def label(self) -> str:
-        """Folder and artifact suffix: the mode, then the preset and calibration when they matter."""
-        parts = [self.mode]
-        if self.mode == "static-int8":
-            parts += [self.preset or "default", self.calibration]
-        if self.budget is not None:
-            parts.append("budget")
-        return "-".join(parts)
+        return self.mode + ("-budget" if self.budget is not None else "")
+
+
+class CpuInt8(Calibrated):
+    """INT8 QDQ for ONNX Runtime on a CPU, with a target preset."""
+
+    preset: str | None = Field(None, description="Target preset: " + ", ".join(PRESETS)
+                               + " (fills the options below that are not set).")
+    per_channel: bool = Field(True, description="One weight scale per output channel.")
+    reduce_range: bool = Field(False, description="7-bit weights, for CPUs without VNNI where saturation hurts.")
+    symmetric_activations: bool = Field(False, description="int8 activations with zero point 0.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset") is not None:
+            known(str(data["preset"]), tuple(PRESETS), "quantization preset")
+            data = {**PRESETS[data["preset"]], **data}  # what the step sets wins
+        return data
+
+
+class StaticInt8(CpuInt8):
+    """Static INT8 in QDQ format: activation ranges from calibration texts, weights INT8 per channel."""
+
+    mode: Literal["static-int8"] = "static-int8"
+
+    @property
+    def label(self) -> str:
+        return "-".join([self.mode, self.preset or "default", self.calibration]) + (
+            "-budget" if self.budget is not None else "")
+
+    @classmethod
+    def for_preset(cls, preset: str, **options: Any) -> StaticInt8:
+        """The step a preset makes, with ``options`` on top."""
+        return cls.model_validate({"preset": preset, **options})
+
+    @classmethod
+    def avx2(cls, **options: Any) -> StaticInt8:
+        return cls.for_preset("avx2", **options)
+
+    @classmethod
+    def avx512(cls, **options: Any) -> StaticInt8:
+        return cls.for_preset("avx512", **options)
+
+    @classmethod
+    def avx512_vnni(cls, **options: Any) -> StaticInt8:
+        return cls.for_preset("avx512-vnni", **options)
+
+    @classmethod
+    def arm64(cls, **options: Any) -> StaticInt8:
+        return cls.for_preset("arm64", **options)
+
+
+class TrtInt8(Calibrated):
+    """Explicit INT8 QDQ for TensorRT: symmetric activations and weights, per-channel weights, Q/DQ on the inputs
+    of MatMul/Gemm/Conv only (TensorRT takes nothing else, so these are not options)."""
+
+    mode: Literal["trt-int8"] = "trt-int8"
+
+
+class QadInt8(CpuInt8):
+    """Quantization-aware distillation: fake-quantized training from MinMax ranges, then QDQ with the learned
+    scales (calibration is always MinMax: the ranges are learned)."""
+
+    mode: Literal["qad-int8"] = "qad-int8"
+    calibration: Literal["minmax"] = Field("minmax", description="Always minmax: QAD learns the ranges from there.")
+    qad_steps: PositiveInt = Field(300, description="Optimizer steps of fake-quantized distillation.")
+    qad_lr: float = Field(2.0e-5, gt=0, description="Peak AdamW learning rate (weights, activation scales).")
+    qad_batch_size: PositiveInt = Field(32, description="Texts per step.")
+
+
+class Fp16(Step):
+    """FP16 weights and arithmetic, numerically fragile ops kept in FP32."""
+
+    mode: Literal["fp16"] = "fp16"
+    keep_io_fp32: bool = Field(True, description="Inputs and outputs stay FP32 (casts inserted).")
+    fp32_ops: list[str] = Field(default_factory=lambda: list(FP16_FP32_OPS),
+                                description="Op types kept in FP32 (numerically fragile).")
+
+
+QuantizeStep = Annotated[DynamicInt8 | StaticInt8 | TrtInt8 | QadInt8 | Fp16, Field(discriminator="mode")]
+MODES: dict[str, type[Step]] = {"dynamic-int8": DynamicInt8, "static-int8": StaticInt8, "trt-int8": TrtInt8,
+                                "qad-int8": QadInt8, "fp16": Fp16}
+assert set(MODES) == set(QUANTIZE_MODES)
+STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(QuantizeStep)
+
+
+def quantize_step(**values: Any) -> DynamicInt8 | StaticInt8 | TrtInt8 | QadInt8 | Fp16:
+    """A validated step from its fields (``mode`` picks the config), as YAML gives them.
+
+    Raises:
+        pydantic.ValidationError: an unknown mode, or an option the mode does not take.
+    """
+    step: DynamicInt8 | StaticInt8 | TrtInt8 | QadInt8 | Fp16 = STEP_ADAPTER.validate_python(known_mode(values))
+    return step
+
+
+def known_mode(values: Any) -> Any:
+    """``values``, after checking its ``mode`` is a quantization mode (with a did-you-mean hint)."""
+    if isinstance(values, dict):
+        known(str(values.get("mode")), QUANTIZE_MODES, "quantization mode")
+    return values

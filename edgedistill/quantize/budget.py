@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgedistill.config import QuantizeBudget, QuantizeStep
+from edgedistill.config import Calibrated, QuantizeBudget
 from edgedistill.quantize.common import ONNX_NAME
 from edgedistill.quantize.data import QuantizeData
 from edgedistill.quantize.latency import median_latency_ms
 from edgedistill.quantize.quality import Quality, Reference
 from edgedistill.quantize.sensitivity import analyse, write_report
-from edgedistill.quantize.static import Calibrated, quantize_nodes
+from edgedistill.quantize.static import CalibratedModel, quantize_nodes
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def meets(budget: QuantizeBudget, quality: Quality, float_sts: float | None) -> 
     return float_sts - quality.sts_spearman <= (budget.max or 0.0)
 
 
-def greedy(cal: Calibrated, ranking: list[str], reference: Reference, budget: QuantizeBudget, folder: Path,
+def greedy(cal: CalibratedModel, ranking: list[str], reference: Reference, budget: QuantizeBudget, folder: Path,
            excluded: set[str]) -> list[Mix]:
     """Mixes with 0, 1, 2 … of the most sensitive groups in float, stopping at the first that meets the budget."""
     nodes = {g.label: set(g.nodes) for g in cal.groups}
@@ -75,13 +75,13 @@ def choose(mixes: list[Mix], budget: QuantizeBudget, float_sts: float | None) ->
     return best, False
 
 
-def decision_costs(cal: Calibrated, mixes: list[Mix], threads: int | None) -> tuple[float, list[float]]:
+def decision_costs(cal: CalibratedModel, mixes: list[Mix], threads: int | None) -> tuple[float, list[float]]:
     """Median ms at 1×128 of the float model and of each mix, timed interleaved."""
     times = median_latency_ms([cal.prepared, *(m.path for m in mixes)], threads=threads)
     return times[0], times[1:]
 
 
-def search(cal: Calibrated, step: QuantizeStep, data: QuantizeData | None, folder: Path, out: Path,
+def search(cal: CalibratedModel, step: Calibrated, data: QuantizeData | None, folder: Path, out: Path,
            excluded: set[str]) -> tuple[Path, dict[str, Any]]:
     """Run the sensitivity analysis, and the budget search when ``step.budget`` is set.
 

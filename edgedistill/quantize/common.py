@@ -16,7 +16,7 @@ from typing import Any
 import onnx
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
+from edgedistill.config import Step
 from edgedistill.errors import InputError
 from edgedistill.fuse.graph import sort_topologically
 from edgedistill.fuse.unpadded_fast_path import remove_unpadded_fast_path
@@ -102,7 +102,7 @@ def tag(path: Path, label: str) -> None:
     onnx.save(proto, str(path))
 
 
-def publish(staged: Path, out: Path, model: Artifact, step: QuantizeStep, meta: dict[str, Any]) -> Artifact:
+def publish(staged: Path, out: Path, model: Artifact, step: Step, meta: dict[str, Any]) -> Artifact:
     """Tag ``staged``, move it to ``out/model.onnx``, copy the tokenizer; the artifact with ``meta`` + size."""
     tag(staged, step.mode)
     if staged.name != ONNX_NAME:

@@ -2,7 +2,7 @@
 
 ``onnxruntime.transformers.float16.convert_float_to_float16`` converts every float tensor and
 initializer, keeps the op types in its block list in FP32 and inserts a ``Cast`` wherever FP16 meets
-FP32. We add the numerically fragile ops (``QuantizeStep.fp32_ops``: LayerNorm, Softmax — so its
+FP32. We add the numerically fragile ops (``Fp16.fp32_ops``: LayerNorm, Softmax — so its
 inputs stay FP32 — and the reductions) and, with ``keep_io_fp32``, FP32 graph inputs and outputs.
 Constants beyond FP16's range are clamped to ±65504 by the converter (the attention mask's −inf fill).
 
@@ -18,13 +18,13 @@ from pathlib import Path
 import onnx
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
+from edgedistill.config import Fp16
 from edgedistill.errors import InputError
 from edgedistill.fuse.unpadded_fast_path import remove_unpadded_fast_path
 from edgedistill.quantize.common import ONNX_NAME, check_float_model, is_large, publish, staging
 
 
-def convert(src: Path, dest: Path, step: QuantizeStep) -> list[str]:
+def convert(src: Path, dest: Path, step: Fp16) -> list[str]:
     """Write the FP16 version of ``src`` to ``dest``; returns the op types kept in FP32 that occur in the graph."""
     from onnxruntime.transformers.float16 import DEFAULT_OP_BLOCK_LIST, convert_float_to_float16
 
@@ -51,7 +51,7 @@ def check_loads(path: Path, source: Path) -> None:
                          "add the op to quantize.fp32_ops") from None
 
 
-def run(step: QuantizeStep, model: Artifact, out: Path) -> Artifact:
+def fp16(step: Fp16, model: Artifact, out: Path) -> Artifact:
     """Convert ``model`` to FP16 into ``out/model.onnx``.
 
     Returns:

@@ -11,7 +11,7 @@ from pathlib import Path
 import onnx
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
+from edgedistill.config import DynamicInt8
 from edgedistill.errors import InputError
 from edgedistill.quantize.common import (
     ONNX_NAME,
@@ -26,7 +26,7 @@ from edgedistill.quantize.common import (
 INTEGER_OPS = {"MatMulInteger", "DynamicQuantizeLinear", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"}
 
 
-def quantize_dynamic_int8(src: Path, dest: Path, step: QuantizeStep, large: bool) -> None:
+def quantize_dynamic_int8(src: Path, dest: Path, step: DynamicInt8, large: bool) -> None:
     """Pre-process ``src`` and quantize it into ``dest`` (weights INT8, activations at run time)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -46,7 +46,7 @@ def check_integer_ops(path: Path, source: Path) -> None:
         raise InputError(f"{source}: dynamic INT8 found no MatMul/Gemm with constant weights to quantize")
 
 
-def run(step: QuantizeStep, model: Artifact, out: Path) -> Artifact:
+def dynamic_int8(step: DynamicInt8, model: Artifact, out: Path) -> Artifact:
     """Quantize the float ONNX model ``model`` into ``out/model.onnx`` and copy its tokenizer files.
 
     Returns:
@@ -54,8 +54,6 @@ def run(step: QuantizeStep, model: Artifact, out: Path) -> Artifact:
     Raises:
         InputError: the input is not a valid ONNX file, is already quantized, or had nothing to quantize.
     """
-    if step.mode != "dynamic-int8":
-        raise InputError(f"quantize.ort does not do mode '{step.mode}'; use dynamic-int8")
     check_float_model(model)
     with staging(out) as folder:
         staged = folder / ONNX_NAME

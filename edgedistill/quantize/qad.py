@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import logging
 import shutil
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import torch
 from onnx import numpy_helper
 
 from edgedistill.artifacts import Artifact, sha256_json
-from edgedistill.config import DistillConfig, DynamicAxes, ExportConfig, QuantizeStep, Range
+from edgedistill.config import DistillConfig, DynamicAxes, ExportConfig, QadInt8, Range
 from edgedistill.errors import InputError, VerificationError
 from edgedistill.models.task_model import TaskModel, load_task_model
 from edgedistill.quantize import fake_quant as fq
@@ -37,7 +36,7 @@ from edgedistill.quantize.common import ONNX_NAME, check_float_model, prepare, p
 from edgedistill.quantize.data import QadData, QuantizeData
 from edgedistill.quantize.groups import LAYER, node_groups
 from edgedistill.quantize.presets import StaticSettings, resolve
-from edgedistill.quantize.static import Calibrated, check_qdq, quantize_nodes, settings_meta
+from edgedistill.quantize.static import CalibratedModel, check_qdq, quantize_nodes, settings_meta
 from edgedistill.quantize.trt_qdq import reroute_float_consumers
 
 log = logging.getLogger(__name__)
@@ -46,10 +45,8 @@ CHECK_TEXTS = 64
 MIN_CHECK_COSINE = 0.99  # ORT vs the fake-quantized torch model; u8s8 without VNNI may saturate (see presets)
 
 
-def qad_inputs(step: QuantizeStep, data: QuantizeData | None) -> tuple[QuantizeData, QadData, StaticSettings]:
+def qad_inputs(step: QadInt8, data: QuantizeData | None) -> tuple[QuantizeData, QadData, StaticSettings]:
     """The data and settings, checked. Raises InputError naming what is missing."""
-    if step.mode != "qad-int8":
-        raise InputError(f"quantize.qad does not do mode '{step.mode}'; use qad-int8")
     if data is None or data.qad is None:
         raise InputError("qad-int8 needs the float student and the teacher's outputs (QuantizeData.qad); "
                          "run it from the pipeline, or pass QadData(student=..., texts=..., teacher_outputs=...)")
@@ -59,9 +56,7 @@ def qad_inputs(step: QuantizeStep, data: QuantizeData | None) -> tuple[QuantizeD
                          f"(quantize.qad_batch_size {step.qad_batch_size})")
     if isinstance(qad.teacher_outputs, np.ndarray) and len(qad.teacher_outputs) != len(qad.texts):
         raise InputError(f"qad-int8: {len(qad.teacher_outputs)} teacher outputs for {len(qad.texts)} texts")
-    if "calibration" in step.model_fields_set and step.calibration != "minmax":
-        raise InputError("qad-int8 starts from MinMax ranges and learns them; drop quantize.calibration")
-    return data, qad, replace(resolve(step), calibration="minmax")
+    return data, qad, resolve(step)
 
 
 def export_config(source: Path) -> ExportConfig:
@@ -113,20 +108,20 @@ def fake_quantize(student: TaskModel, tokenizer: Any, texts: list[str], settings
     return count
 
 
-def distill_config(step: QuantizeStep, qad: QadData, data: QuantizeData) -> DistillConfig:
+def distill_config(step: QadInt8, qad: QadData, data: QuantizeData) -> DistillConfig:
     return DistillConfig(losses=qad.losses, steps=step.qad_steps, lr=step.qad_lr, batch_size=step.qad_batch_size,
                          max_length=data.max_length, seed=qad.seed, checkpoint_every=50, eval_every=None,
                          keep_better=False)
 
 
-def work_dir(out: Path, step: QuantizeStep, qad: QadData, texts: list[str]) -> Path:
+def work_dir(out: Path, step: QadInt8, qad: QadData, texts: list[str]) -> Path:
     """Checkpoints of this exact training (config, student, texts) survive an interrupted run; removed after."""
     losses = [s.model_dump(mode="json") for s in qad.losses]
     key = sha256_json([step.model_dump(mode="json"), str(qad.student), qad.texts, losses, texts, qad.seed])[:12]
     return out / f".qad-{key}"
 
 
-def train(student: TaskModel, tokenizer: Any, step: QuantizeStep, qad: QadData, data: QuantizeData,
+def train(student: TaskModel, tokenizer: Any, step: QadInt8, qad: QadData, data: QuantizeData,
           work: Path) -> list[float]:
     from edgedistill.distill.trainer import train as distill_train
     from edgedistill.progress import progress_bar
@@ -204,7 +199,7 @@ def write_qdq(student: TaskModel, tokenizer: Any, source: Path, settings: Static
     ranges, nodes = activation_ranges(student, exported, onnx.load(str(prepared), load_external_data=False),
                                       settings)
     cache = write_ranges(ranges, folder / "learned-ranges.json")
-    cal = Calibrated(Artifact("qad-float", "onnx", float_path), prepared, settings,
+    cal = CalibratedModel(Artifact("qad-float", "onnx", float_path), prepared, settings,
                      node_groups(exported, settings.op_types, "matmul"), cache, None, False)
     staged = quantize_nodes(cal, folder / "int8" / ONNX_NAME, nodes)
     graph = onnx.load(str(staged))
@@ -240,7 +235,7 @@ def scale_drift(student: TaskModel, initial: dict[str, float]) -> dict[str, floa
     return {"median": round(float(np.median(rel)), 4), "max": round(float(rel.max()), 4)}
 
 
-def run(step: QuantizeStep, model: Artifact, out: Path, data: QuantizeData | None = None) -> Artifact:
+def qad_int8(step: QadInt8, model: Artifact, out: Path, data: QuantizeData | None = None) -> Artifact:
     """Quantization-aware distillation of ``data.qad.student`` into ``out/model.onnx`` (QDQ, learned ranges).
 
     ``model`` is the float ONNX export of that student: its exporter settings are reused and its

@@ -15,7 +15,7 @@ from edgedistill.artifacts import atomic_write_bytes
 from edgedistill.progress import progress_bar
 from edgedistill.quantize.common import ONNX_NAME
 from edgedistill.quantize.quality import Reference
-from edgedistill.quantize.static import Calibrated, quantize_nodes
+from edgedistill.quantize.static import CalibratedModel, quantize_nodes
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class GroupSensitivity:
     drop: float
 
 
-def analyse(cal: Calibrated, reference: Reference, folder: Path, excluded: set[str]) -> list[GroupSensitivity]:
+def analyse(cal: CalibratedModel, reference: Reference, folder: Path, excluded: set[str]) -> list[GroupSensitivity]:
     """Every group's sensitivity, most sensitive first (groups fully excluded by the user are skipped)."""
     rows = []
     probes = [g for g in cal.groups if set(g.nodes) - excluded]

@@ -1,11 +1,11 @@
-"""The quantize stage's one entry point: pick the module for the step's mode."""
+"""The quantize stage's one entry point: the step's mode picks the quantizer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
+from edgedistill.config import DynamicInt8, Fp16, QadInt8, QuantizeStep, StaticInt8, TrtInt8
 from edgedistill.quantize.data import QuantizeData
 
 
@@ -17,24 +17,25 @@ def run(step: QuantizeStep, model: Artifact, out: Path, data: QuantizeData | Non
     qad-int8 also needs ``data.qad`` (the float student folder, training texts and the teacher's outputs).
 
     Raises:
-        InputError: see the mode's module (:mod:`ort`, :mod:`static`, :mod:`trt_qdq`, :mod:`fp16`, :mod:`qad`).
+        InputError: see the mode's module (:mod:`ort`, :mod:`static_int8`, :mod:`trt_qdq`, :mod:`fp16`, :mod:`qad`).
     """
-    if step.mode == "dynamic-int8":
-        from edgedistill.quantize import ort
+    if isinstance(step, DynamicInt8):
+        from edgedistill.quantize.ort import dynamic_int8
 
-        return ort.run(step, model, out)
-    if step.mode == "fp16":
-        from edgedistill.quantize import fp16
+        return dynamic_int8(step, model, out)
+    if isinstance(step, Fp16):
+        from edgedistill.quantize.fp16 import fp16
 
-        return fp16.run(step, model, out)
-    if step.mode == "trt-int8":
-        from edgedistill.quantize import trt_qdq
+        return fp16(step, model, out)
+    if isinstance(step, TrtInt8):
+        from edgedistill.quantize.trt_qdq import trt_int8
 
-        return trt_qdq.run(step, model, out, data)
-    if step.mode == "qad-int8":
-        from edgedistill.quantize import qad
+        return trt_int8(step, model, out, data)
+    if isinstance(step, QadInt8):
+        from edgedistill.quantize.qad import qad_int8
 
-        return qad.run(step, model, out, data)
-    from edgedistill.quantize import static
+        return qad_int8(step, model, out, data)
+    assert isinstance(step, StaticInt8)
+    from edgedistill.quantize.static_int8 import static_int8
 
-    return static.run(step, model, out, data)
+    return static_int8(step, model, out, data)

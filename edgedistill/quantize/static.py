@@ -1,14 +1,14 @@
-"""Static INT8 in QDQ format: activation ranges from calibration texts, weights INT8 per channel.
+"""Static INT8 in QDQ format, the primitives: calibrating a model and writing it with chosen nodes quantized.
 
 Calibration runs once per model, text set and method (its ranges are cached, see :mod:`calibration`);
 every later quantization — a plain run, each probe of the sensitivity analysis, each step of the
-budget search — reuses the ranges and only rewrites the graph.
+budget search — reuses the ranges and only rewrites the graph. The modes that use them are
+:mod:`static_int8`, :mod:`trt_qdq` and :mod:`qad`.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,27 +16,24 @@ from typing import Any
 import onnx
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
+from edgedistill.config import Calibrated
 from edgedistill.engines.tokenizer import load_preprocessor
 from edgedistill.errors import InputError
 from edgedistill.models.onnx_file import onnx_io
 from edgedistill.quantize.calibration import TextBatches, cache_key, calibration_texts, calibrator_options
 from edgedistill.quantize.common import (
     ONNX_NAME,
-    check_float_model,
     is_large,
     prepare,
-    publish,
-    staging,
     without_fast_path,
 )
 from edgedistill.quantize.data import QuantizeData
-from edgedistill.quantize.groups import NodeGroup, excluded_nodes, node_groups
-from edgedistill.quantize.presets import StaticSettings, resolve
+from edgedistill.quantize.groups import NodeGroup, node_groups
+from edgedistill.quantize.presets import StaticSettings
 
 
 @dataclass
-class Calibrated:
+class CalibratedModel:
     """A pre-processed float model, its quantizable groups, and the calibration that fits it."""
 
     model: Artifact
@@ -53,7 +50,7 @@ class Calibrated:
 
 
 def calibrate(model: Artifact, folder: Path, settings: StaticSettings, data: QuantizeData | None,
-              group_by: str = "matmul") -> Calibrated:
+              group_by: str = "matmul") -> CalibratedModel:
     """Pre-process ``model`` into ``folder`` and set up its calibration (ranges are computed on first use)."""
     texts = calibration_texts(data, settings)
     plain = without_fast_path(model.path, folder)
@@ -67,7 +64,7 @@ def calibrate(model: Artifact, folder: Path, settings: StaticSettings, data: Qua
         inputs = [name for name, _, _ in onnx_io(prepared)[0]]
         reader = TextBatches(load_preprocessor(model), texts, inputs, data.batch_size if data else 32,
                              data.max_length if data else 128, same_shape=settings.calibration != "minmax")
-    return Calibrated(model, prepared, settings, groups, cache, reader, is_large(model.path))
+    return CalibratedModel(model, prepared, settings, groups, cache, reader, is_large(model.path))
 
 
 def extra_options(settings: StaticSettings) -> dict[str, Any]:
@@ -79,7 +76,7 @@ def extra_options(settings: StaticSettings) -> dict[str, Any]:
     return options | calibrator_options(settings)[1]
 
 
-def quantize_nodes(cal: Calibrated, dest: Path, nodes: set[str]) -> Path:
+def quantize_nodes(cal: CalibratedModel, dest: Path, nodes: set[str]) -> Path:
     """Write ``cal``'s model with exactly ``nodes`` quantized (QDQ) to ``dest``; no nodes → the float model."""
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
 
@@ -107,35 +104,8 @@ def check_qdq(path: Path, source: Path) -> int:
     return count
 
 
-def run(step: QuantizeStep, model: Artifact, out: Path, data: QuantizeData | None = None,
-        settings: StaticSettings | None = None, finish: Callable[[Path], None] | None = None) -> Artifact:
-    """Static INT8 QDQ quantization of ``model`` into ``out/model.onnx`` (with a budget search if asked).
-
-    Returns:
-        The artifact; ``meta`` holds the resolved settings, the groups kept in float and, with a budget
-        or ``sensitivity``, the search's record (also written as ``out/sensitivity.{json,md,png}``).
-    ``settings`` replaces the preset resolution; ``finish`` fixes up and vets the result before it is published.
-    Raises:
-        InputError: not a float ONNX model, too few calibration texts, unknown exclusions, nothing quantized.
-    """
-    check_float_model(model)
-    settings = settings or resolve(step)
-    with staging(out) as folder:
-        cal = calibrate(model, folder, settings, data, step.group_by)
-        excluded = excluded_nodes(cal.groups, step.exclude)
-        if step.budget is not None or step.sensitivity:
-            from edgedistill.quantize.budget import search
-
-            staged, record = search(cal, step, data, folder, out, excluded)
-        else:
-            staged, record = quantize_nodes(cal, folder / "int8" / ONNX_NAME, cal.all_nodes - excluded), {}
-        if finish is not None:
-            finish(staged)
-        meta = {**settings_meta(settings, step), "quantize_linear": check_qdq(staged, model.path), **record}
-        return publish(staged, out, model, step, meta)
-
-
-def settings_meta(settings: StaticSettings, step: QuantizeStep) -> dict[str, Any]:
-    return {"preset": step.preset, "calibration": settings.calibration, "per_channel": settings.per_channel,
+def settings_meta(settings: StaticSettings, step: Calibrated) -> dict[str, Any]:
+    return {"preset": getattr(step, "preset", None), "calibration": settings.calibration,
+            "per_channel": settings.per_channel,
             "reduce_range": settings.reduce_range, "symmetric_activations": settings.symmetric_activations,
             "calibration_size": settings.calibration_size, "excluded": list(step.exclude)}

@@ -10,7 +10,6 @@ is the TensorRT stage's job on a machine with TensorRT.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +17,11 @@ import onnx
 from onnx import numpy_helper
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
-from edgedistill.errors import InputError, VerificationError
-from edgedistill.quantize import static
+from edgedistill.config import TrtInt8
+from edgedistill.errors import VerificationError
 from edgedistill.quantize.data import QuantizeData
 from edgedistill.quantize.presets import TRT_OPS, resolve
+from edgedistill.quantize.static_int8 import static_int8
 
 QDQ = ("QuantizeLinear", "DequantizeLinear")
 
@@ -106,17 +105,11 @@ def finish(path: Path) -> None:
         raise VerificationError(f"{len(problems)} TensorRT QDQ problems, first: {'; '.join(problems[:3])}")
 
 
-def run(step: QuantizeStep, model: Artifact, out: Path, data: QuantizeData | None = None) -> Artifact:
+def trt_int8(step: TrtInt8, model: Artifact, out: Path, data: QuantizeData | None = None) -> Artifact:
     """Explicit symmetric INT8 QDQ for TensorRT into ``out/model.onnx``, checked structurally.
 
     Raises:
-        InputError: as :func:`edgedistill.quantize.static.run`, or a setting TensorRT cannot take.
+        InputError: as :func:`edgedistill.quantize.static_int8.static_int8`.
         VerificationError: the graph is not what TensorRT's parser accepts.
     """
-    if step.mode != "trt-int8":
-        raise InputError(f"quantize.trt_qdq does not do mode '{step.mode}'; use trt-int8")
-    if "symmetric_activations" in step.model_fields_set and not step.symmetric_activations:
-        raise InputError("trt-int8: TensorRT takes symmetric activations only; drop symmetric_activations: false")
-    settings = replace(resolve(step), symmetric_activations=True, reduce_range=False, op_types=TRT_OPS,
-                       weight_qdq_pair=True)
-    return static.run(step, model, out, data, settings=settings, finish=finish)
+    return static_int8(step, model, out, data, settings=resolve(step), finish=finish)

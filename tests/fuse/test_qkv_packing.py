@@ -11,7 +11,7 @@ from fusion_graphs import sdpa_decomposed
 from test_fusion_synthetic import assert_same_outputs, fused_copy, ops
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import ExportConfig, FuseConfig, QuantizeStep
+from edgedistill.config import ExportConfig, FuseConfig, quantize_step
 from edgedistill.export.exporter import export_onnx
 from edgedistill.fuse import pack_qkv
 from edgedistill.fuse.stage import run as fuse_stage
@@ -58,7 +58,7 @@ def test_tiny_bert_stage_packs_every_layer_adds_the_unpadded_fast_path_and_quant
     assert graph_ops.count("Attention") == 2 and "If" not in graph_ops
     unpacked = fuse_stage(FuseConfig(pack_qkv=False), source, tmp_path / "fuse-mha")
     assert unpacked.meta["qkv_packed"] == 0 and unpacked.meta["unpadded_fast_path"] == 2
-    int8 = quantize_stage(QuantizeStep(mode="dynamic-int8"), fused, tmp_path / "int8", None)
+    int8 = quantize_stage(quantize_step(mode="dynamic-int8"), fused, tmp_path / "int8", None)
     import onnxruntime as ort
 
     quantized = onnx.load(str(int8.path))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from quant_helpers import op_counts
 
-from edgedistill.config import QuantizeBudget, QuantizeStep
+from edgedistill.config import QuantizeBudget, quantize_step
 from edgedistill.errors import InputError
 from edgedistill.quantize import stage
 from edgedistill.quantize.budget import Mix, choose, meets
@@ -19,13 +19,13 @@ from edgedistill.quantize.quality import Quality
 FIDELITY = QuantizeBudget(metric="fidelity_cosine", min=0.99)
 
 
-def budget_step(minimum: float) -> QuantizeStep:
-    return QuantizeStep(mode="static-int8", group_by="layer",
+def budget_step(minimum: float) -> quantize_step:
+    return quantize_step(mode="static-int8", group_by="layer",
                         budget={"metric": "fidelity_cosine", "min": minimum})
 
 
 def test_sensitivity_report(float_model, quant_data, tmp_path):
-    art = stage.run(QuantizeStep(mode="static-int8", group_by="layer", sensitivity=True), float_model, tmp_path,
+    art = stage.run(quantize_step(mode="static-int8", group_by="layer", sensitivity=True), float_model, tmp_path,
                     quant_data)
     rows = json.loads((tmp_path / "sensitivity.json").read_text())
     assert [r["label"] for r in rows] == art.meta["sensitivity"]
@@ -60,7 +60,7 @@ def test_budget_needs_eval_texts(float_model, quant_data, tmp_path):
 
 
 def test_sts_budget_needs_pairs(float_model, quant_data, tmp_path):
-    step = QuantizeStep(mode="static-int8", budget={"metric": "sts_drop", "max": 0.3})
+    step = quantize_step(mode="static-int8", budget={"metric": "sts_drop", "max": 0.3})
     with pytest.raises(InputError, match="sts_drop budget needs STS pairs"):
         stage.run(step, float_model, tmp_path, quant_data)
 

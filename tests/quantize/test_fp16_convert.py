@@ -5,7 +5,7 @@ from __future__ import annotations
 import onnx
 from quant_helpers import embed, min_cosine
 
-from edgedistill.config import QuantizeStep
+from edgedistill.config import quantize_step
 from edgedistill.quantize import stage
 
 
@@ -15,7 +15,7 @@ def fed_by_cast_to_fp32(model: onnx.ModelProto, node: onnx.NodeProto) -> bool:
 
 
 def test_fp16_keeps_fragile_ops_and_io_in_fp32(float_model, tiny_texts, tmp_path):
-    art = stage.run(QuantizeStep(mode="fp16"), float_model, tmp_path)
+    art = stage.run(quantize_step(mode="fp16"), float_model, tmp_path)
     model = onnx.load(str(art.path))
     assert "LayerNormalization" in art.meta["fp32_ops"] and "Softmax" in art.meta["fp32_ops"]
     matmul_weights = {n.input[1] for n in model.graph.node if n.op_type == "MatMul"}
@@ -29,5 +29,5 @@ def test_fp16_keeps_fragile_ops_and_io_in_fp32(float_model, tiny_texts, tmp_path
 
 
 def test_fp16_io_when_asked(float_model, tmp_path):
-    art = stage.run(QuantizeStep(mode="fp16", keep_io_fp32=False), float_model, tmp_path)
+    art = stage.run(quantize_step(mode="fp16", keep_io_fp32=False), float_model, tmp_path)
     assert onnx.load(str(art.path)).graph.output[0].type.tensor_type.elem_type == onnx.TensorProto.FLOAT16

@@ -12,16 +12,16 @@ import pytest
 from onnx import TensorProto, helper
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import QuantizeStep
+from edgedistill.config import quantize_step
 from edgedistill.errors import InputError
 from edgedistill.quantize import ort as quantize
 
-STEP = QuantizeStep(mode="dynamic-int8")
+STEP = quantize_step(mode="dynamic-int8")
 
 
 @pytest.fixture(scope="module")
 def quantized(float_model: Artifact, tmp_path_factory: pytest.TempPathFactory) -> Artifact:
-    return quantize.run(STEP, float_model, tmp_path_factory.mktemp("int8"))
+    return quantize.dynamic_int8(STEP, float_model, tmp_path_factory.mktemp("int8"))
 
 
 def ops(path: Path) -> Counter[str]:
@@ -56,15 +56,15 @@ def test_outputs_close_to_float(quantized, float_model, tiny_texts):
 
 @pytest.mark.parametrize("per_channel,reduce_range", [(True, False), (False, True)])
 def test_options(float_model, tmp_path, per_channel, reduce_range):
-    step = QuantizeStep(mode="dynamic-int8", per_channel=per_channel, reduce_range=reduce_range)
-    art = quantize.run(step, float_model, tmp_path)
+    step = quantize_step(mode="dynamic-int8", per_channel=per_channel, reduce_range=reduce_range)
+    art = quantize.dynamic_int8(step, float_model, tmp_path)
     assert ops(art.path)["MatMulInteger"] == 12
     assert art.meta["per_channel"] is per_channel and art.meta["reduce_range"] is reduce_range
 
 
 def test_already_quantized_is_rejected(quantized, tmp_path):
     with pytest.raises(InputError, match="is already quantized; quantize the float model"):
-        quantize.run(STEP, quantized, tmp_path / "again")
+        quantize.dynamic_int8(STEP, quantized, tmp_path / "again")
     assert not (tmp_path / "again" / "model.onnx").exists()
 
 
@@ -73,7 +73,7 @@ def test_text_file_is_rejected(tmp_path):
     fake.parent.mkdir()
     fake.write_text("this is not a model\n")
     with pytest.raises(InputError, match="is not an ONNX model"):
-        quantize.run(STEP, Artifact("fake", "onnx", fake), tmp_path / "out")
+        quantize.dynamic_int8(STEP, Artifact("fake", "onnx", fake), tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -86,11 +86,11 @@ def test_nothing_to_quantize_leaves_nothing(tmp_path, monkeypatch):
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
     monkeypatch.chdir(src.parent)  # ORT's pre-processing must not litter the working folder
     with pytest.raises(InputError, match="no MatMul/Gemm with constant weights"):
-        quantize.run(STEP, Artifact("relu", "onnx", src), tmp_path / "out")
+        quantize.dynamic_int8(STEP, Artifact("relu", "onnx", src), tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
     assert [p.name for p in src.parent.iterdir()] == ["model.onnx"]
 
 
 def test_hf_artifact_is_rejected(tiny_bert, tmp_path):
     with pytest.raises(InputError, match="export it first"):
-        quantize.run(STEP, Artifact("tiny", "hf", tiny_bert), tmp_path)
+        quantize.dynamic_int8(STEP, Artifact("tiny", "hf", tiny_bert), tmp_path)

@@ -8,7 +8,7 @@ import onnx
 import pytest
 from quant_helpers import embed, min_cosine, op_counts
 
-from edgedistill.config import QuantizeStep
+from edgedistill.config import quantize_step
 from edgedistill.errors import InputError
 from edgedistill.quantize import stage, static
 from edgedistill.quantize.data import QuantizeData
@@ -19,7 +19,7 @@ ACTIVATION_QS = 8  # q, k and v share one quantized input: 4 per layer
 
 @pytest.mark.parametrize("calibration", ["minmax", "entropy", "percentile"])
 def test_calibrations_quantize_weight_matmuls(float_model, quant_data, tmp_path, calibration):
-    step = QuantizeStep(mode="static-int8", preset="avx512-vnni", calibration=calibration)
+    step = quantize_step(mode="static-int8", preset="avx512-vnni", calibration=calibration)
     art = stage.run(step, float_model, tmp_path, quant_data)
     counts = op_counts(art.path)
     assert counts["QuantizeLinear"] == ACTIVATION_QS  # activations only: weights are stored int8
@@ -31,7 +31,7 @@ def test_calibrations_quantize_weight_matmuls(float_model, quant_data, tmp_path,
 
 def test_ranges_are_cached_and_reused(float_model, quant_data, tmp_path, monkeypatch):
     data = dataclasses.replace(quant_data, cache_dir=tmp_path / "cache")
-    step = QuantizeStep(mode="static-int8", preset="avx2")
+    step = quantize_step(mode="static-int8", preset="avx2")
     first = stage.run(step, float_model, tmp_path / "a", data)
     assert len(list((tmp_path / "cache").glob("minmax-*.json"))) == 1
 
@@ -45,7 +45,7 @@ def test_ranges_are_cached_and_reused(float_model, quant_data, tmp_path, monkeyp
 
 
 def test_symmetric_activations_have_zero_zero_points(float_model, quant_data, tmp_path):
-    art = stage.run(QuantizeStep(mode="static-int8", preset="arm64"), float_model, tmp_path, quant_data)
+    art = stage.run(quantize_step(mode="static-int8", preset="arm64"), float_model, tmp_path, quant_data)
     model = onnx.load(str(art.path))
     zps = {i.name: i for i in model.graph.initializer if i.name.endswith("zero_point")}
     assert zps and all(z.data_type == onnx.TensorProto.INT8 for z in zps.values())
@@ -53,14 +53,14 @@ def test_symmetric_activations_have_zero_zero_points(float_model, quant_data, tm
 
 
 def test_excluded_group_stays_float(float_model, quant_data, tmp_path):
-    step = QuantizeStep(mode="static-int8", exclude=["encoder.layer.0.output.dense"])
+    step = quantize_step(mode="static-int8", exclude=["encoder.layer.0.output.dense"])
     art = stage.run(step, float_model, tmp_path, quant_data)
     assert op_counts(art.path)["QuantizeLinear"] == ACTIVATION_QS - 1
     assert op_counts(art.path)["DequantizeLinear"] == ACTIVATION_QS - 1 + WEIGHT_MATMULS - 1
 
 
 def test_layer_groups(float_model, quant_data, tmp_path):
-    step = QuantizeStep(mode="static-int8", group_by="layer", exclude=["layer.1"])
+    step = quantize_step(mode="static-int8", group_by="layer", exclude=["layer.1"])
     art = stage.run(step, float_model, tmp_path, quant_data)
     assert op_counts(art.path)["QuantizeLinear"] == ACTIVATION_QS // 2
 
@@ -71,28 +71,28 @@ def test_layer_groups(float_model, quant_data, tmp_path):
 ])
 def test_too_few_calibration_texts(float_model, tmp_path, texts, match):
     with pytest.raises(InputError, match=match):
-        stage.run(QuantizeStep(mode="static-int8"), float_model, tmp_path, QuantizeData(texts))
+        stage.run(quantize_step(mode="static-int8"), float_model, tmp_path, QuantizeData(texts))
     assert not (tmp_path / "model.onnx").exists()
 
 
 def test_no_data_is_an_error(float_model, tmp_path):
     with pytest.raises(InputError, match="calibration texts"):
-        stage.run(QuantizeStep(mode="static-int8"), float_model, tmp_path)
+        stage.run(quantize_step(mode="static-int8"), float_model, tmp_path)
 
 
 def test_unknown_exclusion_names_the_groups(float_model, quant_data, tmp_path):
     with pytest.raises(InputError, match="'layer.9' is not a quantizable node or group; groups are: encoder"):
-        stage.run(QuantizeStep(mode="static-int8", exclude=["layer.9"]), float_model, tmp_path, quant_data)
+        stage.run(quantize_step(mode="static-int8", exclude=["layer.9"]), float_model, tmp_path, quant_data)
 
 
 def test_already_quantized_is_rejected(float_model, quant_data, tmp_path):
-    art = stage.run(QuantizeStep(mode="static-int8"), float_model, tmp_path / "q", quant_data)
+    art = stage.run(quantize_step(mode="static-int8"), float_model, tmp_path / "q", quant_data)
     with pytest.raises(InputError, match="already quantized"):
-        stage.run(QuantizeStep(mode="static-int8"), art, tmp_path / "again", quant_data)
+        stage.run(quantize_step(mode="static-int8"), art, tmp_path / "again", quant_data)
 
 
 def test_histogram_calibration_with_uneven_batches(float_model, tiny_texts, tmp_path):
     """Entropy/percentile stack all batches: texts of different lengths and a short last batch must work."""
     data = QuantizeData(calibration_texts=tiny_texts[:21], eval_texts=tiny_texts[40:], batch_size=8)
-    art = stage.run(QuantizeStep(mode="static-int8", calibration="percentile"), float_model, tmp_path, data)
+    art = stage.run(quantize_step(mode="static-int8", calibration="percentile"), float_model, tmp_path, data)
     assert op_counts(art.path)["QuantizeLinear"] == ACTIVATION_QS

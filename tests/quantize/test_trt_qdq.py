@@ -8,15 +8,14 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from quant_helpers import embed, min_cosine, op_counts
 
-from edgedistill.config import QuantizeStep
-from edgedistill.errors import InputError
+from edgedistill.config import quantize_step
 from edgedistill.quantize import stage
 from edgedistill.quantize.trt_qdq import trt_problems
 
 
 @pytest.fixture(scope="module")
 def trt_model(float_model, quant_data, tmp_path_factory):
-    return stage.run(QuantizeStep(mode="trt-int8"), float_model, tmp_path_factory.mktemp("trt"), quant_data)
+    return stage.run(quantize_step(mode="trt-int8"), float_model, tmp_path_factory.mktemp("trt"), quant_data)
 
 
 def test_qdq_only_on_weight_matmul_inputs(trt_model):
@@ -45,9 +44,10 @@ def test_trt_model_close_to_float(trt_model, float_model, quant_data):
     assert min_cosine(embed(float_model.path, texts), embed(trt_model.path, texts)) > 0.99
 
 
-def test_asymmetric_activations_are_refused(float_model, quant_data, tmp_path):
-    with pytest.raises(InputError, match="symmetric activations only"):
-        stage.run(QuantizeStep(mode="trt-int8", symmetric_activations=False), float_model, tmp_path, quant_data)
+def test_asymmetric_activations_are_not_an_option():
+    """TensorRT takes symmetric activations only, so trt-int8 has no such option to get wrong."""
+    with pytest.raises(ValueError, match="trt-int8.symmetric_activations\n  Extra inputs are not permitted"):
+        quantize_step(mode="trt-int8", symmetric_activations=False)
 
 
 def qdq_graph(zero_point: int, zp_type: int, consumer: str) -> onnx.ModelProto:
