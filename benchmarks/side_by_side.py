@@ -19,7 +19,6 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from options import add_out, add_run, add_suite, add_work, area_of, save_results
@@ -82,7 +81,7 @@ def main() -> int:
         save_results(args, "side-by-side", results)
         best = best_optimum(results)
         if best:
-            second = SimpleNamespace(**{**vars(cfg), "backends": ["onnxruntime"]})
+            second = cfg.model_copy(update={"backends": ["onnxruntime"]})
             anchor = next(a for a in anchors if a.name == best)
             versus = run(second, [anchor, students[-1]], work / "optimum-baseline")
             print_comparisons(versus["comparisons"])

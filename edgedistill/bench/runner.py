@@ -51,9 +51,8 @@ def bench_session(session: Session, shapes: list[Shape], warmup: int, iterations
     Raises:
         InputError: a shape the model cannot take.
     """
-    base = settings or BenchSettings()
-    s = BenchSettings(**{**base.__dict__, "warmup": warmup, "iterations": iterations,
-                         "min_duration_s": min_duration_s, "seed": seed})
+    s = (settings or settings_from()).model_copy(update={"warmup": warmup, "iterations": iterations,
+                                                          "min_duration_s": min_duration_s, "seed": seed})
     rows = []
     for shape in shapes:
         rows.append(measure_sequential(session, shape, make_feeds(shape, spec, seed), s))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -108,9 +107,9 @@ def test_run_writes_results(tiny_bert: Path, tmp_path: Path) -> None:
 
 
 def test_sequential_mode_and_warmup_by_time(tiny_bert: Path, tmp_path: Path) -> None:
-    cfg = SimpleNamespace(backends=["torch"], shapes=[Shape(batch=1, seq=8)], warmup=0, warmup_s=0.05,
-                          iterations=3, min_duration_s=0.0, threads=1, compare="sequential")
-    results = run(cfg, [Artifact("a", "hf", tiny_bert), Artifact("b", "hf", tiny_bert)], tmp_path)  # type: ignore[arg-type]
+    cfg = BenchConfig(backends=["torch"], shapes=[Shape(batch=1, seq=8)], warmup=0, warmup_s=0.05,
+                      iterations=3, min_duration_s=0.0, threads=1, compare="sequential")
+    results = run(cfg, [Artifact("a", "hf", tiny_bert), Artifact("b", "hf", tiny_bert)], tmp_path)
     assert schema_errors(results) == [] and results["comparisons"] == []
     assert {r["mode"] for r in results["results"]} == {"sequential"}
     assert all(r["warmup_calls"] > 1 for r in results["results"])  # 50 ms of warm-up is many calls of a tiny model
