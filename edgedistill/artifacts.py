@@ -113,6 +113,18 @@ def stage_dir(final: Path, keep_partial: bool = True) -> Iterator[Path]:
     shutil.rmtree(old, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def staging_dir(out: Path, prefix: str) -> Iterator[Path]:
+    """A temporary folder inside ``out`` (same file system, so publishing from it is a rename), removed afterwards
+    whatever happens: where a stage builds a file before it has passed its checks."""
+    out.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix=f".{prefix}.", dir=out))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def tool_versions() -> dict[str, str]:
     """Versions of the libraries that decide an artifact's bytes and speed."""
     from importlib import metadata

@@ -95,6 +95,15 @@ def attention_flops(node: onnx.NodeProto, s: Shapes) -> float:
     return 4.0 * b * h * sq * skv * d + 5.0 * b * h * sq * skv
 
 
+def packed_attention_flops(node: onnx.NodeProto, s: Shapes) -> float:
+    """com.microsoft.Attention, QKV packed: the (B, S, H_in) @ (H_in, 3·H) projection, then attention over it."""
+    b, sq, hidden_in = s[node.input[0]].shape
+    width = s[node.input[1]].shape[1]  # Q, K and V side by side
+    heads = attr(node, "num_heads", 1)
+    hd = width // 3
+    return 2.0 * b * sq * hidden_in * width + 4.0 * b * sq * sq * hd + 5.0 * b * heads * sq * sq
+
+
 def elementwise_flops(node: onnx.NodeProto, s: Shapes) -> float:
     return float(ELEMENTWISE_FLOPS.get(node.op_type, 0) * numel(s[node.output[0]].shape))
 
@@ -138,6 +147,7 @@ def node_cost(node: onnx.NodeProto, s: Shapes, precision: str) -> NodeCost:
     known = all(n in s for n in names)
     flops = 0.0
     if known:
-        fn = FLOPS.get(node.op_type, elementwise_flops)
+        packed = node.op_type == "Attention" and node.domain == "com.microsoft"  # not opset 23's Attention(Q, K, V)
+        fn = packed_attention_flops if packed else FLOPS.get(node.op_type, elementwise_flops)
         flops = fn(node, s)
     return NodeCost(node.name or node.output[0], node.op_type, flops, node_bytes(node, s, precision), known)

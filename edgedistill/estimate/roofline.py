@@ -20,7 +20,8 @@ import onnx
 
 from edgedistill.errors import ConfigError
 from edgedistill.estimate.costs import NodeCost, Shapes, node_cost, tensor_bytes
-from edgedistill.estimate.shapes import infer_shapes
+from edgedistill.estimate.shapes import check_dim_names, infer_shapes
+from edgedistill.estimate.subgraphs import flatten
 from edgedistill.models.onnx_file import check_onnx_file
 from edgedistill.targets import Target, load_target
 
@@ -48,6 +49,7 @@ class Estimate:
     unfused_ms: float
     unknown_nodes: int
     nodes: list[NodeTime] = field(repr=False)
+    notes: list[str] = field(default_factory=list)
     label: str = LABEL
 
     def to_dict(self, top: int = 10) -> dict[str, Any]:
@@ -103,6 +105,7 @@ def estimate_graph(model: onnx.ModelProto, target: Target, precision: str, dims:
     """
     peak = check_precision(target, precision) * 1e12
     bandwidth = target.memory_bandwidth_gbs * 1e9
+    model, notes = flatten(model)  # an If counts as one branch, inlined
     known = infer_shapes(model, dims, shapes)
     costs = [node_cost(node, known, precision) for node in model.graph.node]
     flops = sum(c.flops for c in costs)
@@ -113,7 +116,7 @@ def estimate_graph(model: onnx.ModelProto, target: Target, precision: str, dims:
         target=target.name, precision=precision, peak_tflops=peak / 1e12, bandwidth_gbs=target.memory_bandwidth_gbs,
         flops=flops, min_bytes=min_bytes, compute_ms=compute_ms, memory_ms=memory_ms,
         lower_bound_ms=max(compute_ms, memory_ms), unfused_ms=sum(t.ms for t in times),
-        unknown_nodes=sum(not c.known for c in costs), nodes=times,
+        unknown_nodes=sum(not c.known for c in costs), nodes=times, notes=notes,
     )
 
 
@@ -126,10 +129,12 @@ def estimate(model: str | Path, target: str, precision: str | None = None, dims:
 
     Raises:
         ConfigError: unknown target, or a precision the target lacks.
-        InputError: the file is not a valid ONNX model, or an input dimension has no size.
+        InputError: the file is not a valid ONNX model, an input dimension has no size, or ``dims`` names a
+            dimension the model does not have.
     """
     spec = load_target(target)
     proto = check_onnx_file(Path(model))
+    check_dim_names(proto, dims or {})
     return estimate_graph(proto, spec, precision or spec.default_precision, default_dims(proto, dims), shapes)
 
 
@@ -156,6 +161,7 @@ def format_estimate(est: Estimate, top: int = 10) -> str:
     ]
     if est.unknown_nodes:
         lines.append(f"note: {est.unknown_nodes} nodes had unknown shapes and count as zero")
+    lines += [f"note: {note}" for note in est.notes]
     lines.append(f"{'node':40} {'op':22} {'GFLOP':>10} {'MB':>9} {'ms':>9}  bound")
     for n in top_nodes(est, top):
         c = n.cost

@@ -57,6 +57,19 @@ def bind_inputs(model: onnx.ModelProto, dims: dict[str, int], shapes: dict[str, 
     return bound
 
 
+def check_dim_names(model: onnx.ModelProto, dims: dict[str, int]) -> None:
+    """Raise InputError for a size given to a dimension name the graph's inputs do not have (a typo)."""
+    initializers = {i.name for i in model.graph.initializer}
+    names = sorted({d.dim_param for v in model.graph.input if v.name not in initializers
+                    for d in v.type.tensor_type.shape.dim if d.dim_param})
+    for name in dims:
+        if name not in names:
+            from edgedistill.config import suggest
+
+            hint = suggest(name, names) if names else "its inputs have no symbolic dimensions"
+            raise InputError(f"--dim {name}: the model has no dimension '{name}'; {hint}")
+
+
 def bind_dim(name: str, axis: int, d: onnx.TensorShapeProto.Dimension, dims: dict[str, int],
              given: list[int] | None) -> None:
     if d.HasField("dim_value"):
@@ -128,8 +141,10 @@ def observed_shapes(inferred: onnx.ModelProto) -> onnx.GraphProto | None:
     typed = {v.name: v.type.tensor_type.elem_type for v in probe.graph.value_info}
     for node in probe.graph.node:
         for name in node.output:
-            if name and name not in known and typed.get(name):
-                probe.graph.output.append(onnx.helper.make_tensor_value_info(name, typed[name], None))
+            if name and name not in known:  # an output without a type (a contrib op's): ONNX Runtime infers it
+                value = (onnx.helper.make_tensor_value_info(name, typed[name], None) if typed.get(name)
+                         else onnx.ValueInfoProto(name=name))
+                probe.graph.output.append(value)
                 known.add(name)
     weights = {i.name for i in probe.graph.initializer}
     feeds = {v.name: dummy_input(v) for v in probe.graph.input if v.name not in weights}

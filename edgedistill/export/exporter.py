@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator
 from importlib import metadata
@@ -22,7 +20,7 @@ from typing import Any
 import onnx_ir as ir
 import torch
 
-from edgedistill.artifacts import sha256_path
+from edgedistill.artifacts import sha256_path, staging_dir
 from edgedistill.config import ExportConfig, Range
 from edgedistill.errors import InputError
 from edgedistill.models.onnx_file import EXTERNAL_DATA_BYTES, publish_onnx
@@ -75,16 +73,12 @@ def export_onnx(model: TaskModel, preprocessor: Any, cfg: ExportConfig, out_file
     feeds = model.spec.example_feeds(model, preprocessor, cfg.dynamic)
     inputs = {name: torch.from_numpy(feeds[name]) for name in model.input_names}
     meta = export_metadata(model, preprocessor, cfg, source)
-    out_file.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_file.name}.", dir=out_file.parent))
-    try:
+    with staging_dir(out_file.parent, out_file.name) as staging:
         export = export_dynamo if cfg.exporter == "dynamo" else export_torchscript
         graph = export(model, inputs, cfg, staging)
         graph.metadata_props.update(meta)
         save_ir(graph, staging / out_file.name)
         publish_onnx(staging / out_file.name, out_file)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def opset_of(cfg: ExportConfig) -> int:

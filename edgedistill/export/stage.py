@@ -3,14 +3,12 @@ published, with the folder's tokenizer or image processor beside it."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from edgedistill import verification
-from edgedistill.artifacts import Artifact, atomic_write_json
+from edgedistill.artifacts import Artifact, atomic_write_json, staging_dir
 from edgedistill.config import ExportConfig
 from edgedistill.errors import InputError
 from edgedistill.export.exporter import export_onnx
@@ -40,10 +38,8 @@ def run(cfg: ExportConfig, model: Artifact, out: Path, bisect: bool = False) -> 
     if model.kind != "hf":
         raise InputError(f"export takes a Hugging Face model folder; '{model.name}' is a {model.kind} artifact")
     task_model, preprocessor = load_task_model(model.path, model.task)
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".export.", dir=out))
     bisected = None
-    try:
+    with staging_dir(out, "export") as staging:
         start = time.perf_counter()
         export_onnx(task_model, preprocessor, cfg, staging / ONNX_NAME, source=model.path)
         export_s = time.perf_counter() - start
@@ -56,8 +52,6 @@ def run(cfg: ExportConfig, model: Artifact, out: Path, bisect: bool = False) -> 
             verification.check(report, "the ONNX export",
                                hint=bisected or "rerun with --bisect to find the first module that differs")
         publish_onnx(staging / ONNX_NAME, out / ONNX_NAME)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     copy_preprocessor_files(model.path, out)
     meta = {"verification": verification.summary(report), "export_s": round(export_s, 2),
             "size_mb": onnx_size_mb(out / ONNX_NAME)}

@@ -7,15 +7,13 @@ Runtime (forms ONNX Runtime runs) or passed the structural check against the plu
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import onnx
 
 from edgedistill import verification
-from edgedistill.artifacts import Artifact, atomic_write_json
+from edgedistill.artifacts import Artifact, atomic_write_json, staging_dir
 from edgedistill.config import FuseConfig
 from edgedistill.errors import InputError, VerificationError
 from edgedistill.fuse import fuse_attention, pack_qkv
@@ -103,9 +101,7 @@ def run(cfg: FuseConfig, model: Artifact, out: Path) -> Artifact:
     """
     if model.kind != "onnx":
         raise InputError(f"fuse takes an ONNX model; '{model.name}' is a {model.kind} artifact (run export first)")
-    out.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".fuse.", dir=out))
-    try:
+    with staging_dir(out, "fuse") as staging:
         report = fuse_file(cfg, model.path, staging / ONNX_NAME)
         report["verification"] = verify_fused(cfg, model.path, staging / ONNX_NAME)
         atomic_write_json(out / REPORT_NAME, report)
@@ -115,8 +111,6 @@ def run(cfg: FuseConfig, model: Artifact, out: Path) -> Artifact:
                 raise VerificationError(problems[0])
             verification.check(report["verification"], "the fused graph")
         publish_onnx(staging / ONNX_NAME, out / ONNX_NAME)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     copy_preprocessor_files(model.path.parent, out)
     summary = verification.summary(report["verification"]) | {
         k: v for k, v in report["verification"].items() if k == "problems"}

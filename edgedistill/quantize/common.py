@@ -7,15 +7,12 @@ A mode writes its result into a staging folder inside ``out``; :func:`publish` t
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import onnx
 
-from edgedistill.artifacts import Artifact
+from edgedistill.artifacts import Artifact, staging_dir
 from edgedistill.config import Step
 from edgedistill.errors import InputError
 from edgedistill.fuse.graph import sort_topologically
@@ -45,15 +42,9 @@ def is_large(path: Path) -> bool:
     return onnx_size_mb(path) > EXTERNAL_DATA_MB
 
 
-@contextlib.contextmanager
-def staging(out: Path) -> Iterator[Path]:
-    """A temporary folder inside ``out`` (same file system, so publishing is a rename), removed afterwards."""
-    out.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=".quantize.", dir=out))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+def staging(out: Path) -> contextlib.AbstractContextManager[Path]:
+    """A staging folder inside ``out`` for a quantizer's work (see :func:`edgedistill.artifacts.staging_dir`)."""
+    return staging_dir(out, "quantize")
 
 
 def without_fast_path(src: Path, folder: Path) -> Path:

@@ -206,3 +206,38 @@ def test_dynamo_export_shapes_are_observed_when_inference_loses_them(tiny_bert, 
     # plus mean pooling as one (1, 16) @ (16, 32) MatMul
     layers = 2 * (4 * 2 * 16 * 32 * 32 + 2 * 2 * 16 * 32 * 64 + 2 * 2 * 16 * 16 * 32)
     assert matrix_flops(est) == pytest.approx(layers + 2 * 16 * 32)
+
+
+def test_fused_graphs_count_their_attention_and_the_fast_paths_branch(tiny_bert, tmp_path):
+    """The ort form's MultiHeadAttention is costed, and its unpadded fast path (an If) counts as one branch: the
+    same FLOPs with and without the fast path, and as many as the unfused export."""
+    from edgedistill.artifacts import Artifact
+    from edgedistill.config import ExportConfig, FuseConfig
+    from edgedistill.export.exporter import export_onnx
+    from edgedistill.fuse.stage import run as fuse
+    from edgedistill.models.task_model import load_task_model
+
+    model, tok = load_task_model(tiny_bert, "sentence-embedding")
+    path = tmp_path / "m.onnx"
+    export_onnx(model, tok, ExportConfig(opset=18, dynamic={"batch": [1, 4], "sequence": [1, 32]}), path)
+    plain = fuse(FuseConfig(unpadded_fast_path=False), Artifact("m", "onnx", path), tmp_path / "plain")
+    gated = fuse(FuseConfig(unpadded_min_scores=0), Artifact("m", "onnx", path), tmp_path / "gated")
+    assert gated.meta["unpadded_fast_path"] == 2
+    dims = {"batch": 1, "sequence": 16}
+    flops = [estimate(p, "jetson-orin-nano-8gb", "fp16", dims) for p in (path, plain.path, gated.path)]
+    assert all(e.unknown_nodes == 0 for e in flops)
+    assert flops[2].flops == pytest.approx(flops[1].flops, rel=1e-4)  # + the gate's few comparisons
+    assert flops[1].flops == pytest.approx(flops[0].flops, rel=0.05)  # fusion moves a few elementwise FLOPs
+
+
+def test_a_dimension_the_model_lacks_is_refused(tiny_bert, tmp_path):
+    from edgedistill.config import ExportConfig
+    from edgedistill.errors import InputError
+    from edgedistill.export.exporter import export_onnx
+    from edgedistill.models.task_model import load_task_model
+
+    model, tok = load_task_model(tiny_bert, "sentence-embedding")
+    path = tmp_path / "m.onnx"
+    export_onnx(model, tok, ExportConfig(opset=18, dynamic={"batch": [1, 4], "sequence": [1, 32]}), path)
+    with pytest.raises(InputError, match="--dim sequnce: the model has no dimension 'sequnce'; did you mean"):
+        estimate(path, "jetson-orin-nano-8gb", "fp16", {"sequnce": 16})
