@@ -32,7 +32,9 @@ from edgedistill.rundir import RunDir, dump, open_run_dir, relocate
 if TYPE_CHECKING:
     import numpy as np
 
+    from edgedistill.estimate.roofline import Estimate
     from edgedistill.quantize.data import QadData, QuantizeData
+    from edgedistill.trt.options import BuildOptions
 
 DEFAULT_TASK = "sentence-embedding"
 
@@ -225,6 +227,94 @@ def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, ta
 def base_name(artifact: Artifact) -> str:
     """``student`` for ``student-onnx`` and ``student-fused``: the model the ONNX file was made from."""
     return artifact.name.removesuffix("-fused").removesuffix("-onnx")
+
+
+def onnx_source(model: Path | Artifact, what: str) -> Artifact:
+    """The ONNX file a device stage starts from: a file, an artifact, or a run directory's fused (else exported)
+    model.
+
+    Raises:
+        InputError: no ONNX model there.
+    """
+    source = pick(model, ("fuse", "export"))
+    if source.kind != "onnx":
+        raise InputError(f"{what} takes an ONNX model; {source.path} is a {source.kind} artifact — export it first")
+    return source
+
+
+def build(model: Path | Artifact, target: str, out: Path, options: BuildOptions | None = None, force: bool = False,
+          build_fn: Any = None) -> Artifact:
+    """Build a TensorRT engine (+ sidecar) for ``target`` on this machine's GPU, into ``out/build/``.
+
+    Raises:
+        ConfigError: unknown target, a choice it cannot honour, or a GPU other than the target's.
+        InputError, MissingDependencyError: see :func:`edgedistill.trt.builder.build`.
+    """
+    from edgedistill.trt import stage as build_stage
+    from edgedistill.trt.builder import build_serialized
+    from edgedistill.trt.options import BuildOptions
+
+    source = onnx_source(model, "build")
+    opts = options or BuildOptions()
+    run = RunDir(out, force)
+    inputs = {"model": source.path} | ({"plugin": opts.plugin_library} if opts.plugin_library else {})
+
+    def work(partial: Path) -> dict[str, Any]:
+        made = build_stage.run(opts, target, source, partial, build_fn or build_serialized)
+        return {"artifacts": [artifact_entry(relocate(made, partial, run.path("build")), run.root)]}
+
+    run.stage("build", {"target": target, "options": dump(opts)}, inputs, ["model.engine", "model.engine.json"], work)
+    return run_artifacts(run.root)[f"{source.name}-{target}"]
+
+
+def package(model: Path | Artifact, target: str, out: Path, options: BuildOptions | None = None,
+            force: bool = False) -> Artifact:
+    """A device bundle for ``target`` (``out/package/bundle/`` + ``bundle.tar.gz``): the ONNX file, the plugin
+    sources when the graph uses them, the runner and the scripts that build and benchmark on the device.
+
+    Raises:
+        ConfigError: unknown target, a CPU target, or build options the target cannot honour.
+        InputError: not an ONNX model, or an op the target's TensorRT cannot import.
+    """
+    from edgedistill.bundle import stage as package_stage
+    from edgedistill.trt.options import BuildOptions
+
+    source = onnx_source(model, "package")
+    opts = options or BuildOptions()
+    run = RunDir(out, force)
+
+    def work(partial: Path) -> dict[str, Any]:
+        made = package_stage.run(opts, target, source, partial)
+        return {"artifacts": [artifact_entry(relocate(made, partial, run.path("package")), run.root)]}
+
+    outputs = [package_stage.FOLDER, f"{package_stage.FOLDER}.tar.gz"]
+    run.stage("package", {"target": target, "options": dump(opts)}, {"model": source.path}, outputs, work)
+    return run_artifacts(run.root)[f"{source.name}-bundle-{target}"]
+
+
+def estimate(model: Path | Artifact, target: str, precision: str | None = None, dims: dict[str, int] | None = None,
+             out: Path | None = None, force: bool = False) -> Estimate:
+    """The roofline estimate of an ONNX model on ``target`` — an ESTIMATE, never a measurement; recorded in
+    ``out/estimate/estimate.json`` (a manifest row) when ``out`` is given.
+
+    Raises:
+        ConfigError: unknown target or precision. InputError: not an ONNX model, an unsized or unknown dimension.
+    """
+    from edgedistill.artifacts import atomic_write_json
+    from edgedistill.estimate import estimate as run_estimate
+
+    source = onnx_source(model, "estimate")
+    found = run_estimate(source.path, target, precision, dims)
+    if out is not None:
+        run = RunDir(out, force)
+
+        def work(partial: Path) -> dict[str, Any]:
+            atomic_write_json(partial / "estimate.json", found.to_dict())
+            return {"estimate": {k: v for k, v in found.to_dict().items() if k != "top_nodes"}}
+
+        section = {"target": target, "precision": precision, "dims": dims or {}}
+        run.stage("estimate", section, {"model": source.path}, ["estimate.json"], work)
+    return found
 
 
 def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None = None, task: str | None = None,

@@ -19,14 +19,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 MANIFEST = "manifest.json"
-ArtifactKind = Literal["hf", "onnx", "trt"]
+ArtifactKind = Literal["hf", "onnx", "trt", "bundle"]
 
 
 @dataclass(frozen=True)
 class Artifact:
     """A model produced or consumed by a stage.
 
-    ``kind`` is ``hf`` (a Hugging Face model folder, run by torch) or ``onnx`` (a file, run by ONNX Runtime).
+    ``kind`` is ``hf`` (a Hugging Face model folder, run by torch), ``onnx`` (a file, run by ONNX Runtime), ``trt``
+    (a TensorRT engine) or ``bundle`` (a device bundle folder, built on the device).
     ``task`` is the model's task (its output is an embedding or logits).
     """
 

@@ -431,7 +431,8 @@ def build_options(precision: str | None, dim: list[str], plugin_lib: Path | None
 
 @app.command()
 def build(
-    model: OnnxArg, target: TargetOpt, out: OutOpt, precision: PrecisionOpt = None,
+    model: Annotated[Path, typer.Argument(help="ONNX file, or a run directory (its fused, else exported model).")],
+    target: TargetOpt, out: OutOpt, precision: PrecisionOpt = None,
     dim: DimOpt = [],  # noqa: B006
     plugin_lib: Annotated[Path | None, typer.Option("--plugin-lib", help="Fused-attention plugin library.")] = None,
     dla_core: DlaOpt = None,
@@ -439,30 +440,34 @@ def build(
     timing_cache: Annotated[Path | None, typer.Option(help="Timing cache file, reused and updated.")] = None,
     opt_level: OptLevelOpt = None,
     strongly_typed: StronglyTypedOpt = False,
+    force: ForceOpt = False,
 ) -> None:
-    """Build a TensorRT engine (+ sidecar JSON) for TARGET on this machine's GPU."""
-    from edgedistill.trt.builder import build as build_engine
+    """Build a TensorRT engine (+ sidecar JSON) for TARGET on this machine's GPU, into OUT/build/."""
+    from edgedistill import api
 
-    built = guarded(lambda: build_engine(model, target, out, build_options(
-        precision, dim, plugin_lib, dla_core, workspace_mib, timing_cache, opt_level, strongly_typed)))
-    typer.echo(f"engine: {built.engine}\nsidecar: {built.sidecar}")
+    built = guarded(lambda: api.build(model, target, out, build_options(
+        precision, dim, plugin_lib, dla_core, workspace_mib, timing_cache, opt_level, strongly_typed), force))
+    typer.echo(f"engine: {built.path}\nsidecar: {built.path.with_name(built.meta['sidecar'])}")
 
 
 @app.command()
 def package(
-    model: OnnxArg, target: TargetOpt, out: OutOpt, precision: PrecisionOpt = None,
+    model: Annotated[Path, typer.Argument(help="ONNX file, or a run directory (its fused, else exported model).")],
+    target: TargetOpt, out: OutOpt, precision: PrecisionOpt = None,
     dim: DimOpt = [],  # noqa: B006
     dla_core: DlaOpt = None,
     workspace_mib: WorkspaceOpt = None,
     opt_level: OptLevelOpt = None,
     strongly_typed: StronglyTypedOpt = False,
+    force: ForceOpt = False,
 ) -> None:
-    """Write a device bundle (folder + .tar.gz) that builds and benchmarks the engine on the device."""
-    from edgedistill.bundle import package as make_bundle
+    """Write a device bundle (OUT/package/bundle/ + bundle.tar.gz) that builds and benchmarks the engine on the
+    device."""
+    from edgedistill import api
 
-    bundle = guarded(lambda: make_bundle(model, target, out, build_options(
-        precision, dim, None, dla_core, workspace_mib, None, opt_level, strongly_typed)))
-    typer.echo(f"bundle: {bundle.folder}\ntarball: {bundle.tarball}")
+    bundle = guarded(lambda: api.package(model, target, out, build_options(
+        precision, dim, None, dla_core, workspace_mib, None, opt_level, strongly_typed), force))
+    typer.echo(f"bundle: {bundle.path}\ntarball: {bundle.path.with_name(bundle.meta['tarball'])}")
 
 
 @app.command()
@@ -479,16 +484,19 @@ def unpack(
 
 @app.command()
 def estimate(
-    model: OnnxArg, target: TargetOpt, precision: PrecisionOpt = None,
+    model: Annotated[Path, typer.Argument(help="ONNX file, or a run directory (its fused, else exported model).")],
+    target: TargetOpt, precision: PrecisionOpt = None,
     dim: Annotated[list[str], typer.Option("--dim", help="NAME=SIZE, e.g. sequence=128.")] = [],  # noqa: B006
     top: Annotated[int, typer.Option(help="Nodes to list.")] = 10,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory to record it in (estimate/).")]
+    = None,
 ) -> None:
     """Roofline lower-bound latency on TARGET — an ESTIMATE, never a measurement."""
-    from edgedistill.estimate import estimate as run_estimate
+    from edgedistill import api
     from edgedistill.estimate import format_estimate
     from edgedistill.trt.options import parse_dim_sizes
 
-    est = guarded(lambda: run_estimate(model, target, precision, parse_dim_sizes(dim)))
+    est = guarded(lambda: api.estimate(model, target, precision, parse_dim_sizes(dim), out))
     typer.echo(format_estimate(est, top))
 
 

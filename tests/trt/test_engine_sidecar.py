@@ -104,3 +104,28 @@ def test_machine_check_is_per_compute_capability():
         assert trt_builder.check_machine(load_target(name), ORIN) is None
     with pytest.raises(ConfigError, match=r"'jetson-xavier-nx' has compute capability 7\.2 but this GPU \(Orin\)"):
         trt_builder.check_machine(load_target("jetson-xavier-nx"), ORIN)
+
+
+def test_build_and_package_are_stages_of_a_run_directory(tmp_path, fake_orin):
+    """Through the API (as the CLI calls it) build and package record a manifest row, publish atomically into
+    their stage folder, and are skipped when nothing changed."""
+    from edgedistill import api
+    from edgedistill.artifacts import read_json
+
+    onnx.save(encoder(), tmp_path / "model.onnx")
+    calls = []
+
+    def fake_build(model, plan):
+        calls.append(plan.target)
+        return b"engine-bytes"
+
+    engine = api.build(tmp_path / "model.onnx", "jetson-orin-nano-8gb", tmp_path / "run", build_fn=fake_build)
+    assert engine.kind == "trt" and engine.path == tmp_path / "run" / "build" / "model.engine"
+    assert read_sidecar(engine.path).target == "jetson-orin-nano-8gb"
+    bundle = api.package(tmp_path / "model.onnx", "jetson-orin-nano-8gb", tmp_path / "run")
+    assert (bundle.path / "manifest.json").is_file() and (tmp_path / "run" / "package" / "bundle.tar.gz").is_file()
+    stages = read_json(tmp_path / "run" / "manifest.json")["stages"]
+    assert {"build", "package"} <= set(stages) and stages["build"]["config"]["target"] == "jetson-orin-nano-8gb"
+    api.build(tmp_path / "model.onnx", "jetson-orin-nano-8gb", tmp_path / "run", build_fn=fake_build)
+    assert calls == ["jetson-orin-nano-8gb"]  # unchanged: skipped
+    assert not list((tmp_path / "run").glob("*.partial"))
