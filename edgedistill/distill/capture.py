@@ -7,8 +7,7 @@ Keys name what a loss needs: ``output`` (the task output), ``hidden.{i}`` (layer
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ from torch import nn
 
 from edgedistill.errors import ConfigError
 from edgedistill.models.architectures import BY_MODEL_TYPE, architecture_of
-from edgedistill.models.outputs import first_tensor
+from edgedistill.models.outputs import first_tensor, recorded_outputs
 
 
 @dataclass(frozen=True)
@@ -94,22 +93,7 @@ def output_tensor(output: Any, key: str) -> torch.Tensor:
     return tensor
 
 
-@contextmanager
-def capture(model: nn.Module, keys: list[str], where: str = "model") -> Iterator[dict[str, torch.Tensor]]:
+def capture(model: nn.Module, keys: list[str], where: str = "model") -> AbstractContextManager[dict[str, torch.Tensor]]:
     """Fill a dict with the outputs named by ``keys`` while the block runs a forward pass."""
-    store: dict[str, torch.Tensor] = {}
-    handles = []
-    for key in keys:
-        if key == "output":
-            continue
-        module = resolve(model, key, where)
-
-        def hook(_m: nn.Module, _i: Any, out: Any, key: str = key) -> None:
-            store[key] = output_tensor(out, key)
-
-        handles.append(module.register_forward_hook(hook))
-    try:
-        yield store
-    finally:
-        for h in handles:
-            h.remove()
+    modules = {key: resolve(model, key, where) for key in keys if key != "output"}
+    return recorded_outputs(modules, lambda key, output: output_tensor(output, key))

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import ast
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +26,11 @@ import numpy as np
 import onnx
 import torch
 from onnx import helper
-from torch import nn
 
 from edgedistill.config import ExportConfig
 from edgedistill.export.verify import torch_outputs
 from edgedistill.models.onnx_file import save_onnx
-from edgedistill.models.outputs import first_tensor
+from edgedistill.models.outputs import first_tensor, recorded_outputs
 from edgedistill.models.task_model import TaskModel
 from edgedistill.verification import compare
 
@@ -97,23 +94,10 @@ def module_boundaries(model: onnx.ModelProto, modules: set[str]) -> dict[str, li
     return found
 
 
-@contextmanager
-def recorded_outputs(model: nn.Module, names: set[str]) -> Iterator[dict[str, np.ndarray]]:
-    """Forward hooks on the named modules; yields a dict filled with each one's first output (first call)."""
-    captured: dict[str, np.ndarray] = {}
-    handles = []
-    for name, module in model.named_modules():
-        if name in names:
-            def hook(_m: nn.Module, _args: Any, out: Any, name: str = name) -> None:
-                tensor = first_tensor(out)
-                if tensor is not None and name not in captured:
-                    captured[name] = tensor.detach().float().numpy().copy()
-            handles.append(module.register_forward_hook(hook))
-    try:
-        yield captured
-    finally:
-        for handle in handles:
-            handle.remove()
+def as_array(_key: str, output: Any) -> np.ndarray | None:
+    """A module output's first tensor as a float32 numpy copy (None when it holds none)."""
+    tensor = first_tensor(output)
+    return None if tensor is None else tensor.detach().float().numpy().copy()
 
 
 def with_outputs_marked(model: onnx.ModelProto, values: list[str]) -> onnx.ModelProto:
@@ -200,7 +184,8 @@ def bisect_onnx(
     proto = onnx.load(str(onnx_path))
     modules = {name for name, _ in model.named_modules()}
     boundaries = module_boundaries(proto, modules)
-    with recorded_outputs(model, set(boundaries)) as captured, torch.inference_mode():
+    named = {name: module for name, module in model.named_modules() if name in boundaries}
+    with recorded_outputs(named, as_array, first_call_only=True) as captured, torch.inference_mode():
         model(**{name: torch.from_numpy(value) for name, value in feeds.items()})
     values = sorted({b.value for bs in boundaries.values() for b in bs})
     got = run_marked(proto, values, feeds)
