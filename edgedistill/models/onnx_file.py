@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
@@ -20,6 +21,7 @@ QUANTIZED_OPS = {
     "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "MatMulNBits", "QAttention", "QGemm",
 }
 QUANTIZED_PREFIXES = ("QLinear", "QOrdered")
+MB = 2**20  # sizes are reported in MB of 2^20 bytes (MiB), as `du -h` shows them
 EXTERNAL_DATA_BYTES = 2**31 - 2**26  # protobuf's 2 GiB limit, with room for the graph: larger weights go beside it
 
 TensorInfo = tuple[str, str, list[int | str]]
@@ -89,23 +91,33 @@ def is_quantized(model: onnx.ModelProto) -> bool:
     return bool(ops & QUANTIZED_OPS) or any(op.startswith(QUANTIZED_PREFIXES) for op in ops)
 
 
+def graph_tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
+    """Initializers and tensor attributes of ``graph`` and its subgraphs (If/Loop bodies)."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            if attr.HasField("g"):
+                yield from graph_tensors(attr.g)
+            for sub in attr.graphs:
+                yield from graph_tensors(sub)
+
+
 def external_data_files(path: Path) -> list[Path]:
-    """The external data files the model at ``path`` refers to (empty when its weights are inline)."""
+    """The external data files the model at ``path`` refers to, subgraphs included (empty when inline)."""
     proto = onnx.load(str(path), load_external_data=False)
-    names = {
-        entry.value
-        for init in proto.graph.initializer
-        if init.data_location == onnx.TensorProto.EXTERNAL
-        for entry in init.external_data
-        if entry.key == "location"
-    }
+    names = {entry.value for tensor in graph_tensors(proto.graph)
+             if tensor.data_location == onnx.TensorProto.EXTERNAL
+             for entry in tensor.external_data if entry.key == "location"}
     return [path.parent / name for name in sorted(names)]
 
 
 def onnx_size_mb(path: Path) -> float:
-    """Size of the model file plus its external data, in MB (10^6 bytes)."""
-    files = [path, *external_data_files(path)]
-    return round(sum(f.stat().st_size for f in files) / 1e6, 3)
+    """Size of the model file plus its external data, in MB of 2^20 bytes (the unit of every size edgedistill
+    reports)."""
+    return round(model_bytes(path) / MB, 3)
 
 
 def model_bytes(path: Path) -> int:

@@ -1,17 +1,16 @@
-"""Median ONNX Runtime CPU latency of several models, timed interleaved in one process.
-
-Each round runs every model a few times, in alternating order, so a neighbour's job or frequency
-scaling lands on all of them alike; the figure per model is the median over all its calls.
-"""
+"""Median ONNX Runtime CPU latency of several models, timed interleaved in one process (the bench's own
+interleaving, :func:`edgedistill.bench.interleave.interleaved_ms`), for the budget search's speed column."""
 
 from __future__ import annotations
 
-import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import onnx
 
+from edgedistill.bench.interleave import interleaved_ms
 from edgedistill.tasks import spec_of_onnx, synthetic_feeds
 
 
@@ -30,12 +29,6 @@ def median_latency_ms(paths: list[Path], batch: int = 1, seq: int = 128, rounds:
     for s in sessions:
         for _ in range(warmup):
             s.run(None, feeds)
-    samples: list[list[float]] = [[] for _ in paths]
-    for r in range(rounds):
-        order = range(len(paths)) if r % 2 == 0 else reversed(range(len(paths)))
-        for i in order:
-            for _ in range(per_round):
-                start = time.perf_counter()
-                sessions[i].run(None, feeds)
-                samples[i].append((time.perf_counter() - start) * 1000)
-    return [float(np.median(s)) for s in samples]
+    calls: dict[str, Callable[[], object]] = {str(i): partial(s.run, None, feeds) for i, s in enumerate(sessions)}
+    samples = interleaved_ms(calls, rounds, per_round, round_warmup=0)
+    return [float(np.median(samples[str(i)])) for i in range(len(sessions))]
