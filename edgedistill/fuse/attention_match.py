@@ -1,17 +1,21 @@
 """Matchers for multi-head attention as the exporters write it.
 
-Three exports are recognised (see the drawings on each matcher):
+Four exports are recognised (see the drawings on each matcher):
 
 - ``sdpa_decomposed``: the dynamo (and TorchScript) exporter's decomposition of
   ``scaled_dot_product_attention`` below opset 23 — the scale split as ``sqrt(scale)`` on Q and on K, an additive
   mask from ``Where(keep, 0, -big)``, and an ``IsNaN``/``Where`` guard after ``Softmax``;
 - ``eager_scaled_scores``: Hugging Face eager attention — ``MatMul → Mul|Div (scale) → Add (mask) → Softmax →
   MatMul``;
-- ``onnx_attention_op``: the opset-23 ``Attention`` op on (B, N, S, H) tensors.
+- ``onnx_attention_op``: the opset-23 ``Attention`` op on (B, N, S, H) tensors;
+- ``deberta_disentangled_bias``: DeBERTa-v2/v3 disentangled attention — heads batched as (B*N, S, H) for ``bmm``,
+  the content-to-position and position-to-content terms added to the scores; ``*_with_mask``: the pairwise
+  boolean mask applied with ``Where(~mask, lowest, scores)``, as the export always writes it.
 
 Each returns an :class:`AttentionMatch` with the (B, S, N*H) query/key/value tensors, the output tensor that the
 fused node must produce, head count, head size, scale, the mask tensor (classified later by
-:mod:`edgedistill.fuse.mask_probe`) and the nodes the fused node replaces.
+:mod:`edgedistill.fuse.mask_probe`), any additive score bias (:class:`ScoreBias`, carried into the fused node as it
+is) and the nodes the fused node replaces.
 """
 
 from __future__ import annotations
@@ -66,6 +70,32 @@ class AttentionMatch:
     causal: bool  # declared causal (opset-23 ``is_causal``); masks found causal by probing add to this
     nodes: tuple[onnx.NodeProto, ...]
     anchor: onnx.NodeProto
+    bias: ScoreBias | None = None  # an additive score bias (with the export's mask folded in), not probed
+
+
+@dataclass(frozen=True)
+class MaskFill:
+    """The export's own masking of the scores: ``Where(condition, fill, scores)`` (or ``Where(condition, scores,
+    fill)`` when ``fill_when_true`` is False), ``fill`` a scalar far below any score."""
+
+    condition: str
+    fill: str
+    fill_value: float
+    fill_when_true: bool
+
+
+@dataclass(frozen=True)
+class ScoreBias:
+    """An additive bias on the scaled scores, (B*N, S_q, S_kv) as the batched-heads ``bmm`` adds it, and the mask.
+
+    The fused node takes ``Where(mask, Reshape(tensor, (B, N, S_q, S_kv)))`` as its additive bias: kept scores get
+    the bias, masked ones the fill. Since the fill is so far below the scores that ``scores + fill == fill`` in
+    float32, that is the export's ``Where(mask, scores + bias)`` exactly, fully masked (padded) query rows included.
+    """
+
+    tensor: str  # (B*N, S_q, S_kv)
+    terms: tuple[str, ...]  # the disentangled terms it sums: "c2p", "p2c"
+    mask: MaskFill | None
 
 
 def only_consumer(g: Graph, name: str, node: onnx.NodeProto) -> bool:
@@ -445,3 +475,335 @@ def match_context_of_op(g: Graph, node: onnx.NodeProto) -> tuple[str, tuple[onnx
     """:func:`match_context` for a node whose first output is the (B, N, S, H) context."""
     stand_in = onnx.helper.make_node("MatMul", [], [node.output[0]])
     return match_context(g, stand_in)
+
+
+# ------------------------------------------------- DeBERTa-v2: heads batched for bmm, disentangled score bias
+
+FILL_BELOW = -1e30  # a finite mask fill this low absorbs a float32 score: fill + score == fill for |score| < 3e22
+
+
+@dataclass(frozen=True)
+class BiasedScores:
+    """``Where(mask, Reshape(MatMul(q3, k3^T / s) + bias, [-1, N, S, S]))`` feeding the softmax."""
+
+    query: str  # (B*N, S_q, H)
+    key: str  # (B*N, S_kv, H), before the transpose
+    divisors: tuple[str, ...]  # scalars the product is divided by (on K^T or on the product)
+    factors: tuple[str, ...]  # scalars it is multiplied by
+    bias: str  # (B*N, S_q, S_kv)
+    heads: int  # N of the [-1, N, S, S] unfold
+    mask: MaskFill | None
+    nodes: tuple[onnx.NodeProto, ...]
+
+
+def target_head(g: Graph, shape: str, count: int) -> list[int] | None:
+    """The first ``count`` entries of a Reshape target (a constant, or a Concat starting in constants)."""
+    value = g.constant(shape)
+    if value is not None:
+        return [int(v) for v in value.reshape(-1)[:count]] if value.size >= count else None
+    concat = g.producer(shape)
+    if concat is None or concat.op_type != "Concat":
+        return None
+    head: list[int] = []
+    for part in concat.input:
+        piece = g.constant(part)
+        if piece is None:
+            return None
+        head += [int(v) for v in piece.reshape(-1)]
+        if len(head) >= count:
+            return head[:count]
+    return None
+
+
+def match_batched_heads(g: Graph, name: str) -> HeadSplit | None:
+    """``name`` (B*N, S, H): the heads split off, moved first and folded into the batch (``transpose_for_scores``)::
+
+        source (B, S, N*H) ─Reshape [.., .., N, -1|H]─▶ (B, S, N, H) ─Transpose [0, 2, 1, 3]─Reshape [-1, S, H]─▶ name
+
+    ``name`` may have other readers (DeBERTa's position terms read Q and K); its nodes then stay for them.
+    """
+    fold = produced_by(g, name, "Reshape")
+    if fold is None:
+        return None
+    if target_rank(g, fold.input[1]) not in (3, None) or target_head(g, fold.input[1], 1) != [-1]:
+        return miss(f"Reshape '{name}' does not fold the heads into the batch as [-1, S, H]")
+    transpose = produced_by(g, fold.input[0], "Transpose")
+    if transpose is None:
+        return None
+    if perm_of(transpose) != HEADS_FIRST:
+        return miss(f"Transpose '{transpose.output[0]}' has perm {perm_of(transpose)}, expected {HEADS_FIRST}")
+    split = produced_by(g, transpose.input[0], "Reshape")
+    if split is None:
+        return None
+    tail = target_tail(g, split.input[1], 2)
+    if target_rank(g, split.input[1]) not in (4, None) or tail is None or tail[0] <= 0:
+        return miss(f"Reshape '{split.output[0]}' does not split the last axis into (heads, head_size)")
+    width = hidden_size(g, split.input[0])
+    head_size = tail[1] if tail[1] > 0 else (width // tail[0] if width and width % tail[0] == 0 else 0)
+    folded = target_tail(g, fold.input[1], 1)
+    if head_size <= 0 or (folded is not None and folded[0] not in (-1, head_size)):
+        return miss(f"head size of '{split.input[0]}' is unknown or differs between its split and its fold")
+    return HeadSplit(split.input[0], tail[0], head_size, (split, transpose, fold))
+
+
+def match_batched_probs(g: Graph, softmax: onnx.NodeProto) -> tuple[onnx.NodeProto, tuple[onnx.NodeProto, ...]] | None:
+    """Softmax over keys, folded back to (B*N, S_q, S_kv) for ``bmm`` with V::
+
+        scores (B, N, S, S) ─Softmax(axis -1)─Reshape [-1, S, S]─▶ MatMul(·, v3)
+    """
+    if attr(softmax, "axis", -1) not in (-1, 3):
+        return miss(f"Softmax '{softmax.output[0]}' is over axis {attr(softmax, 'axis')}, not the key axis")
+    fold = data_user(g, softmax.output[0])
+    if fold is None or fold.op_type != "Reshape" or target_head(g, fold.input[1], 1) != [-1]:
+        return miss(f"attention probabilities '{softmax.output[0]}' are not folded to (B*N, S, S) by one Reshape")
+    pv = data_user(g, fold.output[0])
+    if pv is None or pv.op_type != "MatMul" or pv.input[0] != fold.output[0]:
+        found = ", ".join(u.op_type for u in g.consumers(fold.output[0])) or "a graph output"
+        return miss(f"folded probabilities '{fold.output[0]}' go to {found}, expected only MatMul(probs, v)")
+    return pv, (softmax, fold)
+
+
+def match_batched_context(g: Graph, pv: onnx.NodeProto) -> tuple[str, int, tuple[onnx.NodeProto, ...]] | None:
+    """``probs @ v`` (B*N, S, H) unfolded to (B, N, S, H), then merged as in :func:`match_context`::
+
+        (B*N, S, H) ─Reshape [-1, N, S, H]─Transpose [0, 2, 1, 3]─Reshape [.., .., -1|N*H]─▶ output (B, S, N*H)
+
+    Returns ``(output, N, nodes)``.
+    """
+    unfold = data_user(g, pv.output[0])
+    head = target_head(g, unfold.input[1], 2) if unfold is not None and unfold.op_type == "Reshape" else None
+    if unfold is None or head is None or head[0] != -1 or head[1] <= 0:
+        return miss(f"'{pv.output[0]}' is not unfolded from (B*N, S, H) by Reshape [-1, N, S, H]")
+    merged = match_context(g, onnx.helper.make_node("MatMul", [], [unfold.output[0]]))
+    return None if merged is None else (merged[0], head[1], (unfold, *merged[1]))
+
+
+def match_mask_fill(g: Graph, where: onnx.NodeProto) -> tuple[MaskFill, str] | None:
+    """``Where(cond, fill, scores)`` or ``Where(cond, scores, fill)`` with a scalar ``fill`` <= :data:`FILL_BELOW`
+    (``masked_fill(~mask, finfo.min)``). Returns the mask and the scores tensor."""
+    cond, first, second = where.input
+    for fill, scores, when_true in ((first, second, True), (second, first, False)):
+        value = g.scalar(fill)
+        if value is None:
+            continue
+        if value > FILL_BELOW or not math.isfinite(value):
+            return miss(f"mask fill {value:g} in '{where.output[0]}' is not low enough to absorb the scores "
+                        f"(needs a finite value <= {FILL_BELOW:g}), so it cannot move into an additive bias exactly")
+        return MaskFill(cond, fill, value, when_true), scores
+    return miss(f"Where '{where.output[0]}' before the softmax does not fill with a scalar")
+
+
+def match_biased_scores(g: Graph, softmax: onnx.NodeProto) -> BiasedScores | None:
+    """Batched-heads scores plus an additive bias, unfolded to (B, N, S, S), then the optional masked fill::
+
+        q3 ───────────────────────────────┐
+        k3 ─Transpose [0,2,1]─[Div|Mul s]─MatMul─[Div|Mul s]─Add(·, bias)─Reshape [-1,N,S,S]─[Where mask]─▶ Softmax
+    """
+    scores, nodes, mask, reader = softmax.input[0], [], None, softmax
+    where = g.producer(scores)
+    if where is not None and where.op_type == "Where":
+        fill = match_mask_fill(g, where)
+        if fill is None:
+            return None
+        mask, scores = fill
+        nodes.append(where)
+        reader = where
+    unfold = produced_by(g, scores, "Reshape")
+    if unfold is None:
+        return None
+    head = target_head(g, unfold.input[1], 2)
+    if head is None or head[0] != -1 or head[1] <= 0 or not only_consumer(g, scores, reader):
+        return miss(f"Reshape '{scores}' does not unfold (B*N, S, S) scores to [-1, N, S, S] for the softmax alone")
+    add = produced_by(g, unfold.input[0], "Add")
+    if add is None:
+        return None
+    for operand in add.input:
+        divisors, factors, product, scale_nodes = peel_scalars(g, operand)
+        matmul = g.producer(product)
+        if matmul is not None and matmul.op_type == "MatMul" and single_use(g, operand) and single_use(g, product):
+            bias = g.other_input(add, operand)
+            break
+    else:
+        return miss(f"neither input of Add '{add.output[0]}' is the batched Q·K product")
+    if bias is None or bias == operand:
+        return miss(f"Add '{add.output[0]}' adds the Q·K product to itself")
+    key_divisors, key_factors, key_t, key_nodes = peel_scalars(g, matmul.input[1])
+    transpose = produced_by(g, key_t, "Transpose")
+    if transpose is None or perm_of(transpose) != [0, 2, 1] or not single_use(g, key_t):
+        return miss(f"'{key_t}' is not K^T by Transpose [0, 2, 1] used by the scores alone")
+    return BiasedScores(
+        matmul.input[0], transpose.input[0], (*divisors, *key_divisors), (*factors, *key_factors), bias, head[1],
+        mask, (transpose, *key_nodes, matmul, *scale_nodes, add, unfold, *nodes),
+    )
+
+
+def peel_scalars(g: Graph, name: str) -> tuple[tuple[str, ...], tuple[str, ...], str, tuple[onnx.NodeProto, ...]]:
+    """Strip ``Div(x, d)`` / ``Mul(x, f)`` by one-element tensors (constant or not) off ``name``, used once each.
+
+    Returns ``(divisors, factors, x, nodes)``; the divisors and factors are valued later (:func:`scalar_value`).
+    """
+    divisors: list[str] = []
+    factors: list[str] = []
+    nodes: list[onnx.NodeProto] = []
+    node = g.producer(name)
+    while node is not None and node.op_type in ("Div", "Mul") and single_use(g, name):
+        x, d = node.input
+        if node.op_type == "Mul" and is_scalar_like(g, x) and not is_scalar_like(g, d):
+            x, d = d, x
+        if not is_scalar_like(g, d):
+            break
+        (divisors if node.op_type == "Div" else factors).append(d)
+        nodes.append(node)
+        name, node = x, g.producer(x)
+    return tuple(divisors), tuple(factors), name, tuple(nodes)
+
+
+def is_scalar_like(g: Graph, name: str) -> bool:
+    """A one-element constant, or a ``Sqrt`` (DeBERTa's ``sqrt(size * factor)`` is computed in the graph)."""
+    value = g.constant(name)
+    if value is not None:
+        return value.size == 1
+    node = g.producer(name)
+    return node is not None and node.op_type == "Sqrt"
+
+
+def scalar_value(g: Graph, name: str, head_tensors: set[str], head_size: int, depth: int = 8) -> float | None:
+    """The value of a scalar computed from constants and the head size (``tensor.size(-1)`` of a head tensor)::
+
+        head tensor (B*N, S, H) ─Shape─Slice [-1:]|Gather -1─[Squeeze|Reshape]─Cast─Mul factor─Sqrt─▶ name
+
+    ``head_tensors`` are the block's (B*N, S, H) tensors, whose last dimension is ``head_size``.
+    """
+    value = g.constant(name)
+    if value is not None:
+        return float(value.reshape(-1)[0]) if value.size == 1 else miss(f"scale '{name}' has {value.size} values")
+    node = g.producer(name)
+    if node is None or depth == 0:
+        return miss(f"scale '{name}' is not computed from constants and the head size")
+    if node.op_type in ("Sqrt", "Cast", "Squeeze", "Unsqueeze", "Reshape", "Identity"):
+        inner = scalar_value(g, node.input[0], head_tensors, head_size, depth - 1)
+        return None if inner is None else (math.sqrt(inner) if node.op_type == "Sqrt" else inner)
+    if node.op_type in ("Mul", "Div"):
+        a, b = (scalar_value(g, i, head_tensors, head_size, depth - 1) for i in node.input)
+        if a is None or b is None or (node.op_type == "Div" and b == 0):
+            return None
+        return a * b if node.op_type == "Mul" else a / b
+    if node.op_type in ("Slice", "Gather") and last_dim_of_head(g, node, head_tensors):
+        return float(head_size)
+    return miss(f"scale '{name}' comes from {node.op_type}, not from constants and the head size")
+
+
+def last_dim_of_head(g: Graph, node: onnx.NodeProto, head_tensors: set[str]) -> bool:
+    """``Slice(Shape(t), [-1|2], [end])`` or ``Gather(Shape(t), -1|2)`` with ``t`` a (B*N, S, H) head tensor."""
+    shape = g.producer(node.input[0])
+    if shape is None or shape.op_type != "Shape" or shape.input[0] not in head_tensors or shape.attribute:
+        return False
+    start = g.scalar(node.input[1])
+    if node.op_type == "Gather":
+        return start in (-1, 2)
+    end = g.scalar(node.input[2]) if len(node.input) > 2 else None
+    return start in (-1, 2) and (end is None or end >= 3 or (start == 2 and end == 3))
+
+
+def position_term(g: Graph, name: str, query: str, key: str) -> str | None:
+    """One disentangled term of the bias, as DeBERTa's ``disentangled_attention_bias`` writes it::
+
+        c2p: MatMul(q3, pos_k^T) ─GatherElements(axis -1, c2p_pos)──────────────────[Div|Mul s]─▶ name
+        p2c: MatMul(k3, pos_q^T) ─GatherElements(axis -1, p2c_pos)─Transpose [0,2,1]─[Div|Mul s]─▶ name
+    """
+    _, _, inner, _ = peel_scalars(g, name)
+    node = g.producer(inner)
+    transposed = node is not None and node.op_type == "Transpose" and perm_of(node) == [0, 2, 1]
+    if transposed and node is not None:
+        node = g.producer(node.input[0])
+    if node is None or node.op_type != "GatherElements" or attr(node, "axis", 0) not in (-1, 2):
+        return miss(f"score bias term '{name}' is not a gathered relative-position product (GatherElements axis -1)")
+    product = g.producer(node.input[0])
+    reads = product.input[0] if product is not None and product.op_type == "MatMul" else None
+    if reads == query and not transposed:
+        return "c2p"
+    if reads == key and transposed:
+        return "p2c"
+    return miss(f"score bias term '{name}' is neither content-to-position (Q · pos_K) nor position-to-content "
+                "(K · pos_Q, transposed)")
+
+
+def match_disentangled_bias(g: Graph, bias: str, query: str, key: str) -> tuple[str, ...] | None:
+    """The terms of ``bias``: ``Add(c2p, p2c)`` or one of them (``pos_att_type``). Each term's GatherElements index
+    is expanded to (B*N, S_q, S_kv), so the bias has exactly the shape of the scores."""
+    add = g.producer(bias)
+    parts = list(add.input) if add is not None and add.op_type == "Add" else [bias]
+    terms = []
+    for part in parts:
+        term = position_term(g, part, query, key)
+        if term is None:
+            return None
+        terms.append(term)
+    if len(set(terms)) != len(terms):
+        return miss(f"score bias '{bias}' repeats the {terms[0]} term")
+    return tuple(terms)
+
+
+def match_disentangled_attention(g: Graph, softmax: onnx.NodeProto) -> AttentionMatch | None:
+    """DeBERTa-v2/v3 disentangled self-attention, heads batched as (B*N, S, H) for ``bmm`` (anchor: the Softmax)::
+
+        q (B,S,NH) ─Reshape─Transpose[0,2,1,3]─Reshape[-1,S,H]─▶ q3 ──────────────────────┐   q3, k3 also feed
+        k (B,S,NH) ─Reshape─Transpose[0,2,1,3]─Reshape[-1,S,H]─▶ k3 ─Transpose─Div √(H·f)─MatMul  the c2p / p2c terms
+                                             bias (B*N,S,S) = c2p + p2c ─────────────────Add
+        Softmax ◀─[Where(¬mask, lowest, ·)]◀─Reshape[-1,N,S,S]◀──────────────────────────┘
+           └─Reshape[-1,S,S]─MatMul(·, v3)─Reshape[-1,N,S,H]─Transpose[0,2,1,3]─Reshape─▶ output (B,S,NH)
+        v (B,S,NH) ─Reshape─Transpose[0,2,1,3]─Reshape[-1,S,H]─▶ v3 ──┘
+
+    ``scale_factor = 1 + len(pos_att_type)``, so the scale is ``1 / sqrt(H * scale_factor)``, a constant (dynamo) or
+    computed from ``Shape(q3)`` (TorchScript). The bias and the export's own mask are carried as they are
+    (:class:`ScoreBias`): no mask probe is needed. ``deberta_disentangled_bias_with_mask``: with the masked fill.
+    """
+    probs = match_batched_probs(g, softmax)
+    scores = match_biased_scores(g, softmax) if probs else None
+    context = match_batched_context(g, probs[0]) if probs and scores else None
+    if probs is None or scores is None or context is None:
+        return None
+    pv, prob_nodes = probs
+    q_split = match_batched_heads(g, scores.query)
+    k_split = match_batched_heads(g, scores.key) if q_split else None
+    v_split = match_batched_heads(g, pv.input[1]) if k_split else None
+    if q_split is None or k_split is None or v_split is None:
+        return None
+    heads = heads_of(g, [q_split, k_split, v_split])
+    if heads is None:
+        return None
+    if {scores.heads, context[1]} != {heads[0]}:
+        return miss(f"the scores and context unfold {scores.heads} and {context[1]} heads, the projections {heads[0]}")
+    terms = match_disentangled_bias(g, scores.bias, scores.query, scores.key)
+    if terms is None:
+        return None
+    scale = batched_scale(g, scores, {scores.query, scores.key, pv.input[1]}, heads[1])
+    if scale is None:
+        return None
+    pattern = "deberta_disentangled_bias" + ("_with_mask" if scores.mask else "")
+    nodes = (*q_split.nodes, *k_split.nodes, *v_split.nodes, *scores.nodes, *prob_nodes, pv, *context[2])
+    return AttentionMatch(
+        pattern, q_split.source, k_split.source, v_split.source, context[0], heads[0], heads[1], float(scale), None,
+        False, nodes, softmax, ScoreBias(scores.bias, terms, scores.mask),
+    )
+
+
+def batched_scale(g: Graph, scores: BiasedScores, head_tensors: set[str], head_size: int) -> float | None:
+    """The product of the factors over the product of the divisors on Q·K^T (1 when there are none)."""
+    scale = 1.0
+    for name, divides in [*((d, True) for d in scores.divisors), *((f, False) for f in scores.factors)]:
+        value = scalar_value(g, name, head_tensors, head_size)
+        if value is None or value == 0:
+            return None if value is None else miss(f"scale '{name}' is 0")
+        scale = scale / value if divides else scale * value
+    return scale
+
+
+def match_softmax_attention(g: Graph, softmax: onnx.NodeProto) -> AttentionMatch | None:
+    """Attention anchored on a Softmax: heads batched for ``bmm`` (the probabilities folded to (B*N, S, S) by a
+    Reshape, as DeBERTa-v2 writes it) go to :func:`match_disentangled_attention`, the rest to
+    :func:`match_decomposed_attention`."""
+    user = data_user(g, softmax.output[0])
+    if user is not None and user.op_type == "Reshape":
+        return match_disentangled_attention(g, softmax)
+    return match_decomposed_attention(g, softmax)

@@ -1,9 +1,13 @@
 """The fused attention node in each deployment form.
 
 - ``ort``: ``com.microsoft.MultiHeadAttention`` — ONNX Runtime's CPU and CUDA kernels. The key-padding mask
-  goes in as ``key_padding_mask`` (B, S_kv) int32 (0 = padding), ``mask_filter_value`` as in the export;
+  goes in as ``key_padding_mask`` (B, S_kv) int32 (0 = padding), ``mask_filter_value`` as in the export; an
+  additive score bias (DeBERTa's relative-position terms, the export's mask folded in: :func:`score_bias`) as
+  ``attention_bias`` (B, N, S_q, S_kv), input 5 of the contrib op (query, key, value, bias, key_padding_mask,
+  attention_bias, past_key, past_value);
 - ``onnx``: the standard opset-23 ``Attention`` on 3D tensors (``q_num_heads``/``kv_num_heads``), the padding
-  as a boolean ``attn_mask`` (B, 1, 1, S_kv) — ONNX Runtime, TensorRT >= 10.14;
+  as a boolean ``attn_mask`` (B, 1, 1, S_kv) — ONNX Runtime, TensorRT >= 10.14; a score bias as a float
+  ``attn_mask`` (B, N, S_q, S_kv), which the op adds to the scaled scores;
 - ``trt-plugin``: a node whose op type is the plugin name from ``plugins/fused_attention/spec.json``; TensorRT's
   ONNX parser maps a node it has no importer for to the plugin creator registered under the op type, the
   ``plugin_version`` and ``plugin_namespace`` string attributes, and turns the other attributes into plugin
@@ -82,13 +86,62 @@ def node_name(m: AttentionMatch, form: str) -> str:
     return f"{form}_attention/{m.anchor.name or m.anchor.output[0]}"
 
 
+BIAS_INPUTS = {"ort": "attention_bias", "onnx": "attn_mask"}  # the forms that take an additive score bias
+
+
+def bias_screen(m: AttentionMatch, form: str) -> str | None:
+    """Why ``form`` cannot take the block's score bias (it has no input for one), or None."""
+    if m.bias is None:
+        return None
+    terms = "+".join(m.bias.terms) or "score"
+    if form not in BIAS_INPUTS:
+        return (f"disentangled position bias ({terms}) needs an additive attention bias input; form {form} has none "
+                f"(forms with one: {', '.join(BIAS_INPUTS)})")
+    if form == "onnx" and m.mask is not None:
+        return f"the {terms} bias and the mask '{m.mask}' would both need the one attn_mask of form onnx"
+    return None
+
+
+def score_bias(g: Graph, m: AttentionMatch) -> str:
+    """The fused node's additive bias (B, N, S_q, S_kv), made from the match's :class:`ScoreBias`::
+
+        bias (B*N, S_q, S_kv) ─Reshape [-1, N, S_q, S_kv]─[Where(cond, fill, ·)]─▶ attention bias
+
+    The mask is applied as the export applied it (same condition, same fill, same branch order); the fused op adds
+    the result to the scaled scores, where ``scores + fill == fill`` (see ``ScoreBias``). The nodes go before the
+    block's softmax, where the bias and the mask are ready.
+    """
+    assert m.bias is not None
+    bias, stem = m.bias, m.bias.tensor
+    name = {part: g.unique_name(f"{stem}_{part}") for part in ("sizes", "target", "unfolded", "masked")}
+    lead = g.add_initializer(g.unique_name(f"{stem}_lead"), np.array([-1, m.num_heads], dtype=np.int64))
+    nodes = [
+        helper.make_node("Shape", [stem], [name["sizes"]], start=1),  # [S_q, S_kv]
+        helper.make_node("Concat", [lead, name["sizes"]], [name["target"]], axis=0),  # [-1, N, S_q, S_kv]
+        helper.make_node("Reshape", [stem, name["target"]], [name["unfolded"]]),
+    ]
+    out = name["unfolded"]
+    if (masked := bias.mask) is not None:
+        branches = [masked.fill, out] if masked.fill_when_true else [out, masked.fill]
+        nodes.append(helper.make_node("Where", [masked.condition, *branches], [name["masked"]]))
+        out = name["masked"]
+    for node in nodes:
+        node.name = node.output[0]
+        g.add_node(node, before=m.anchor)
+    return out
+
+
 def ort_node(g: Graph, m: AttentionMatch, mask: MaskMeaning | None, masks: MaskInputs) -> onnx.NodeProto:
-    """``com.microsoft.MultiHeadAttention(q, k, v, bias="", key_padding_mask)``."""
-    inputs = [m.query, m.key, m.value]
+    """``com.microsoft.MultiHeadAttention(q, k, v, bias="", key_padding_mask, attention_bias)``."""
+    inputs = [m.query, m.key, m.value, "", "", ""]
     attrs: dict[str, Any] = {"num_heads": m.num_heads, "scale": m.scale}
     if mask is not None and mask.source is not None:
-        inputs += ["", masks.int32(mask.source)]
+        inputs[4] = masks.int32(mask.source)
         attrs["mask_filter_value"] = mask.filter_value
+    if m.bias is not None:
+        inputs[5] = score_bias(g, m)
+    while not inputs[-1]:
+        inputs.pop()
     if m.causal or (mask is not None and mask.causal):
         attrs["unidirectional"] = 1
     g.require_opset(MS_DOMAIN, 1)
@@ -106,6 +159,8 @@ def onnx_node(g: Graph, m: AttentionMatch, mask: MaskMeaning | None, masks: Mask
     inputs = [m.query, m.key, m.value]
     if mask is not None and mask.source is not None:
         inputs.append(masks.keep_4d(mask.source))
+    elif m.bias is not None:  # never both: bias_screen keeps such a block unfused
+        inputs.append(score_bias(g, m))
     causal = int(m.causal or (mask is not None and mask.causal))
     return helper.make_node(
         "Attention", inputs, [m.output], name=node_name(m, "onnx"), q_num_heads=m.num_heads,

@@ -67,11 +67,15 @@ def key_padding_input(g: Graph, mask: str) -> str | None:
 
 
 def match_unpadded(g: Graph, node: onnx.NodeProto, mask_index: int) -> UnpaddedMatch | None:
-    """A self-attention node whose only extra input is a (B, S) key-padding mask from a graph input."""
+    """A self-attention node whose only extra input is a (B, S) key-padding mask from a graph input.
+
+    An attention bias is checked first: a node with one (DeBERTa's position terms, padding folded in) has no unmasked
+    twin, since ONNX Runtime's CPU flash kernel takes no bias, and its padding is not in a key-padding mask.
+    """
+    if any(node.input[mask_index + 1:]):
+        return miss("attention bias or past key/value inputs: ONNX Runtime's CPU flash kernel takes neither")
     if len(node.input) <= mask_index or not node.input[mask_index]:
         return miss("no key-padding mask: the node already takes the unmasked path")
-    if any(node.input[mask_index + 1:]):
-        return miss("attention bias or past key/value inputs")
     if extra := sorted(a.name for a in node.attribute if a.name not in CARRIED):
         return miss(f"attributes {extra} (causal, rotary, uneven QKV widths) have no unmasked twin")
     if key_padding_input(g, node.input[mask_index]) is None:
