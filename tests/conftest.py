@@ -5,44 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-WORDS = (
-    "a the man woman dog cat is are was plays playing runs running eats eating on in at with and of to "
-    "ball guitar piano park street house car red blue green big small young old happy sad food water "
-    "python function returns value list string file module class object error data model"
-).split()
-
-
-def make_tiny_bert(out: Path, layers: int = 2, hidden: int = 32, heads: int = 2, seed: int = 0,
-                   **config: float) -> Path:
-    """Save a randomly initialised BERT model folder with tokenizer and mean-pooling config.
-
-    ``config``: other BertConfig fields (e.g. ``hidden_dropout_prob=0.0``).
-    """
-    import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    out.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]]
-    vocab += list("abcdefghijklmnopqrstuvwxyz.,!?")
-    (out / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab=str(out / "vocab.txt"), do_lower_case=True)
-    config = BertConfig(
-        vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
-        intermediate_size=hidden * 2, max_position_embeddings=512, **config,
-    )
-    torch.manual_seed(seed)
-    model = BertModel(config)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "1_Pooling").mkdir(exist_ok=True)
-    (out / "1_Pooling" / "config.json").write_text('{"pooling_mode_mean_tokens": true}')
-    (out / "modules.json").write_text(
-        '[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},'
-        '{"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},'
-        '{"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]'
-    )
-    return out
+from support.tiny_models import WORDS, make_tiny_bert
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from tegrastats_lines import AGX_ORIN, ORIN_NANO, ORIN_NANO_LOADED, TX2, XAVIER
+from support.tegrastats_lines import AGX_ORIN, ORIN_NANO, ORIN_NANO_LOADED, TX2, XAVIER
 
 from edgedistill.bench.jetson import clocks_locked, parse_nvpmodel
 from edgedistill.bench.power import Sample, TegrastatsSampler, board_rail, energy_summary, parse_line

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import yaml
 from safetensors.numpy import load_file
+from support.tiny_models import make_tiny_bert
 
 from edgedistill.distill.distributed import World, current_world
-from tests.conftest import make_tiny_bert
 
 pytest.importorskip("torch.distributed")
 

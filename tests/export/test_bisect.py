@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from support.perturb import perturb_layer
 
 from edgedistill.artifacts import Artifact
 from edgedistill.config import ExportConfig
@@ -14,7 +15,6 @@ from edgedistill.errors import VerificationError
 from edgedistill.export import stage as export
 from edgedistill.export.bisect import bisect_onnx, describe, layer_of, scope_chain
 from edgedistill.models.task_model import load_task_model
-from tests.export.perturb import perturb_layer
 
 CFG = ExportConfig(dynamic={"batch": [1, 4], "sequence": [1, 64]})
 LAYER = "backbone.encoder.layer.1"

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from support.perturb import perturb_layer
 
 from edgedistill.config import ExportConfig
 from edgedistill.export.bisect import bisect_onnx
@@ -20,7 +21,6 @@ from edgedistill.fuse.verify import compare_graphs, verification_feeds
 from edgedistill.models.onnx_file import onnx_io
 from edgedistill.models.task_model import TaskModel
 from edgedistill.tasks.inputs import IMAGE_INPUT
-from tests.export.perturb import perturb_layer
 
 CFG = ExportConfig(dynamic={"batch": [1, 8], "sequence": [1, 8]}, atol=1e-5)
 EXPORTS = {  # name: (exporter, opset, attention implementation, expected pattern)

@@ -7,7 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
-from attention_reference import attention
+from support.attention_reference import attention
 
 from edgedistill.errors import InputError, MissingDependencyError
 from edgedistill.plugins import loader

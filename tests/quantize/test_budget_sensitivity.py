@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from quant_helpers import op_counts
+from support.quantize import op_counts
 
 from edgedistill.config import QuantizeBudget, quantize_step
 from edgedistill.errors import InputError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import onnx
-from quant_helpers import embed, min_cosine
+from support.quantize import embed, min_cosine
 
 from edgedistill.config import quantize_step
 from edgedistill.quantize import stage

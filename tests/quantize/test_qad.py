@@ -12,6 +12,7 @@ import pytest
 import torch
 from onnx import numpy_helper
 from onnxruntime.quantization.quant_utils import compute_scale_zp
+from support.quantize import embed, min_cosine, op_counts
 
 from edgedistill.artifacts import Artifact
 from edgedistill.config import StaticInt8, quantize_step
@@ -22,7 +23,6 @@ from edgedistill.quantize import fake_quant as fq
 from edgedistill.quantize import qad, stage
 from edgedistill.quantize.data import QadData, QuantizeData, default_qad_losses
 from edgedistill.quantize.presets import StaticSettings, resolve
-from tests.quantize.quant_helpers import embed, min_cosine, op_counts
 
 U8 = fq.QuantSpec()
 
@@ -88,7 +88,7 @@ def test_qparams_are_ort_s(spec: fq.QuantSpec, rmin: float, rmax: float) -> None
 @pytest.fixture(scope="module")
 def teacher_outputs(tiny_texts: list[str], tmp_path_factory: pytest.TempPathFactory) -> np.ndarray:
     """Embeddings of the texts by another tiny BERT (other seed, same vocabulary): a teacher to distil from."""
-    from tests.conftest import make_tiny_bert
+    from support.tiny_models import make_tiny_bert
 
     model, tokenizer = load_task_model(make_tiny_bert(tmp_path_factory.mktemp("teacher"), seed=1),
                                        "sentence-embedding")

@@ -6,7 +6,7 @@ import dataclasses
 
 import onnx
 import pytest
-from quant_helpers import embed, min_cosine, op_counts
+from support.quantize import embed, min_cosine, op_counts
 
 from edgedistill.config import quantize_step
 from edgedistill.errors import InputError

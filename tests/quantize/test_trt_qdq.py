@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from quant_helpers import embed, min_cosine, op_counts
+from support.quantize import embed, min_cosine, op_counts
 
 from edgedistill.config import quantize_step
 from edgedistill.quantize import stage

@@ -124,3 +124,20 @@ def write_image_folder(root: Path, classes: int = 3, per_class: int = 6, size: i
             pixels[..., c % 3] += 150
             Image.fromarray(pixels.astype("uint8")).save(root / f"class{c}" / f"{n}.png")
     return root
+
+
+def make_tiny_bert(out: Path, layers: int = 2, hidden: int = 32, heads: int = 2, seed: int = 0,
+                   **config: float) -> Path:
+    """Save a randomly initialised BERT sentence-embedding folder (WordPiece tokenizer over :data:`VOCAB`, mean
+    pooling, 512 positions). ``config``: other BertConfig fields (e.g. ``hidden_dropout_prob=0.0``)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    out.mkdir(parents=True, exist_ok=True)
+    bert = BertConfig(vocab_size=len(VOCAB), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                      intermediate_size=hidden * 2, max_position_embeddings=512, **config)
+    torch.manual_seed(seed)
+    BertModel(bert).save_pretrained(out, safe_serialization=True)
+    write_tokenizer(out, "bert")
+    write_sentence_transformers_files(out)
+    return out

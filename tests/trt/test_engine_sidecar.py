@@ -7,7 +7,7 @@ import json
 
 import onnx
 import pytest
-from test_engine_plan import encoder
+from support.onnx_graphs import encoder
 
 from edgedistill.errors import ConfigError, InputError
 from edgedistill.targets import load_target
