@@ -6,39 +6,21 @@ import math
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
-from fusion_graphs import batches, eager_scaled_scores, onnx_attention_op, sdpa_decomposed
+from support.fusion_graphs import (
+    assert_same_outputs,
+    batches,
+    eager_scaled_scores,
+    fused_copy,
+    onnx_attention_op,
+    ops,
+    run,
+    sdpa_decomposed,
+)
 
 from edgedistill.errors import InputError
-from edgedistill.fuse import fuse_attention
 from edgedistill.fuse.forms import plugin_problems
 from edgedistill.plugins import fused_attention_spec
-
-
-def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], optimize: bool = True) -> np.ndarray:
-    options = ort.SessionOptions()
-    if not optimize:
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
-    return session.run(["y"], feeds)[0]
-
-
-def fused_copy(model: onnx.ModelProto, form: str = "ort") -> tuple[onnx.ModelProto, dict]:
-    fused = onnx.ModelProto()
-    fused.CopyFrom(model)
-    counts = {c.fusion: c for c in fuse_attention(fused, form)}
-    return fused, counts
-
-
-def ops(model: onnx.ModelProto) -> list[str]:
-    return [n.op_type for n in model.graph.node]
-
-
-def assert_same_outputs(model: onnx.ModelProto, fused: onnx.ModelProto) -> None:
-    for label, feeds in batches():
-        want, got = run(model, feeds, optimize=False), run(fused, feeds)
-        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=label)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from fusion_graphs import sdpa_decomposed
-from test_fusion_synthetic import assert_same_outputs, fused_copy, ops
+from support.fusion_graphs import assert_same_outputs, fused_copy, ops, sdpa_decomposed
 
 from edgedistill.artifacts import Artifact
 from edgedistill.config import ExportConfig, FuseConfig, quantize_step

@@ -8,9 +8,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from fusion_graphs import batches, sdpa_decomposed
 from onnx import TensorProto, helper
-from test_fusion_synthetic import assert_same_outputs, fused_copy, ops
+from support.fusion_graphs import assert_same_outputs, batches, fused_copy, ops, sdpa_decomposed
 
 from edgedistill.fuse import pack_qkv
 from edgedistill.fuse.graph import Graph, sort_topologically

@@ -10,7 +10,10 @@ import math
 
 import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
+
+from edgedistill.fuse import fuse_attention
 
 LOWEST = float(np.finfo(np.float32).min)
 
@@ -145,3 +148,28 @@ def batches(hidden=16, seed=0) -> list[tuple[str, dict[str, np.ndarray]]]:
         mask = (np.arange(seq)[None, :] < lengths[:, None]).astype(np.int64)
         out.append((label, {"x": x, "attention_mask": mask}))
     return out
+
+
+def run(model: onnx.ModelProto, feeds: dict[str, np.ndarray], optimize: bool = True) -> np.ndarray:
+    options = ort.SessionOptions()
+    if not optimize:
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(["y"], feeds)[0]
+
+
+def fused_copy(model: onnx.ModelProto, form: str = "ort") -> tuple[onnx.ModelProto, dict]:
+    fused = onnx.ModelProto()
+    fused.CopyFrom(model)
+    counts = {c.fusion: c for c in fuse_attention(fused, form)}
+    return fused, counts
+
+
+def ops(model: onnx.ModelProto) -> list[str]:
+    return [n.op_type for n in model.graph.node]
+
+
+def assert_same_outputs(model: onnx.ModelProto, fused: onnx.ModelProto) -> None:
+    for label, feeds in batches():
+        want, got = run(model, feeds, optimize=False), run(fused, feeds)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=label)
