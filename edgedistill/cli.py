@@ -211,6 +211,8 @@ def quantize(
                                                               + default(StaticInt8, "calibration_size"))] = None,
     texts: Annotated[Path | None, typer.Option(help="Text file (one per line): calibration texts first, then "
                                                     "evaluation texts for --budget-min / --sensitivity.")] = None,
+    images: Annotated[Path | None, typer.Option(help="Image models: a folder of images (or of class folders), "
+                                                     "calibration images first, then evaluation ones.")] = None,
     budget_min: Annotated[
         float | None, typer.Option(help="Keep sensitive layers float until fidelity >= this.")
     ] = None,
@@ -228,21 +230,21 @@ def quantize(
                         calibration_size=calibration_size, budget=budget, sensitivity=sensitivity)
         steps_default = PipelineConfig.model_fields["quantize"].get_default(call_default_factory=True)
         modes = mode or [s.mode for s in steps_default]
-        steps = [step_for(m, options) for m in modes]
+        steps = steps_for(modes, options)
         size = max((getattr(s, "calibration_size", 0) for s in steps), default=0)
-        data = text_file_data(texts, size) if texts is not None else None
+        data = samples_data(sample_list(texts, images), size) if texts or images else None
         return api.quantize(model, out, steps, task, force, data)
 
     for artifact in guarded(work):
         typer.echo(f"{artifact.name}: {artifact.path}")
 
 
-def step_for(mode: str, options: dict[str, Any]) -> Any:
-    """The step of ``mode`` with the options given, validated like YAML; an option the mode does not take is an
-    error rather than ignored.
+def steps_for(modes: list[str], options: dict[str, Any]) -> list[Any]:
+    """The steps of ``modes`` with the options given, validated like YAML. With several modes an option goes to
+    each mode that takes it; an option no given mode takes is an error rather than ignored.
 
     Raises:
-        ConfigError: an unknown mode, an option the mode does not take, or a bad value.
+        ConfigError: an unknown mode, an option no given mode takes, or a bad value.
     """
     from pydantic import ValidationError
 
@@ -251,26 +253,43 @@ def step_for(mode: str, options: dict[str, Any]) -> Any:
     from edgedistill.errors import ConfigError
 
     try:
-        cls = MODES[known(mode, tuple(MODES), "quantization mode")]
+        classes = [(m, MODES[known(m, tuple(MODES), "quantization mode")]) for m in modes]
     except ValueError as err:
         raise ConfigError(f"--mode: {err}") from None
-    if extra := [k for k in options if k not in cls.model_fields]:
+    if extra := [k for k in options if not any(k in cls.model_fields for _, cls in classes)]:
         flag = "--" + extra[0].replace("_", "-")
-        takes = ", ".join(f for f in cls.model_fields if f != "mode")
-        raise ConfigError(f"{flag} does not apply to mode {mode}; it takes: {takes}")
-    try:
-        return quantize_step(mode=mode, **options)
-    except ValidationError as err:
-        raise ConfigError(format_validation_error(err, f"--mode {mode}")) from None
+        takes = ", ".join(sorted({f for _, cls in classes for f in cls.model_fields if f != "mode"}))
+        raise ConfigError(f"{flag} does not apply to mode {', '.join(modes)}; it takes: {takes}")
+    steps = []
+    for mode, cls in classes:
+        try:
+            steps.append(quantize_step(mode=mode, **{k: v for k, v in options.items() if k in cls.model_fields}))
+        except ValidationError as err:
+            raise ConfigError(format_validation_error(err, f"--mode {mode}")) from None
+    return steps
 
 
-def text_file_data(path: Path, calibration_size: int) -> Any:
-    """QuantizeData from a text file: the first ``calibration_size`` lines calibrate, the rest evaluate."""
+def sample_list(texts: Path | None, images: Path | None) -> list[str]:
+    """The samples given on the command line: the lines of a text file, or the images of a folder."""
+    from edgedistill.errors import ConfigError
+
+    if texts and images:
+        raise ConfigError("give --texts (text models) or --images (image models), not both")
+    if images is not None:
+        from edgedistill.data.labelled import image_paths
+
+        return image_paths(images)
     from edgedistill.data.corpus import read_text_lines
+
+    assert texts is not None
+    return read_text_lines(texts)
+
+
+def samples_data(samples: list[str], calibration_size: int) -> Any:
+    """QuantizeData from samples: the first ``calibration_size`` calibrate, the rest evaluate."""
     from edgedistill.quantize.data import QuantizeData
 
-    lines = read_text_lines(path)
-    return QuantizeData(calibration_texts=lines[:calibration_size], eval_texts=lines[calibration_size:])
+    return QuantizeData(calibration_texts=samples[:calibration_size], eval_texts=samples[calibration_size:])
 
 
 @app.command()

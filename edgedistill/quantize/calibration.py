@@ -1,4 +1,4 @@
-"""Calibration: tokenised batches of texts fed to ONNX Runtime's calibrators, with ranges cached on disk.
+"""Calibration: batches of samples (texts, image paths) fed to ONNX Runtime's calibrators, ranges cached on disk.
 
 Calibration runs the model once over every text with every activation exposed; it is the slow part
 of static quantization. Its result (one range or histogram-derived range per tensor) is saved as
@@ -19,46 +19,55 @@ import numpy as np
 from edgedistill.errors import InputError
 from edgedistill.quantize.data import MIN_CALIBRATION, QuantizeData
 from edgedistill.quantize.presets import StaticSettings
+from edgedistill.tasks import Task
 
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
 
-def calibration_texts(data: QuantizeData | None, settings: StaticSettings) -> list[str]:
-    """The first ``calibration_size`` non-blank texts.
+def calibration_texts(data: QuantizeData | None, settings: StaticSettings, modality: str = "text") -> list[str]:
+    """The first ``calibration_size`` non-blank samples (texts, or image paths for an image model).
 
     Raises:
-        InputError: no data, or fewer than MIN_CALIBRATION texts.
+        InputError: no data, or fewer than MIN_CALIBRATION samples.
     """
     texts = [t for t in (data.calibration_texts if data else []) if t.strip()][: settings.calibration_size]
     if len(texts) < MIN_CALIBRATION:
+        noun, flag = ("images", "--images") if modality == "image" else ("texts", "--texts")
         raise InputError(
-            f"static INT8 needs at least {MIN_CALIBRATION} calibration texts, got {len(texts)}; "
-            "pass more texts (data.calibration_texts) or use mode dynamic-int8")
+            f"static INT8 needs at least {MIN_CALIBRATION} calibration {noun}, got {len(texts)}; "
+            f"pass more ({flag}, data.calibration_texts) or use mode dynamic-int8")
     return texts
 
 
-class TextBatches:
-    """ORT ``CalibrationDataReader``: texts tokenised per batch.
+class SampleBatches:
+    """ORT ``CalibrationDataReader``: samples (texts, or image paths) made into the model's inputs per batch by its
+    Task.
 
-    MinMax takes batches of any shape, so each batch pads only to its own longest text. ORT's histogram
+    MinMax takes batches of any shape, so each text batch pads only to its own longest text. ORT's histogram
     calibrators (entropy, percentile) stack all batches into one array, so with ``same_shape`` every
-    batch pads to the set's longest text and the last batch is filled up with texts from the start.
+    text batch pads to the set's longest text and the last batch is filled up with samples from the start
+    (images are one size already).
     """
 
-    def __init__(self, tokenizer: Any, texts: list[str], input_names: list[str], batch_size: int, max_length: int,
-                 same_shape: bool = False):
-        self.tokenizer, self.input_names, self.max_length = tokenizer, input_names, max_length
-        self.batch_size = min(batch_size, len(texts))
-        self.texts = texts + texts[: -len(texts) % self.batch_size] if same_shape else texts
-        self.pad_to = max(token_counts(tokenizer, texts, max_length)) if same_shape else None
+    def __init__(self, task: Task, preprocessor: Any, samples: list[str], input_names: list[str], batch_size: int,
+                 max_length: int, same_shape: bool = False):
+        self.task, self.preprocessor, self.input_names, self.max_length = task, preprocessor, input_names, max_length
+        self.batch_size = min(batch_size, len(samples))
+        self.samples = samples + samples[: -len(samples) % self.batch_size] if same_shape else samples
+        text = task.modality == "text"
+        self.pad_to = max(token_counts(preprocessor, samples, max_length)) if same_shape and text else None
         self.batches: Iterator[dict[str, np.ndarray]] = iter(self.encode())
 
     def encode(self) -> Iterator[dict[str, np.ndarray]]:
-        padding = "max_length" if self.pad_to else "longest"
-        for start in range(0, len(self.texts), self.batch_size):
-            enc = self.tokenizer(self.texts[start:start + self.batch_size], padding=padding, truncation=True,
-                                 max_length=self.pad_to or self.max_length, return_tensors="np")
-            yield {name: np.asarray(enc[name], dtype=np.int64) for name in self.input_names}  # (B, S)
+        for start in range(0, len(self.samples), self.batch_size):
+            batch = self.samples[start:start + self.batch_size]
+            if self.pad_to:
+                enc = self.preprocessor(batch, padding="max_length", truncation=True, max_length=self.pad_to,
+                                        return_tensors="np")
+                feeds = {name: np.asarray(enc[name], dtype=np.int64) for name in enc}
+            else:
+                feeds = self.task.encode(self.preprocessor, batch, self.max_length)
+            yield {name: feeds[name] for name in self.input_names}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self.batches, None)

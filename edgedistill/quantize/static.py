@@ -20,7 +20,7 @@ from edgedistill.config import Calibrated
 from edgedistill.engines.tokenizer import load_preprocessor
 from edgedistill.errors import InputError
 from edgedistill.models.onnx_file import onnx_io
-from edgedistill.quantize.calibration import TextBatches, cache_key, calibration_texts, calibrator_options
+from edgedistill.quantize.calibration import SampleBatches, cache_key, calibration_texts, calibrator_options
 from edgedistill.quantize.common import (
     ONNX_NAME,
     is_large,
@@ -30,6 +30,7 @@ from edgedistill.quantize.common import (
 from edgedistill.quantize.data import QuantizeData
 from edgedistill.quantize.groups import NodeGroup, node_groups
 from edgedistill.quantize.presets import StaticSettings
+from edgedistill.tasks import get_task
 
 
 @dataclass
@@ -41,7 +42,7 @@ class CalibratedModel:
     settings: StaticSettings
     groups: list[NodeGroup]
     cache: Path
-    reader: TextBatches | None
+    reader: SampleBatches | None
     large: bool
 
     @property
@@ -52,7 +53,8 @@ class CalibratedModel:
 def calibrate(model: Artifact, folder: Path, settings: StaticSettings, data: QuantizeData | None,
               group_by: str = "matmul") -> CalibratedModel:
     """Pre-process ``model`` into ``folder`` and set up its calibration (ranges are computed on first use)."""
-    texts = calibration_texts(data, settings)
+    task = get_task(model.task)
+    texts = calibration_texts(data, settings, task.modality)
     plain = without_fast_path(model.path, folder)
     prepared = prepare(plain, folder / "prepared" / ONNX_NAME)
     source = onnx.load(str(plain), load_external_data=False)  # keeps the exporter's module names
@@ -62,8 +64,9 @@ def calibrate(model: Artifact, folder: Path, settings: StaticSettings, data: Qua
     reader = None
     if not cache.is_file():
         inputs = [name for name, _, _ in onnx_io(prepared)[0]]
-        reader = TextBatches(load_preprocessor(model), texts, inputs, data.batch_size if data else 32,
-                             data.max_length if data else 128, same_shape=settings.calibration != "minmax")
+        reader = SampleBatches(task, load_preprocessor(model), texts, inputs,
+                               data.batch_size if data else 32, data.max_length if data else 128,
+                               same_shape=settings.calibration != "minmax")
     return CalibratedModel(model, prepared, settings, groups, cache, reader, is_large(model.path))
 
 

@@ -38,7 +38,7 @@ def test_ranges_are_cached_and_reused(float_model, quant_data, tmp_path, monkeyp
     def no_calibration(*args, **kwargs):
         raise AssertionError("calibrated again despite the cache")
 
-    monkeypatch.setattr(static, "TextBatches", no_calibration)
+    monkeypatch.setattr(static, "SampleBatches", no_calibration)
     second = stage.run(step, float_model, tmp_path / "b", data)
     texts = quant_data.eval_texts[:8]
     assert min_cosine(embed(first.path, texts), embed(second.path, texts)) > 0.999999
