@@ -33,7 +33,7 @@ lint: setup
 	$(VENV)/bin/ruff check edgedistill tests benchmarks
 
 typecheck: setup
-	$(VENV)/bin/mypy edgedistill
+	$(VENV)/bin/mypy edgedistill benchmarks
 
 # The same build step an installed wheel uses (`edgedistill plugins build`), into the checkout's build folder.
 plugins: setup

@@ -31,7 +31,7 @@ def row(report: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def measured(run_dir: Path, wall_s: float | None) -> dict[str, float | None]:
-    report = json.loads((run_dir / "report.json").read_text())
+    report = json.loads((run_dir / "report" / "report.json").read_text())
     manifest = json.loads((run_dir / "manifest.json").read_text())
     int8 = next(r for r in report["rows"] if r["name"].endswith("int8"))
     teacher = row(report, "teacher")

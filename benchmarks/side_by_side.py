@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).parent / "optimum"))
 from optimum_teacher import build, optimum_env  # noqa: E402
 
 from edgedistill.artifacts import Artifact  # noqa: E402
-from edgedistill.bench import run  # noqa: E402
+from edgedistill.bench import benchmark  # noqa: E402
 
 AREA = area_of(__file__)
 STUDENTS = (("student", "hf", "distill/student"), ("student-onnx", "onnx", "export/model.onnx"),
@@ -74,7 +74,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         anchors = optimum_teacher(teacher, work / "optimum")
-        results = run(cfg, [teacher, *anchors, *students], work / "teacher-baseline")  # type: ignore[arg-type]
+        results = benchmark(cfg, [teacher, *anchors, *students])  # type: ignore[arg-type]
         print(f"threads {results['env']['threads']}, load avg {results['env']['load_avg_1m']}, "
               f"{results['env']['cpu']}")
         print_comparisons(results["comparisons"])
@@ -83,7 +83,7 @@ def main() -> int:
         if best:
             second = cfg.model_copy(update={"backends": ["onnxruntime"]})
             anchor = next(a for a in anchors if a.name == best)
-            versus = run(second, [anchor, students[-1]], work / "optimum-baseline")
+            versus = benchmark(second, [anchor, students[-1]])
             print_comparisons(versus["comparisons"])
             out = args.out.with_name(f"{args.out.stem}-vs-optimum{args.out.suffix}") if args.out else None
             save_results(args, "side-by-side", versus, label=f"{args.label}-vs-optimum", out=out)

@@ -13,14 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
 from options import DEMO_RUN, add_out, add_suite, area_of, save_results, shown
 from suite import load_suite
 
 from edgedistill.artifacts import Artifact
-from edgedistill.bench import run
+from edgedistill.bench import benchmark
 
 AREA = area_of(__file__)
 DEFAULT_MODEL = DEMO_RUN / "export" / "model.onnx"
@@ -37,16 +36,15 @@ def main() -> int:
     _, cfg = load_suite(args.suite)
     artifact = Artifact("student-onnx", "onnx", args.model)
     p50s, runs = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for i in range(2):
-            results = run(cfg, [artifact], Path(tmp) / f"run{i}")  # type: ignore[arg-type]
-            p50s += [{r["shape"]: r["p50_ms"] for r in results["results"]}]
-            row = results["results"][0]
-            load = os.getloadavg()[0]
-            runs.append({"p50_ms": p50s[-1], "cv": row["cv"], "iterations": row["iterations"], "load_avg_1m": load})
-            env = results["env"]  # the bench's fingerprint, with its thread settings
-            print(f"run {i + 1}: " + ", ".join(f"{s} p50 {v:.3f} ms" for s, v in p50s[-1].items())
-                  + f" (cv {row['cv']:.1%}, {row['iterations']} calls, load avg {load:.2f})")
+    for i in range(2):
+        results = benchmark(cfg, [artifact])  # type: ignore[arg-type]
+        p50s += [{r["shape"]: r["p50_ms"] for r in results["results"]}]
+        row = results["results"][0]
+        load = os.getloadavg()[0]
+        runs.append({"p50_ms": p50s[-1], "cv": row["cv"], "iterations": row["iterations"], "load_avg_1m": load})
+        env = results["env"]  # the bench's fingerprint, with its thread settings
+        print(f"run {i + 1}: " + ", ".join(f"{s} p50 {v:.3f} ms" for s, v in p50s[-1].items())
+              + f" (cv {row['cv']:.1%}, {row['iterations']} calls, load avg {load:.2f})")
     worst = max(abs(p50s[1][s] / p50s[0][s] - 1) for s in p50s[0])
     ok = worst <= TARGET
     print(f"{'PASS' if ok else 'FAIL'} p50 differs by {worst:.2%} between runs (target <= {TARGET:.0%})")

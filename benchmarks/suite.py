@@ -23,7 +23,7 @@ SUITES = Path(__file__).parent / "suites"
 
 
 def load_suite(path: Path | str) -> tuple[dict[str, Any], BenchConfig]:
-    """(suite dict, bench config object accepted by ``edgedistill.bench.run``).
+    """(suite dict, bench config object accepted by ``edgedistill.bench.benchmark``).
 
     Raises:
         ConfigError: unknown key, or a value BenchConfig rejects.

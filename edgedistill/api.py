@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgedistill.artifacts import MANIFEST, Artifact, read_manifest, sha256_json
+from edgedistill.artifacts import Artifact
 from edgedistill.config import (
     BenchConfig,
-    Calibrated,
     DynamicInt8,
     EvaluateConfig,
     ExportConfig,
@@ -24,114 +23,32 @@ from edgedistill.config import (
     QuantizeStep,
     load_config,
 )
-from edgedistill.errors import InputError
-from edgedistill.models.onnx_file import onnx_metadata
+from edgedistill.models.onnx_file import ONNX_NAME
+from edgedistill.pipeline_data import (
+    array_hash,
+    data_fingerprint,
+    needs_data,
+    pipeline_quantize_data,
+    stored_teacher_outputs,
+    teacher_artifact,
+)
+from edgedistill.resolve import artifact_from_path, onnx_source, pick
 from edgedistill.run_lock import run_lock
-from edgedistill.rundir import RunDir, dump, open_run_dir, relocate
+from edgedistill.rundir import RunDir, dump, open_run_dir, run_artifacts
 
 if TYPE_CHECKING:
     import numpy as np
 
     from edgedistill.estimate.roofline import Estimate
-    from edgedistill.quantize.data import QadData, QuantizeData
+    from edgedistill.quantize.data import QuantizeData
     from edgedistill.trt.options import BuildOptions
 
-DEFAULT_TASK = "sentence-embedding"
+__all__ = ["artifact_from_path", "bench", "build", "distill", "estimate", "evaluate", "export", "fuse", "package",
+           "pick", "quantize", "report", "run"]
 
 
 def as_config(config: PipelineConfig | str | Path) -> PipelineConfig:
     return config if isinstance(config, PipelineConfig) else load_config(config)
-
-
-def is_run_dir(path: Path) -> bool:
-    return (path / MANIFEST).is_file()
-
-
-def onnx_task(path: Path) -> str:
-    """The task recorded in an ONNX file's metadata by our exporter, else the default."""
-    return onnx_metadata(path).get("edgedistill.task", DEFAULT_TASK)
-
-
-def check_bench_shapes(artifact: Artifact, cfg: BenchConfig) -> None:
-    """Refuse shapes outside the dynamic range an ONNX file was exported (and verified) for.
-
-    Raises:
-        InputError: naming the shape, the axis and the exported range.
-    """
-    from edgedistill.config import DynamicAxes, check_shape_in_range
-
-    meta = onnx_metadata(artifact.path) if artifact.kind == "onnx" else {}
-    if "edgedistill.batch_range" not in meta:
-        return
-    ranges = {k: meta[f"edgedistill.{k}_range"].split(",") for k in ("batch", "sequence")
-              if f"edgedistill.{k}_range" in meta}  # an image model has no sequence axis
-    dynamic = DynamicAxes.model_validate(ranges)
-    for shape in cfg.shapes:
-        try:
-            check_shape_in_range(shape, dynamic, where=f"{artifact.name} ({artifact.path.name}): shape {shape.label}")
-        except ValueError as err:
-            raise InputError(str(err).replace("widen export.dynamic", "re-export with a wider range")) from None
-
-
-def artifact_from_path(path: Path, task: str | None = None, name: str | None = None) -> Artifact:
-    """An :class:`Artifact` for a plain path: an ``.onnx`` file or a Hugging Face model folder.
-
-    Raises:
-        InputError: the path does not exist or is neither.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"model not found: {path}")
-    if path.is_file():
-        if path.suffix != ".onnx":
-            raise InputError(f"{path}: expected an .onnx file or a Hugging Face model folder")
-        label = name or (path.parent.name if path.stem == "model" else path.stem)
-        return Artifact(label, "onnx", path, task or onnx_task(path))
-    if not (path / "config.json").is_file():
-        raise InputError(f"{path}: not a Hugging Face model folder (no config.json) and not a run directory")
-    return Artifact(name or path.name, "hf", path, task or DEFAULT_TASK)
-
-
-def stage_artifacts(run_dir: Path) -> dict[str, list[Artifact]]:
-    """The artifacts a run directory holds, by the stage that made them, read from its manifest."""
-    found: dict[str, list[Artifact]] = {}
-    for stage, entry in read_manifest(run_dir)["stages"].items():
-        for item in entry.get("metrics", {}).get("artifacts", []):
-            found.setdefault(stage, []).append(Artifact(item["name"], item["kind"], run_dir / item["path"],
-                                                        item["task"], item.get("meta", {})))
-    return found
-
-
-def run_artifacts(run_dir: Path) -> dict[str, Artifact]:
-    """The artifacts a run directory holds, by name."""
-    return {a.name: a for made in stage_artifacts(run_dir).values() for a in made}
-
-
-def pick(model: Path | Artifact, stages: tuple[str, ...], task: str | None = None) -> Artifact:
-    """Resolve ``model``: an Artifact, a plain path, or a run directory — then the output of the first of
-    ``stages`` that ran there (the student of distill, the ONNX file of export or fuse), however it was named
-    (an export of ``models/bert`` is ``bert-onnx``).
-
-    Raises:
-        InputError: the path is no model, or none of the stages has run in the run directory.
-    """
-    if isinstance(model, Artifact):
-        return model
-    model = Path(model)
-    if not (model.is_dir() and is_run_dir(model)):
-        return artifact_from_path(model, task)
-    made = stage_artifacts(model)
-    for stage in stages:
-        if stage in made:
-            trained = [a for a in made[stage] if not a.name.endswith("-untrained")]
-            return (trained or made[stage])[0]
-    raise InputError(f"run directory {model} has no output of {' or '.join(stages)} yet; run "
-                     f"`edgedistill {stages[-1]}` there first")
-
-
-def artifact_entry(artifact: Artifact, root: Path) -> dict[str, Any]:
-    return {"name": artifact.name, "kind": artifact.kind, "task": artifact.task,
-            "path": str(artifact.path.relative_to(root)), "meta": artifact.meta}
 
 
 def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> Artifact:
@@ -149,15 +66,13 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
     section = {k: dump(getattr(cfg, k)) for k in ("teacher", "student", "data", "distill")}
     inputs = {"teacher": cfg.teacher.path} if cfg.teacher.path is not None else {}
 
-    def work(partial: Path) -> dict[str, Any]:
-        metrics = stage.run(cfg, partial, cache_dir=run.root / "cache", refresh_cache=force)
-        made = [Artifact("student-untrained", "hf", partial / "untrained", cfg.teacher.task),
-                Artifact("student", "hf", partial / "student", cfg.teacher.task)]
-        metrics["artifacts"] = [artifact_entry(relocate(a, partial, run.path("distill")), run.root) for a in made]
-        return metrics
+    def make(partial: Path) -> list[Artifact]:
+        student = stage.run(cfg, partial, cache_dir=run.root / "cache", refresh_cache=force)
+        return [student, stage.untrained_artifact(cfg, partial)]
 
-    run.stage("distill", section, inputs, ["student", "untrained", stage.HELDOUT], work, world)
-    return run_artifacts(run.root)["student"]
+    made = run.made("distill", section, inputs, ["student", "untrained", stage.HELDOUT], make,
+                    summary=None, world=world)
+    return made[0]
 
 
 def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None, task: str | None = None,
@@ -177,22 +92,16 @@ def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None
     cfg = config or ExportConfig()
     if cfg.opset == "auto":
         cfg = cfg.model_copy(update={"opset": opset_for_form(fuse_form)})
-    run = RunDir(out, force)
-    name = f"{source.name}-onnx"
-
-    def work(partial: Path) -> dict[str, Any]:
-        made = onnx_export.run(cfg, source, partial, bisect=bisect)
-        made = Artifact(name, made.kind, made.path, made.task, made.meta)
-        entry = artifact_entry(relocate(made, partial, run.path("export")), run.root)
-        return {"artifacts": [entry], "verification": made.meta.get("verification")}
-
-    run.stage("export", dump(cfg), {"model": source.path}, ["model.onnx"], work)
-    return run_artifacts(run.root)[name]
+    made = RunDir(out, force).made(
+        "export", dump(cfg), {"model": source.path}, [ONNX_NAME],
+        lambda partial: [onnx_export.run(cfg, source, partial, bisect=bisect)], summary=("verification",))
+    return made[0]
 
 
 def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, task: str | None = None,
          force: bool = False) -> Artifact:
     """Fuse attention in an ONNX model (or a run's export); the result is verified against the unfused graph.
+    Warns when some attention blocks stay unfused (the report marks it too).
 
     Raises:
         VerificationError: fused and unfused outputs differ beyond tolerance (nothing is published).
@@ -202,44 +111,11 @@ def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, ta
 
     source = pick(model, ("export",), task)
     cfg = config or FuseConfig()
-    run = RunDir(out, force)
-    name = f"{base_name(source)}-fused"
-
-    def work(partial: Path) -> dict[str, Any]:
-        made = fusion.run(cfg, source, partial)
-        made = Artifact(name, made.kind, made.path, made.task, made.meta)
-        entry = artifact_entry(relocate(made, partial, run.path("fuse")), run.root)
-        return {"artifacts": [entry], "attention": made.meta.get("attention"),
-                "verification": made.meta.get("verification")}
-
-    metrics = run.stage("fuse", dump(cfg), {"model": source.path}, [fusion.ONNX_NAME], work)
-    attention = metrics.get("attention") or {}
-    if attention.get("fused", 0) < attention.get("found", 0):
-        from edgedistill.progress import console
-
-        reasons = attention.get("skipped") or [{"reason": "see fuse/fusion.json"}]
-        console.print(f"[yellow]warning:[/yellow] fuse: {attention['fused']} of {attention['found']} attention "
-                      f"blocks fused in {name}; the others stay as exported ({reasons[0]['reason']})",
-                      highlight=False)
-    return run_artifacts(run.root)[name]
-
-
-def base_name(artifact: Artifact) -> str:
-    """``student`` for ``student-onnx`` and ``student-fused``: the model the ONNX file was made from."""
-    return artifact.name.removesuffix("-fused").removesuffix("-onnx")
-
-
-def onnx_source(model: Path | Artifact, what: str) -> Artifact:
-    """The ONNX file a device stage starts from: a file, an artifact, or a run directory's fused (else exported)
-    model.
-
-    Raises:
-        InputError: no ONNX model there.
-    """
-    source = pick(model, ("fuse", "export"))
-    if source.kind != "onnx":
-        raise InputError(f"{what} takes an ONNX model; {source.path} is a {source.kind} artifact — export it first")
-    return source
+    made = RunDir(out, force).made(
+        "fuse", dump(cfg), {"model": source.path}, [ONNX_NAME],
+        lambda partial: [fusion.run(cfg, source, partial)], summary=("attention", "verification"))
+    fusion.warn_unfused(made[0])
+    return made[0]
 
 
 def build(model: Path | Artifact, target: str, out: Path, options: BuildOptions | None = None, force: bool = False,
@@ -256,15 +132,11 @@ def build(model: Path | Artifact, target: str, out: Path, options: BuildOptions 
 
     source = onnx_source(model, "build")
     opts = options or BuildOptions()
-    run = RunDir(out, force)
     inputs = {"model": source.path} | ({"plugin": opts.plugin_library} if opts.plugin_library else {})
-
-    def work(partial: Path) -> dict[str, Any]:
-        made = build_stage.run(opts, target, source, partial, build_fn or build_serialized)
-        return {"artifacts": [artifact_entry(relocate(made, partial, run.path("build")), run.root)]}
-
-    run.stage("build", {"target": target, "options": dump(opts)}, inputs, ["model.engine", "model.engine.json"], work)
-    return run_artifacts(run.root)[f"{source.name}-{target}"]
+    made = RunDir(out, force).made(
+        "build", {"target": target, "options": dump(opts)}, inputs, list(build_stage.OUTPUTS),
+        lambda partial: [build_stage.run(opts, target, source, partial, build_fn or build_serialized)])
+    return made[0]
 
 
 def package(model: Path | Artifact, target: str, out: Path, options: BuildOptions | None = None,
@@ -281,15 +153,10 @@ def package(model: Path | Artifact, target: str, out: Path, options: BuildOption
 
     source = onnx_source(model, "package")
     opts = options or BuildOptions()
-    run = RunDir(out, force)
-
-    def work(partial: Path) -> dict[str, Any]:
-        made = package_stage.run(opts, target, source, partial)
-        return {"artifacts": [artifact_entry(relocate(made, partial, run.path("package")), run.root)]}
-
-    outputs = [package_stage.FOLDER, f"{package_stage.FOLDER}.tar.gz"]
-    run.stage("package", {"target": target, "options": dump(opts)}, {"model": source.path}, outputs, work)
-    return run_artifacts(run.root)[f"{source.name}-bundle-{target}"]
+    made = RunDir(out, force).made(
+        "package", {"target": target, "options": dump(opts)}, {"model": source.path}, list(package_stage.OUTPUTS),
+        lambda partial: [package_stage.run(opts, target, source, partial)])
+    return made[0]
 
 
 def estimate(model: Path | Artifact, target: str, precision: str | None = None, dims: dict[str, int] | None = None,
@@ -300,20 +167,16 @@ def estimate(model: Path | Artifact, target: str, precision: str | None = None, 
     Raises:
         ConfigError: unknown target or precision. InputError: not an ONNX model, an unsized or unknown dimension.
     """
-    from edgedistill.artifacts import atomic_write_json
     from edgedistill.estimate import estimate as run_estimate
+    from edgedistill.estimate import stage as estimate_stage
 
     source = onnx_source(model, "estimate")
     found = run_estimate(source.path, target, precision, dims)
     if out is not None:
-        run = RunDir(out, force)
-
-        def work(partial: Path) -> dict[str, Any]:
-            atomic_write_json(partial / "estimate.json", found.to_dict())
-            return {"estimate": {k: v for k, v in found.to_dict().items() if k != "top_nodes"}}
-
         section = {"target": target, "precision": precision, "dims": dims or {}}
-        run.stage("estimate", section, {"model": source.path}, ["estimate.json"], work)
+        RunDir(out, force).made("estimate", section, {"model": source.path}, [estimate_stage.ESTIMATE],
+                                lambda partial: [estimate_stage.run(found, source, target, partial)],
+                                summary=("estimate",))
     return found
 
 
@@ -321,11 +184,11 @@ def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None
              force: bool = False, data: QuantizeData | None = None) -> list[Artifact]:
     """Quantize an ONNX model (or a run's export/fuse output) with each step; returns the quantized artifacts.
 
-    ``data`` carries calibration texts (static-int8, trt-int8) and evaluation texts / STS pairs (sensitivity,
+    ``data`` carries calibration samples (static-int8, trt-int8) and evaluation samples / STS pairs (sensitivity,
     accuracy budget); dynamic-int8 and fp16 need none.
 
     Raises:
-        InputError: a step needs data that was not given, too few calibration texts, an already-quantized model.
+        InputError: a step needs data that was not given, too few calibration samples, an already-quantized model.
     """
     from edgedistill.quantize import stage as quantize_stage
 
@@ -333,150 +196,77 @@ def quantize(model: Path | Artifact, out: Path, steps: list[QuantizeStep] | None
     steps = [DynamicInt8()] if steps is None else steps
     if not steps:
         return []
-    run = RunDir(out, force)
-    names = [f"{base_name(source)}-{s.label}" for s in steps]
 
-    def work(partial: Path) -> dict[str, Any]:
-        entries = []
-        for step, name in zip(steps, names):
-            made = quantize_stage.run(step, source, partial / step.label, data)
-            made = Artifact(name, made.kind, made.path, made.task, made.meta)
-            entries.append(artifact_entry(relocate(made, partial, run.path("quantize")), run.root))
-        return {"artifacts": entries}
+    def make(partial: Path) -> list[Artifact]:
+        return [quantize_stage.run(step, source, partial / step.label, data) for step in steps]
 
     section = {"steps": dump(steps), "data": data_fingerprint(data)}
-    run.stage("quantize", section, {"model": source.path}, [f"{s.label}/model.onnx" for s in steps], work)
-    found = run_artifacts(run.root)
-    return [found[n] for n in names]
-
-
-def data_fingerprint(data: QuantizeData | None) -> str | None:
-    """A hash of the texts a quantization step saw, so new calibration or eval texts redo the stage."""
-    if data is None:
-        return None
-    from edgedistill.data.corpus import texts_hash
-
-    sts = (data.sts.sentences1, data.sts.sentences2, data.sts.scores.tolist()) if data.sts is not None else None
-    qad = [str(data.qad.student), texts_hash(data.qad.texts), dump(data.qad.losses)] if data.qad else None
-    return sha256_json([data.calibration_texts, data.eval_texts, sts, data.max_length, qad])
-
-
-def needs_data(step: QuantizeStep) -> bool:
-    """Whether a step needs calibration or evaluation data: every calibrated mode does."""
-    return isinstance(step, Calibrated)
-
-
-def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:
-    """Calibration texts from the training texts (never the held-out ones), evaluation on the held-out texts
-    and the eval (dev) STS pairs — the test split is never used for a choice."""
-    from edgedistill.data.corpus import load_train_texts, split_holdout
-    from edgedistill.data.stsb import read_sts
-    from edgedistill.quantize.data import QuantizeData
-
-    train, heldout = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
-    size = max(s.calibration_size for s in cfg.quantize if isinstance(s, Calibrated))
-    qad = qad_data(cfg, out, train, heldout) if any(s.mode == "qad-int8" for s in cfg.quantize) else None
-    return QuantizeData(calibration_texts=train[:size], eval_texts=heldout,
-                        sts=read_sts(cfg.data.eval.path) if cfg.data.eval and cfg.data.eval.source == "stsb" else None,
-                        cache_dir=out / "cache" / "calibration", max_length=cfg.evaluate.max_length,
-                        threads=cfg.bench.threads, qad=qad)
-
-
-def array_hash(array: np.ndarray) -> str:
-    import hashlib
-
-    import numpy as np
-
-    return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()
-
-
-def stored_teacher_outputs(cfg: PipelineConfig, out: Path) -> tuple[list[str], list[str], np.ndarray]:
-    """(training texts, held-out texts, the teacher's outputs for both in that order), read from the label store
-    the distill stage filled — the teacher is not asked again for anything stored."""
-    from edgedistill.data.corpus import load_train_texts, split_holdout
-    from edgedistill.distill.stage import label_with_teacher
-    from edgedistill.models.teachers import load_teacher
-
-    train, heldout = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
-    targets = label_with_teacher(cfg, load_teacher(cfg.teacher, cfg.distill.max_length), train + heldout,
-                                 out / "cache")
-    return train, heldout, targets
-
-
-def teacher_artifact(cfg: PipelineConfig) -> Artifact | None:
-    """The teacher as the evaluate and bench stages run it: a Hugging Face folder or an ONNX file; None for a
-    recorded or HTTP teacher (its outputs come from the label store; there is nothing local to time)."""
-    t = cfg.teacher
-    if t.source == "huggingface" and t.path is not None:
-        return Artifact("teacher", "hf", t.path, t.task)
-    if t.source == "onnx" and t.path is not None:
-        return Artifact("teacher", "onnx", t.path, t.task, {"tokenizer": str(t.tokenizer)} if t.tokenizer else {})
-    return None
-
-
-def qad_data(cfg: PipelineConfig, out: Path, train: list[str], heldout: list[str]) -> QadData:
-    """What quantization-aware distillation trains from: the float student, the training texts and the teacher's
-    outputs for them — read from the label store the distill stage filled, so the teacher does not run again."""
-    from edgedistill.quantize.data import QadData, default_qad_losses
-
-    _, _, targets = stored_teacher_outputs(cfg, out)
-    losses = [s for s in cfg.distill.losses if not s.white_box] or default_qad_losses()
-    return QadData(student=out / "distill" / "student", texts=train, teacher_outputs=targets[: len(train)],
-                   losses=losses, seed=cfg.distill.seed)
+    outputs = [f"{s.label}/{ONNX_NAME}" for s in steps]
+    return RunDir(out, force).made("quantize", section, {"model": source.path}, outputs, make)
 
 
 def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldout: list[str],
              sets: dict[str, Any], config: EvaluateConfig | None = None, force: bool = False,
              reference: np.ndarray | None = None) -> dict[str, Any]:
     """Measure every model the same way, with its Task's metrics: fidelity to ``teacher`` on ``heldout`` samples,
-    the task metric on each scored set (``sets``: name → ``data.eval``-style config, e.g. STS pairs).
+    the task metric on each scored set (``sets``: name → ``data.eval``-style config, e.g. STS pairs); writes
+    ``evaluate/metrics.json``.
 
     ``reference``: the teacher's outputs for ``heldout`` when there is no ``teacher`` artifact to run (a recorded
     or HTTP teacher: its stored labels).
+
+    Returns:
+        ``{"quality": {artifact: metrics}}``.
     """
     from edgedistill.evaluate import stage as evaluate_stage
 
     cfg = config or EvaluateConfig()
-    run = RunDir(out, force)
     inputs = {a.name: a.path for a in models} | {f"data_{k}": s.path for k, s in sets.items()}
     section = {"evaluate": dump(cfg), "heldout": len(heldout), "teacher": teacher.name if teacher else None,
                "sets": {k: dump(s) for k, s in sets.items()},
                "reference": None if reference is None else array_hash(reference)}
-
-    def work(partial: Path) -> dict[str, Any]:
-        return evaluate_stage.run(cfg, models, partial, teacher, heldout, sets, reference)
-
-    return run.stage("evaluate", section, inputs, [evaluate_stage.METRICS], work)
+    made = RunDir(out, force).made(
+        "evaluate", section, inputs, [evaluate_stage.METRICS],
+        lambda partial: [evaluate_stage.run(cfg, models, partial, teacher, heldout, sets, reference)])
+    return made[0].meta
 
 
 def bench(models: Sequence[Path | Artifact], out: Path, config: BenchConfig | None = None, task: str | None = None,
           force: bool = False) -> dict[str, Any]:
     """Benchmark models side by side in one run (same inputs, same threads); writes ``bench/results.json``.
 
+    Returns:
+        ``{"p50_ms": {"artifact@shape": median}}``.
     Raises:
         InputError: a model is missing or not a model, or a shape lies outside an ONNX model's fixed dims.
     """
-    from edgedistill.bench import runner
+    from edgedistill.bench import stage as bench_stage
 
     cfg = config or BenchConfig()
     artifacts = [pick(m, ("distill",), task) for m in models]
-    for artifact in artifacts:
-        check_bench_shapes(artifact, cfg)
-    run = RunDir(out, force)
-    inputs = {a.name: a.path for a in artifacts}
-    return run.stage("bench", dump(cfg), inputs, ["results.json"],
-                     lambda partial: summarize_bench(runner.run(cfg, artifacts, partial)))
+    for artifact in artifacts:  # before the stage starts: a bad shape is an input error, not a failed stage
+        bench_stage.check_bench_shapes(artifact, cfg)
+    made = RunDir(out, force).made("bench", dump(cfg), {a.name: a.path for a in artifacts}, [bench_stage.RESULTS],
+                                   lambda partial: [bench_stage.run(cfg, artifacts, partial)])
+    return made[0].meta
 
 
-def summarize_bench(results: dict[str, Any]) -> dict[str, Any]:
-    return {"p50_ms": {f"{r['artifact']}@{r['shape']}": r["p50_ms"] for r in results["results"]}}
+def report(run_dir: Path, force: bool = False) -> dict[str, Any]:
+    """Write the ledger of ``run_dir`` (``report/report.md``, ``.json``, ``.png``, ``.html``) from its evaluate and
+    bench results; returns the report (as in ``report.json``).
 
+    Raises:
+        InputError: neither evaluate nor bench has run there, or their results are unreadable.
+    """
+    from edgedistill.artifacts import read_json
+    from edgedistill.report import stage as report_stage
+    from edgedistill.report.ledger import load_inputs
 
-def report(run_dir: Path) -> dict[str, Any]:
-    """Write ``report.md``, ``report.json`` and ``report.png`` into ``run_dir`` from its evaluate and bench results."""
-    from edgedistill.report import run as write_report
-
-    return write_report(Path(run_dir))
+    run_dir = Path(run_dir)
+    load_inputs(run_dir)  # says which stage to run before a report stage starts
+    made = RunDir(run_dir, force).made("report", {}, report_stage.report_inputs(run_dir), list(report_stage.FILES),
+                                       lambda partial: [report_stage.run(run_dir, partial)])
+    return read_json(made[0].path.with_name("report.json"))
 
 
 def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> dict[str, Any]:
@@ -512,4 +302,4 @@ def run_stages(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
     benched = [a for a in ([teacher] if teacher else []) + [student, *onnx_models, *quantized]
                if (a.kind == "hf" and "torch" in backends) or (a.kind == "onnx" and "onnxruntime" in backends)]
     bench(benched, out, cfg.bench, force=force)
-    return report(out)
+    return report(out, force)

@@ -18,8 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from edgedistill.config.base import DEFAULT_TASK
+
 MANIFEST = "manifest.json"
-ArtifactKind = Literal["hf", "onnx", "trt", "bundle"]
+ArtifactKind = Literal["hf", "onnx", "trt", "bundle", "metrics", "results", "report", "estimate"]
 
 
 @dataclass(frozen=True)
@@ -27,15 +29,22 @@ class Artifact:
     """A model produced or consumed by a stage.
 
     ``kind`` is ``hf`` (a Hugging Face model folder, run by torch), ``onnx`` (a file, run by ONNX Runtime), ``trt``
-    (a TensorRT engine) or ``bundle`` (a device bundle folder, built on the device).
+    (a TensorRT engine) or ``bundle`` (a device bundle folder, built on the device) for a model; ``metrics``
+    (evaluate), ``results`` (bench), ``report`` or ``estimate`` for what a stage measured about models.
     ``task`` is the model's task (its output is an embedding or logits).
     """
 
     name: str
     kind: ArtifactKind
     path: Path
-    task: str = "sentence-embedding"
+    task: str = DEFAULT_TASK
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def base_name(self) -> str:
+        """``student`` for ``student-onnx`` and ``student-fused``: the model an ONNX file was made from, which
+        names what later stages make of it (``student-dynamic-int8``)."""
+        return self.name.removesuffix("-fused").removesuffix("-onnx")
 
 
 def umask_mode(mode: int = 0o666) -> int:

@@ -123,7 +123,7 @@ def given(**values: Any) -> dict[str, Any]:
 def export(
     model: Annotated[Path, typer.Argument(help="Hugging Face model folder, or a run directory.")],
     out: OutOpt,
-    opset: Annotated[str | None, typer.Option(help="ONNX opset (17-23), or auto." + default(ExportConfig, "opset"))]
+    opset: Annotated[str | None, typer.Option(help="ONNX opset, or auto." + default(ExportConfig, "opset"))]
     = None,
     exporter: Annotated[str | None, typer.Option(help="dynamo or torchscript." + default(ExportConfig, "exporter"))]
     = None,
@@ -351,11 +351,11 @@ def compare(
 
 
 @app.command()
-def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")]) -> None:
-    """Write report.md, report.json and report.png for a run directory and print the table."""
+def report(run_dir: Annotated[Path, typer.Argument(help="Run directory.")], force: ForceOpt = False) -> None:
+    """Write the run's ledger (report/report.md, .json, .png, .html) and print the table."""
     from edgedistill import api
 
-    show_report(guarded(lambda: api.report(run_dir)))
+    show_report(guarded(lambda: api.report(run_dir, force)))
 
 
 @app.command()
@@ -520,10 +520,11 @@ def estimate(
 
 
 def opset_number(text: str) -> int:
+    from edgedistill.config.export import OPSET_MAX, OPSET_MIN
     from edgedistill.errors import ConfigError
 
     if not text.isdigit():
-        raise ConfigError(f"--opset {text!r}: expected a number (17-23) or auto")
+        raise ConfigError(f"--opset {text!r}: expected a number ({OPSET_MIN}-{OPSET_MAX}) or auto")
     return int(text)
 
 

@@ -53,27 +53,58 @@ def default_text(field: Any) -> str:
     return f"`{value}`"
 
 
-def rows(model: type[BaseModel], prefix: str = "", seen: set[str] | None = None) -> list[str]:
-    """One row per field, then the fields of the models it holds (each key once, for unions of models)."""
-    seen = set() if seen is None else seen
+def merged_type(annotations: list[Any]) -> str:
+    """One type for a key several union members share: their Literals joined into one, other types listed."""
+    literals = [a for a in annotations if typing.get_origin(a) is typing.Literal]
+    if len(literals) == len(annotations):
+        values = list(dict.fromkeys(v for a in literals for v in typing.get_args(a)))
+        return f"Literal{values}"
+    return " | ".join(dict.fromkeys(type_name(a) for a in annotations))
+
+
+def member_label(model: type[BaseModel]) -> str:
+    """How a config names a union member: its ``mode`` or ``source`` values (``static-int8``), else its class."""
+    for name in ("mode", "source"):
+        field = model.model_fields.get(name)
+        if field is not None and typing.get_origin(field.annotation) is typing.Literal:
+            return "/".join(map(str, typing.get_args(field.annotation)))
+    return model.__name__
+
+
+def row(key: str, fields: list[Any], members: list[str], of: int) -> str:
+    """The row of ``key`` (declared by ``members``, ``of`` union members in all; one field outside unions)."""
+    defaults = list(dict.fromkeys(default_text(f) for f in fields))
+    doc = next((f.description for f in fields if f.description), "") or ""
+    if len(members) < of:
+        doc = f"{doc} ({', '.join(members)} only)".strip()
+    kind = type_name(fields[0].annotation) if len(fields) == 1 else merged_type([f.annotation for f in fields])
+    default = defaults[0] if len(defaults) == 1 else "by kind"
+    kind, doc = kind.replace("|", "\\|"), doc.replace("|", "\\|")
+    return f"| `{key}` | {kind} | {default} | {doc} |"
+
+
+def rows(models: list[type[BaseModel]], prefix: str = "") -> list[str]:
+    """One row per field, then the fields of the models it holds; the members of a union of models share one set
+    of rows (each key once, its types merged, saying which members declare it when not all do)."""
+    keys: dict[str, list[tuple[str, Any]]] = {}
+    for model in models:
+        for name, field in model.model_fields.items():
+            keys.setdefault(name, []).append((member_label(model), field))
     out = []
-    for name, field in model.model_fields.items():
+    for name, declared in keys.items():
+        fields = [f for _, f in declared]
         key = f"{prefix}{name}"
-        if key in seen:
-            continue
-        seen.add(key)
-        doc = (field.description or "").replace("|", "\\|")
-        kind = type_name(field.annotation).replace("|", "\\|")
-        out.append(f"| `{key}` | {kind} | {default_text(field)} | {doc} |")
-        many = typing.get_origin(field.annotation) is list
-        for child in models_in(field.annotation):
-            out.extend(rows(child, f"{key}[]." if many else f"{key}.", seen))
+        out.append(row(key, fields, [m for m, _ in declared], len(models)))
+        children = [m for f in fields for m in models_in(f.annotation)]
+        if children:
+            many = any(typing.get_origin(f.annotation) is list for f in fields)
+            out.extend(rows(list(dict.fromkeys(children)), f"{key}[]." if many else f"{key}."))
     return out
 
 
 def config_reference() -> str:
     header = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    return "\n".join([BEGIN, *header, *rows(PipelineConfig), END])
+    return "\n".join([BEGIN, *header, *rows([PipelineConfig]), END])
 
 
 def replace_block(text: str) -> str:

@@ -11,7 +11,9 @@ Layout of a run directory::
     DIR/quantize/<mode>/model.onnx
     DIR/evaluate/metrics.json  quality of every artifact, measured the same way
     DIR/bench/results.json     latency of every artifact, measured in one run
-    DIR/report.md, report.json, report.png, report.html
+    DIR/report/report.md       the ledger (+ report.json, report.png, report.html)
+    DIR/build/, DIR/package/   a TensorRT engine + sidecar; a device bundle (+ .tar.gz)
+    DIR/estimate/              a roofline estimate (an estimate, never a measurement)
 
 A stage writes into ``DIR/<stage>.partial/`` (a long stage checkpoints there) and is renamed into place when it
 finishes. The partial folder carries the key of the config and inputs it was started under: work resumes from it
@@ -27,13 +29,23 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from edgedistill.artifacts import Artifact, Manifest, atomic_write_json, read_json, sha256_json, sha256_path, stage_dir
+from edgedistill.artifacts import (
+    Artifact,
+    Manifest,
+    atomic_write_json,
+    read_json,
+    read_manifest,
+    sha256_json,
+    sha256_path,
+    stage_dir,
+)
 from edgedistill.distill.distributed import SINGLE, World
 from edgedistill.errors import InputError
 from edgedistill.progress import console
 from edgedistill.run_lock import run_lock
 
 StageFn = Callable[[Path], dict[str, Any]]
+MakeFn = Callable[[Path], list[Artifact]]
 PARTIAL_KEY = ".stage-key.json"
 
 
@@ -104,11 +116,11 @@ class RunDir:
                 console.print(f"[dim]{name}: inputs and config unchanged — skipped (use --force to redo)[/dim]")
                 entry = self.manifest.stage(name) or {}
                 return dict(entry.get("metrics", {}))
-            self.prepare_partial(name, key, {"config": config, "inputs": input_hashes})
-            world.barrier()
             console.print(f"[bold]{name}[/bold] …")
             start = time.perf_counter()
             try:
+                self.prepare_partial(name, key, {"config": config, "inputs": input_hashes})
+                world.barrier()
                 with stage_dir(self.path(name)) as partial:
                     metrics = fn(partial)
                     (partial / PARTIAL_KEY).unlink(missing_ok=True)
@@ -121,6 +133,25 @@ class RunDir:
         console.print(f"[green]{name}[/green] done in {wall:.1f} s")
         world.barrier()
         return metrics
+
+    def made(self, name: str, config: Any, inputs: dict[str, Path], outputs: list[str], make: MakeFn,
+             summary: tuple[str, ...] | None = (), world: World = SINGLE) -> list[Artifact]:
+        """Run a stage whose work makes artifacts: ``make(partial)`` returns them inside the partial folder; the
+        manifest row lists them at their final place, with the ``summary`` keys of the first one's ``meta`` as the
+        row's metrics (for None, its whole ``meta`` moves there). Returns the stage's artifacts (the recorded ones
+        when skipped).
+        """
+        def work(partial: Path) -> dict[str, Any]:
+            artifacts = make(partial)
+            if summary is None:
+                metrics, artifacts[0] = dict(artifacts[0].meta), replace(artifacts[0], meta={})
+            else:
+                metrics = {k: artifacts[0].meta.get(k) for k in summary}
+            entries = [artifact_entry(relocate(a, partial, self.path(name)), self.root) for a in artifacts]
+            return metrics | {"artifacts": entries}
+
+        self.stage(name, config, inputs, outputs, work, world)
+        return stage_artifacts(self.root).get(name, [])
 
     def prepare_partial(self, name: str, key: str, made_under: dict[str, Any]) -> None:
         """Keep ``<stage>.partial`` only if it was started under ``key`` (then the stage resumes from it); say why
@@ -143,6 +174,27 @@ class RunDir:
             shutil.rmtree(partial)
         partial.mkdir(parents=True, exist_ok=True)
         atomic_write_json(marker, {"key": key, "made_under": made_under})
+
+
+def artifact_entry(artifact: Artifact, root: Path) -> dict[str, Any]:
+    """An artifact as its stage's manifest row lists it (path relative to the run directory)."""
+    return {"name": artifact.name, "kind": artifact.kind, "task": artifact.task,
+            "path": str(artifact.path.relative_to(root)), "meta": artifact.meta}
+
+
+def stage_artifacts(run_dir: Path) -> dict[str, list[Artifact]]:
+    """The artifacts a run directory holds, by the stage that made them, read from its manifest."""
+    found: dict[str, list[Artifact]] = {}
+    for stage, entry in read_manifest(run_dir)["stages"].items():
+        for item in entry.get("metrics", {}).get("artifacts", []):
+            found.setdefault(stage, []).append(Artifact(item["name"], item["kind"], run_dir / item["path"],
+                                                        item["task"], item.get("meta", {})))
+    return found
+
+
+def run_artifacts(run_dir: Path) -> dict[str, Artifact]:
+    """The artifacts a run directory holds, by name."""
+    return {a.name: a for made in stage_artifacts(run_dir).values() for a in made}
 
 
 def drop_if_nothing_done(partial: Path) -> None:

@@ -19,4 +19,4 @@ def test_demo_beats_the_untrained_student_and_keeps_sts(tmp_path):
     assert rows["teacher"]["sts_test_spearman"] == pytest.approx(82.0, abs=0.2)
     assert rows["student"]["sts_eval_spearman"] >= rows["student-untrained"]["sts_eval_spearman"]
     assert rows["student-dynamic-int8"]["sts_test_spearman"] >= 80.0
-    assert json.loads((tmp_path / "report.json").read_text())["rows"]
+    assert json.loads((tmp_path / "report" / "report.json").read_text())["rows"]

@@ -69,7 +69,7 @@ def test_a_shipped_example_runs_end_to_end_from_another_folder(installed):
     bin_dir, elsewhere, env = installed
     done = run([str(bin_dir / "edgedistill"), "run", "pkg:edgedistill/examples/minilm-quick.yaml", "--out", "runs/q"],
                elsewhere, env)
-    report = json.loads((elsewhere / "runs" / "q" / "report.json").read_text())
+    report = json.loads((elsewhere / "runs" / "q" / "report" / "report.json").read_text())
     rows = {r["name"]: r for r in report["rows"]}
     assert {"teacher", "student", "student-onnx", "student-fused", "student-dynamic-int8"} <= set(rows)
     assert rows["teacher"]["sts_eval_spearman"] == pytest.approx(86.7, abs=0.2)  # the shipped STS-B dev split

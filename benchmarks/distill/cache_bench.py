@@ -9,6 +9,7 @@ Target: second epoch ≤ 0.55× the first.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tempfile
 import time
@@ -24,8 +25,8 @@ from options import TEACHER  # noqa: E402
 
 from edgedistill.config import DistillConfig, LossSpec  # noqa: E402
 from edgedistill.data.corpus import python_docs_corpus  # noqa: E402
+from edgedistill.distill.depth import select_layers  # noqa: E402
 from edgedistill.distill.label_store import LabelStore  # noqa: E402
-from edgedistill.distill.students import select_layers  # noqa: E402
 from edgedistill.distill.trainer import train  # noqa: E402
 from edgedistill.models.task_model import load_task_model  # noqa: E402
 from edgedistill.models.teachers.huggingface import HuggingFaceTeacher  # noqa: E402
@@ -37,9 +38,14 @@ def teacher_dir(tmp: Path) -> Path:
 
         return resolve_pkg_path(TEACHER)
     except Exception:
-        from conftest import make_tiny_bert
+        from support.tiny_models import make_tiny_bert  # tests/support: the suite's tiny models
 
         return make_tiny_bert(tmp / "bert", layers=6, hidden=384, heads=12)
+
+
+def stored_rows(store: LabelStore, teacher: HuggingFaceTeacher, texts: list[str], idx: object) -> np.ndarray:
+    """The teacher's outputs for rows ``idx``, from the label store (the teacher runs only for rows not stored)."""
+    return store.get(np.asarray(idx), teacher, texts)
 
 
 def main() -> None:
@@ -64,8 +70,7 @@ def main() -> None:
         for epoch in range(2):
             store = LabelStore(tmp / "cache", "bench", len(texts), args.batch)  # reopened: a later run
             start = time.perf_counter()
-            train(student, tok, texts, lambda idx, store=store: store.get(np.asarray(idx), teacher, texts), cfg,
-                  tmp / f"work{epoch}")
+            train(student, tok, texts, functools.partial(stored_rows, store, teacher, texts), cfg, tmp / f"work{epoch}")
             times.append(time.perf_counter() - start)
         print(f"teacher {path.name if path.name != 'model' else 'all-MiniLM-L6-v2'}, student layers {args.layers}, "
               f"{len(texts)} texts, batch {args.batch}, {args.threads} threads")

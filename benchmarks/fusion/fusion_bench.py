@@ -27,7 +27,7 @@ from options import add_out, add_teacher, area_of, save_results  # noqa: E402
 from edgedistill.bench.inputs import make_feeds  # noqa: E402
 from edgedistill.bench.interleave import interleaved_ms  # noqa: E402
 from edgedistill.config import ExportConfig, FuseConfig, Shape  # noqa: E402
-from edgedistill.distill.students import select_layers  # noqa: E402
+from edgedistill.distill.depth import select_layers  # noqa: E402
 from edgedistill.engines.ort_session import OrtSession  # noqa: E402
 from edgedistill.export.exporter import export_onnx  # noqa: E402
 from edgedistill.fuse.stage import fuse_file  # noqa: E402

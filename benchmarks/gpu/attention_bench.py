@@ -18,6 +18,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: options
@@ -38,7 +39,7 @@ def time_ms(fn, warmup: int, iters: int, repeats: int, timing: str = "graph") ->
     for _ in range(warmup):
         fn()
     torch.cuda.synchronize()
-    run = lambda: [fn() for _ in range(iters)]  # noqa: E731
+    run: Callable[[], object] = lambda: [fn() for _ in range(iters)]  # noqa: E731
     if timing == "graph":
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph, capture_error_mode="relaxed"):

@@ -29,7 +29,7 @@ BUILD = Path(__file__).with_name("build_teacher.py")
 def optimum_env(overlay: Path | None = DEFAULT_OVERLAY) -> dict[str, str] | None:
     """Environment for a subprocess that can import Optimum's ONNX Runtime tools, or None if none can."""
     probe = [sys.executable, "-c", "import optimum.exporters.onnx, optimum.onnxruntime"]
-    candidates = [{}] + ([{"PYTHONPATH": str(overlay)}] if overlay and overlay.is_dir() else [])
+    candidates: list[dict[str, str]] = [{}] + ([{"PYTHONPATH": str(overlay)}] if overlay and overlay.is_dir() else [])
     for extra in candidates:
         env = {**os.environ, **extra, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         if subprocess.run(probe, env=env, capture_output=True).returncode == 0:

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: opt
 from options import add_out, add_run, add_sts, add_teacher, add_work, area_of, recorded, save_results  # noqa: E402
 
 from edgedistill.artifacts import Artifact  # noqa: E402
-from edgedistill.config import quantize_step  # noqa: E402
+from edgedistill.config import StaticInt8, quantize_step  # noqa: E402
 from edgedistill.data.stsb import read_sts  # noqa: E402
 from edgedistill.evaluate.metrics import row_cosine  # noqa: E402
 from edgedistill.models.task_model import TaskModel, load_task_model, save_task_model  # noqa: E402
@@ -41,7 +41,7 @@ from edgedistill.quantize import stage  # noqa: E402
 from edgedistill.quantize.data import QadData, QuantizeData, default_qad_losses  # noqa: E402
 from edgedistill.quantize.latency import median_latency_ms  # noqa: E402
 from edgedistill.quantize.quality import Reference  # noqa: E402
-from edgedistill.quantize.static import run as static_run  # noqa: E402
+from edgedistill.quantize.static_int8 import static_int8  # noqa: E402
 
 AREA = area_of(__file__)
 
@@ -109,7 +109,7 @@ def build(args: argparse.Namespace, model: Artifact, data: QuantizeData) -> dict
     from edgedistill.export.exporter import export_onnx
     from edgedistill.models.tokenizer_files import copy_preprocessor_files
 
-    static = quantize_step(mode="static-int8", preset=args.preset)
+    static = StaticInt8.for_preset(args.preset)
     steps = {"dynamic-int8": quantize_step(mode="dynamic-int8"), f"static {args.preset} minmax": static,
              f"qad-int8 {args.preset} ({args.steps} steps)": quantize_step(
                  mode="qad-int8", preset=args.preset, qad_steps=args.steps, qad_lr=args.lr,
@@ -119,7 +119,7 @@ def build(args: argparse.Namespace, model: Artifact, data: QuantizeData) -> dict
         start = time.perf_counter()
         built[name] = stage.run(step, model, args.work / f"v{i}", data)
         if name.startswith("static"):  # the QAD graph's form without training: residual Adds read float tensors
-            built[f"{name}, float residuals"] = static_run(static, model, args.work / "static-float-residuals", data,
+            built[f"{name}, float residuals"] = static_int8(static, model, args.work / "static-float-residuals", data,
                                                            finish=float_residuals)
         built[name].meta["build_s"] = round(time.perf_counter() - start, 1)
         print(f"built {name} in {built[name].meta['build_s']} s", json.dumps(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 Probe = Callable[[], float]
 
@@ -45,7 +45,7 @@ def interleaved(probes: Sequence[Probe], iterations: int, rounds: int,
     return samples
 
 
-def interleaved_ms(calls: dict[str, Callable[[], object]], rounds: int, per_round: int,
+def interleaved_ms(calls: Mapping[str, Callable[[], object]], rounds: int, per_round: int,
                    round_warmup: int = 1) -> dict[str, list[float]]:
     """Milliseconds per call for each named callable, timed interleaved (see :func:`interleaved`)."""
 

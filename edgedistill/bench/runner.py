@@ -4,8 +4,8 @@ With one contender (artifact × backend) each shape is timed on its own. With se
 first and timed **interleaved** per shape — rounds of A B, then B A, … — so slow drift of the machine
 falls on every contender alike; the results then carry ``comparisons``: the first contender's median
 over each other's (the speed-up) with a 95% bootstrap interval and the per-round IQR.
-Load time and the first (cold) inference are timed apart from the steady state. Output: ``results.json``
-(schema :data:`SCHEMA`, JSON Schema in ``results.schema.json``).
+Load time and the first (cold) inference are timed apart from the steady state. Output: the results document
+(schema :data:`SCHEMA`, JSON Schema in ``results.schema.json``), which the bench stage writes.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import gc
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from edgedistill.artifacts import Artifact, atomic_write_json
+from edgedistill.artifacts import Artifact
 from edgedistill.bench.energy_pass import energy_pass
 from edgedistill.bench.env import fingerprint
 from edgedistill.bench.inputs import check_shapes, make_feeds, shared_spec
@@ -36,7 +35,6 @@ from edgedistill.errors import InputError
 from edgedistill.tasks.inputs import InputSpec
 
 SCHEMA = 2
-RESULTS = "results.json"
 
 
 def bench_session(session: Session, shapes: list[Shape], warmup: int, iterations: int, min_duration_s: float, *,
@@ -147,11 +145,11 @@ def results_doc(settings: BenchSettings, rows: list[dict[str, Any]], comparisons
             "power": energy}
 
 
-def run(cfg: BenchConfig, artifacts: list[Artifact], out: Path) -> dict[str, Any]:
-    """Benchmark every artifact on every fitting backend in ``cfg.backends``; write ``out/results.json``.
+def benchmark(cfg: BenchConfig, artifacts: list[Artifact]) -> dict[str, Any]:
+    """Benchmark every artifact on every fitting backend in ``cfg.backends``.
 
     Returns:
-        The results document as written (see ``results.schema.json``): ``{"schema": 2, "created", "env",
+        The results document (see ``results.schema.json``): ``{"schema": 2, "created", "env",
         "settings", "results": [row, ...], "comparisons": [...], "power": {...} | None}``; each row is a
         :func:`bench_session` row plus artifact, backend, contender, load_s, load_rss_mb, cold_ms, file_mb.
     Raises:
@@ -177,6 +175,4 @@ def run(cfg: BenchConfig, artifacts: list[Artifact], out: Path) -> dict[str, Any
     results = results_doc(settings, rows, comparisons, energy)
     del contenders
     gc.collect()
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out / RESULTS, results)
     return results

@@ -11,6 +11,7 @@ from edgedistill.errors import InputError
 from edgedistill.trt.options import BuildOptions
 
 FOLDER = "bundle"
+OUTPUTS = (FOLDER, f"{FOLDER}.tar.gz")
 
 
 def run(options: BuildOptions, target: str, source: Artifact, out: Path) -> Artifact:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
-TASKS = ("sentence-embedding", "sequence-classification", "image-classification")
+Task = Literal["sentence-embedding", "sequence-classification", "image-classification"]
+TASKS: tuple[Task, ...] = get_args(Task)
+DEFAULT_TASK: Task = "sentence-embedding"  # a model whose task is not recorded anywhere
 LOSS_NAMES = (
     "embedding_mse", "embedding_cosine", "logits_kl",
     "hidden_mse", "attention_mse", "attention_kl", "minilm_relation", "fitnets",
@@ -29,7 +31,6 @@ TEACHER_SOURCES = ("huggingface", "onnx", "recorded", "http")
 QUANTIZE_MODES = ("dynamic-int8", "static-int8", "trt-int8", "fp16", "qad-int8")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
-Task = Literal["sentence-embedding", "sequence-classification", "image-classification"]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 

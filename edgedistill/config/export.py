@@ -8,6 +8,12 @@ from pydantic import Field, model_validator
 
 from edgedistill.config.base import PositiveInt, StrictModel
 
+# The opsets edgedistill exports, and the one each deployment wants (see edgedistill.export.opset).
+OPSET_MIN, OPSET_MAX = 17, 23
+ORT_OPSET = 20  # ONNX Runtime on a CPU, and the default
+ATTENTION_OPSET = 23  # the standard Attention op (the onnx fuse form; TensorRT >= 10.14)
+TENSORRT_OPSET = 17  # what TensorRT 8.5 .. 10.13 parse (our plugin form)
+
 
 class Range(StrictModel):
     min: PositiveInt
@@ -35,9 +41,10 @@ class DynamicAxes(StrictModel):
 
 
 class ExportConfig(StrictModel):
-    opset: Annotated[int, Field(ge=17, le=23)] | Literal["auto"] = Field(
-        20, description="ONNX opset (17-23), or auto: by the deployment (ONNX Runtime CPU: 20; fuse form onnx: 23; "
-        "fuse form trt-plugin: 17, what TensorRT 8.5-10.13 parse)."
+    opset: Annotated[int, Field(ge=OPSET_MIN, le=OPSET_MAX)] | Literal["auto"] = Field(
+        ORT_OPSET, description=f"ONNX opset ({OPSET_MIN}-{OPSET_MAX}), or auto: by the deployment (ONNX Runtime "
+        f"CPU: {ORT_OPSET}; fuse form onnx: {ATTENTION_OPSET}; fuse form trt-plugin: {TENSORRT_OPSET}, what "
+        "TensorRT 8.5-10.13 parse)."
     )
     exporter: Literal["dynamo", "torchscript"] = Field("dynamo", description="torch.onnx exporter to use.")
     dynamic: DynamicAxes = DynamicAxes()

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from edgedistill.config.base import PositiveInt, StrictModel, Task, resolve_path
+from edgedistill.config.base import DEFAULT_TASK, PositiveInt, StrictModel, Task, resolve_path
 
 
 class HttpTeacherConfig(StrictModel):
@@ -50,7 +50,7 @@ class TeacherConfig(StrictModel):
     path: Path | None = Field(
         None, description="Model folder, `pkg:<python package>/<subdir>`, ONNX file or recorded-outputs file."
     )
-    task: Task = Field("sentence-embedding", description="What the exported model outputs: embeddings or logits.")
+    task: Task = Field(DEFAULT_TASK, description="What the exported model outputs: embeddings or logits.")
     trust_remote_code: bool = Field(False, description="Allow custom model code from the folder (off by default).")
     tokenizer: Path | None = Field(
         None, description="`onnx`: tokenizer folder (default: the ONNX file's folder); `recorded` / `http`: the "

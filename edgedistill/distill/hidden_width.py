@@ -66,7 +66,7 @@ def layer_norms(model: TaskModel) -> list[nn.LayerNorm]:
             *(n for layer in m.layers for n in (layer.attention.output.LayerNorm, layer.output.LayerNorm))]
 
 
-def weight_scores(model: TaskModel) -> torch.Tensor:
+def residual_weight_scores(model: TaskModel) -> torch.Tensor:
     """(H,) importance of each residual-stream unit from the weights that read or write it."""
     base_of(model)
     terms = [t.weight.detach().pow(2).sum(0) for t in embedding_tables(base_of(model))]
@@ -78,7 +78,7 @@ def weight_scores(model: TaskModel) -> torch.Tensor:
     return torch.stack(terms).sum(0).sqrt()
 
 
-def activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_length: int) -> torch.Tensor:
+def residual_activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_length: int) -> torch.Tensor:
     """(H,) mean |value| of each unit over the embedding output and every layer's output, padding excluded."""
     total = torch.zeros(model.backbone.config.hidden_size)
     with torch.no_grad():
@@ -156,7 +156,7 @@ def prune_hidden(model: TaskModel, hidden: int, scores: torch.Tensor | None = No
         raise ConfigError(f"student.from_teacher.hidden_size: {hidden} > the teacher's {config.hidden_size}")
     if hidden == config.hidden_size:
         return model
-    scores = weight_scores(model) if scores is None else scores
+    scores = residual_weight_scores(model) if scores is None else scores
     keep = keep_top(scores, hidden)
     student = copy.deepcopy(model)
     if student.task == "sentence-embedding":

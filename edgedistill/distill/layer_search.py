@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from edgedistill.config import FromTeacher
+from edgedistill.distill.depth import select_layers
 from edgedistill.distill.layer_map import uniform_pairs
-from edgedistill.distill.students import select_layers
 from edgedistill.distill.teacher_cache import run_model
 from edgedistill.errors import ConfigError
 from edgedistill.models.task_model import TaskModel

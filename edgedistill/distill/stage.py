@@ -15,20 +15,19 @@ import numpy as np
 from edgedistill.artifacts import Artifact, atomic_write_text
 from edgedistill.config import PipelineConfig
 from edgedistill.data.corpus import load_train_texts, split_holdout, texts_hash
+from edgedistill.distill.depth import select_layers
 from edgedistill.distill.distributed import SINGLE, World, current_world
-from edgedistill.distill.hidden_width import activation_scores as hidden_activations
-from edgedistill.distill.hidden_width import prune_hidden
-from edgedistill.distill.label_store import LabelStore, store_key
-from edgedistill.distill.layer_search import choose_layers, fidelity
-from edgedistill.distill.new_students import (
+from edgedistill.distill.from_config import (
     check_output_width,
     check_tokenizer_fits,
     from_factory,
     from_hf_config,
 )
-from edgedistill.distill.students import select_layers
+from edgedistill.distill.hidden_width import prune_hidden, residual_activation_scores
+from edgedistill.distill.label_store import LabelStore, store_key
+from edgedistill.distill.layer_search import choose_layers, fidelity
 from edgedistill.distill.trainer import CHECKPOINT, train
-from edgedistill.distill.width import activation_scores, prune_width
+from edgedistill.distill.width import prune_width, unit_activation_scores
 from edgedistill.errors import ConfigError
 from edgedistill.models.task_model import TaskModel, save_task_model
 from edgedistill.models.teachers import Teacher, load_teacher
@@ -148,11 +147,12 @@ def from_teacher(config: PipelineConfig, model: TaskModel, tokenizer: Any,
         info["layer_search"] = scores
     student = select_layers(model, layers)
     texts = heldout[: spec.importance_texts]
+    measured = spec.importance == "activation"  # else the weights' magnitudes rank the units
     if spec.heads is not None or spec.intermediate_size is not None:
-        ranks = activation_scores(student, tokenizer, texts, max_length) if spec.importance == "activation" else None
+        ranks = unit_activation_scores(student, tokenizer, texts, max_length) if measured else None
         student = prune_width(student, spec.heads, spec.intermediate_size, ranks)
     if spec.hidden_size is not None:
-        units = hidden_activations(student, tokenizer, texts, max_length) if spec.importance == "activation" else None
+        units = residual_activation_scores(student, tokenizer, texts, max_length) if measured else None
         student = prune_hidden(student, spec.hidden_size, units)
     if spec.heads is None and spec.intermediate_size is None and spec.hidden_size is None:
         return student, info
@@ -162,8 +162,15 @@ def from_teacher(config: PipelineConfig, model: TaskModel, tokenizer: Any,
     return student, info
 
 
-def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool = False) -> dict[str, Any]:
-    """Distil ``config.teacher`` into the configured student inside ``out``; return the stage metrics.
+def untrained_artifact(config: PipelineConfig, out: Path) -> Artifact:
+    """The student before training (saved by :func:`run`; the baseline that training has to beat)."""
+    return Artifact("student-untrained", "hf", out / "untrained", config.teacher.task)
+
+
+def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool = False) -> Artifact:
+    """Distil ``config.teacher`` into the configured student inside ``out``: ``out/student`` (returned; its
+    ``meta`` holds the stage metrics: the student's shape, training losses, the keep-better choice) and
+    ``out/untrained`` (:func:`untrained_artifact`, the student before training).
 
     ``refresh_cache`` (``--force``): ask the teacher again for every row instead of reading the label store.
 
@@ -195,11 +202,12 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
                        world=world)
     del teacher, live
     if not world.main:
-        return {"rank": world.rank, "loss_last": losses[-1]}
+        return Artifact("student", "hf", out / "student", config.teacher.task,
+                        {"rank": world.rank, "loss_last": losses[-1]})
     save_task_model(student, tokenizer, out / "student.trained")
     (out / CHECKPOINT).unlink(missing_ok=True)
     trained = Artifact("student", "hf", out / "student.trained", config.teacher.task)
-    untrained = Artifact("student-untrained", "hf", out / "untrained", config.teacher.task)
+    untrained = untrained_artifact(config, out)
     metrics.update({"train_texts": len(texts), "heldout_texts": len(heldout), "world_size": world.size,
                     "loss_first": losses[0], "loss_last": losses[-1]})
     if config.distill.keep_better:
@@ -209,4 +217,4 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
             shutil.rmtree(trained.path)
             shutil.copytree(untrained.path, trained.path)
     (out / "student.trained").rename(out / "student")
-    return metrics
+    return Artifact("student", "hf", out / "student", config.teacher.task, metrics)

@@ -39,7 +39,7 @@ def head_rows(heads: torch.Tensor, head_size: int) -> torch.Tensor:
     return (heads[:, None] * head_size + torch.arange(head_size)).flatten()
 
 
-def weight_scores(arch: Architecture, config: Any, layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+def unit_weight_scores(arch: Architecture, config: Any, layer: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     """(heads,) and (intermediate,) importance of the units of one layer of family ``arch`` from weight magnitude."""
     heads, d = arch.num_heads(config), arch.head_size(config)
     qkv = sum(weight_of(arch.projection(layer, p), arch.conv1d)[: heads * d].pow(2).view(heads, d, -1).sum((1, 2))
@@ -50,7 +50,7 @@ def weight_scores(arch: Architecture, config: Any, layer: nn.Module) -> tuple[to
     return (qkv + out).sqrt(), ffn.sqrt()  # type: ignore[union-attr]
 
 
-def activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_length: int) -> Scores:
+def unit_activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_length: int) -> Scores:
     """Per layer, head and FFN-unit importance from the activations on ``texts`` (padding excluded)."""
     arch = architecture_of(model.backbone, WHERE)
     heads = arch.num_heads(model.backbone.config)
@@ -158,7 +158,7 @@ def prune_width(model: TaskModel, heads: int | None, intermediate: int | None,
     intermediate = intermediate or arch.ffn_size(config)
     check_width(arch, config, heads, intermediate)
     head_size = arch.head_size(config)
-    scores = scores or [weight_scores(arch, config, layer) for layer in model.layers]
+    scores = scores or [unit_weight_scores(arch, config, layer) for layer in model.layers]
     names = {module: name for name, module in model.backbone.named_modules()}
     state = dict(model.backbone.state_dict())
     for layer, (head_scores, unit_scores) in zip(model.layers, scores):

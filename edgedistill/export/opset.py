@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import re
 
+from edgedistill.config.export import ATTENTION_OPSET, OPSET_MAX, OPSET_MIN, ORT_OPSET, TENSORRT_OPSET
 from edgedistill.errors import InputError
 from edgedistill.targets import Target, load_target
 from edgedistill.targets.defaults import NATIVE_ATTENTION_SINCE, parse_version
 
-OPSET_MIN, OPSET_MAX = 17, 23
-ATTENTION_OPSET = 23
-ORT_OPSET = 20
-TENSORRT_OPSET = 17  # TensorRT 8.5 .. 10.13
 RUNTIME_NAMES = {"ort", "onnxruntime", "cpu"}
 
 

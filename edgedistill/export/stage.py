@@ -13,11 +13,10 @@ from edgedistill.config import ExportConfig
 from edgedistill.errors import InputError
 from edgedistill.export.exporter import export_onnx
 from edgedistill.export.verify import measure_onnx
-from edgedistill.models.onnx_file import onnx_size_mb, publish_onnx, remove_onnx
+from edgedistill.models.onnx_file import ONNX_NAME, onnx_size_mb, publish_onnx, remove_onnx
 from edgedistill.models.task_model import TaskModel, load_task_model
 from edgedistill.models.tokenizer_files import copy_preprocessor_files
 
-ONNX_NAME = "model.onnx"
 VERIFICATION_NAME = "verification.json"
 BISECT_NAME = "bisect.json"
 

@@ -203,10 +203,12 @@ def hidden_size(g: Graph, name: str) -> int | None:
 # ------------------------------------------------------------------ pieces
 
 
-def match_head_split(g: Graph, name: str, perm: list[int]) -> HeadSplit | None:
-    """``name`` = Transpose(perm) of a 3D tensor reshaped into heads::
+def heads_transposed(g: Graph, name: str, perm: list[int],
+                     known: int) -> tuple[onnx.NodeProto, onnx.NodeProto, list[int]] | None:
+    """(Reshape, Transpose, the Reshape's target (heads, head_size)) when ``name`` = Transpose(perm) of a tensor
+    reshaped so that its last axis splits into (heads, head_size), of which the one at index ``known`` is given::
 
-        source (B, S, N*H) ──Reshape [.., .., N|-1, H]──▶ (B, S, N, H) ──Transpose perm──▶ name
+        source (B, S, N*H) ──Reshape [.., .., N, H] (one may be -1)──▶ (B, S, N, H) ──Transpose perm──▶ name
     """
     transpose = produced_by(g, name, "Transpose")
     if transpose is None:
@@ -217,8 +219,20 @@ def match_head_split(g: Graph, name: str, perm: list[int]) -> HeadSplit | None:
     if reshape is None:
         return None
     tail = target_tail(g, reshape.input[1], 2)
-    if target_rank(g, reshape.input[1]) not in (4, None) or tail is None or tail[1] <= 0:
+    if target_rank(g, reshape.input[1]) not in (4, None) or tail is None or tail[known] <= 0:
         return miss(f"Reshape '{reshape.output[0]}' does not split the last axis into (heads, head_size)")
+    return reshape, transpose, tail
+
+
+def match_head_split(g: Graph, name: str, perm: list[int]) -> HeadSplit | None:
+    """``name`` = Transpose(perm) of a 3D tensor reshaped into heads::
+
+        source (B, S, N*H) ──Reshape [.., .., N|-1, H]──▶ (B, S, N, H) ──Transpose perm──▶ name
+    """
+    found = heads_transposed(g, name, perm, known=1)
+    if found is None:
+        return None
+    reshape, transpose, tail = found
     if not (only_consumer(g, reshape.output[0], transpose) and single_use(g, name)):
         return miss(f"head split of '{reshape.input[0]}' is also used outside the attention block")
     heads = tail[0] if tail[0] > 0 else None
@@ -527,17 +541,10 @@ def match_batched_heads(g: Graph, name: str) -> HeadSplit | None:
         return None
     if target_rank(g, fold.input[1]) not in (3, None) or target_head(g, fold.input[1], 1) != [-1]:
         return miss(f"Reshape '{name}' does not fold the heads into the batch as [-1, S, H]")
-    transpose = produced_by(g, fold.input[0], "Transpose")
-    if transpose is None:
+    found = heads_transposed(g, fold.input[0], HEADS_FIRST, known=0)
+    if found is None:
         return None
-    if perm_of(transpose) != HEADS_FIRST:
-        return miss(f"Transpose '{transpose.output[0]}' has perm {perm_of(transpose)}, expected {HEADS_FIRST}")
-    split = produced_by(g, transpose.input[0], "Reshape")
-    if split is None:
-        return None
-    tail = target_tail(g, split.input[1], 2)
-    if target_rank(g, split.input[1]) not in (4, None) or tail is None or tail[0] <= 0:
-        return miss(f"Reshape '{split.output[0]}' does not split the last axis into (heads, head_size)")
+    split, transpose, tail = found
     width = hidden_size(g, split.input[0])
     head_size = tail[1] if tail[1] > 0 else (width // tail[0] if width and width % tail[0] == 0 else 0)
     folded = target_tail(g, fold.input[1], 1)

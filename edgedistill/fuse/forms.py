@@ -24,6 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from edgedistill.config.export import ATTENTION_OPSET
 from edgedistill.errors import InputError
 from edgedistill.fuse.attention_match import AttentionMatch
 from edgedistill.fuse.graph import Graph
@@ -33,7 +34,6 @@ from edgedistill.plugins import fused_attention_spec
 FORMS = ("ort", "onnx", "trt-plugin")
 MS_DOMAIN = "com.microsoft"
 TRT_PLUGIN_DOMAIN = "trt.plugins"  # the parser ignores the domain for plugin nodes; this keeps ONNX checkers calm
-ONNX_ATTENTION_OPSET = 23
 
 
 @dataclass
@@ -151,10 +151,10 @@ def ort_node(g: Graph, m: AttentionMatch, mask: MaskMeaning | None, masks: MaskI
 
 def onnx_node(g: Graph, m: AttentionMatch, mask: MaskMeaning | None, masks: MaskInputs) -> onnx.NodeProto:
     """Standard ``Attention`` (opset 23) on (B, S, N*H) tensors."""
-    if g.opset() < ONNX_ATTENTION_OPSET:
+    if g.opset() < ATTENTION_OPSET:
         raise InputError(
-            f"the 'onnx' attention form needs opset {ONNX_ATTENTION_OPSET}; this model is opset {g.opset()} "
-            f"(re-export with export.opset: {ONNX_ATTENTION_OPSET}, or use the 'ort' form)"
+            f"the 'onnx' attention form needs opset {ATTENTION_OPSET}; this model is opset {g.opset()} "
+            f"(re-export with export.opset: {ATTENTION_OPSET}, or use the 'ort' form)"
         )
     inputs = [m.query, m.key, m.value]
     if mask is not None and mask.source is not None:

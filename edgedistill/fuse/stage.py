@@ -21,10 +21,10 @@ from edgedistill.fuse.forms import plugin_problems
 from edgedistill.fuse.ort_passes import ort_extended_fusions
 from edgedistill.fuse.unpadded_fast_path import add_unpadded_fast_path, with_gate
 from edgedistill.fuse.verify import REFERENCE, compare_graphs
-from edgedistill.models.onnx_file import check_onnx_file, onnx_size_mb, publish_onnx, save_onnx
+from edgedistill.models.onnx_file import ONNX_NAME, check_onnx_file, onnx_size_mb, publish_onnx, save_onnx
 from edgedistill.models.tokenizer_files import copy_preprocessor_files
+from edgedistill.progress import console
 
-ONNX_NAME = "model.onnx"
 REPORT_NAME = "fusion.json"
 
 
@@ -120,8 +120,17 @@ def run(cfg: FuseConfig, model: Artifact, out: Path) -> Artifact:
         "unpadded_fast_path": sum(c["fused"] for c in (report["unpadded_fast_path"] or {}).values()),
         "size_mb": onnx_size_mb(out / ONNX_NAME),
     }
-    name = f"{model.name}-fused-{cfg.form}"
-    return Artifact(name=name, kind="onnx", path=out / ONNX_NAME, task=model.task, meta=meta)
+    return Artifact(name=f"{model.base_name}-fused", kind="onnx", path=out / ONNX_NAME, task=model.task, meta=meta)
+
+
+def warn_unfused(fused: Artifact) -> None:
+    """Say on the console when some attention blocks of ``fused`` stayed as exported, with the first reason."""
+    attention = fused.meta.get("attention") or {}
+    if attention.get("fused", 0) < attention.get("found", 0):
+        reasons = attention.get("skipped") or [{"reason": f"see {REPORT_NAME}"}]
+        console.print(f"[yellow]warning:[/yellow] fuse: {attention['fused']} of {attention['found']} attention "
+                      f"blocks fused in {fused.name}; the others stay as exported ({reasons[0]['reason']})",
+                      highlight=False)
 
 
 def summarise_counts(counts: list[dict[str, Any]]) -> dict[str, Any]:

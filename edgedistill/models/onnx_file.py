@@ -16,6 +16,7 @@ from google.protobuf.message import DecodeError
 
 from edgedistill.errors import InputError
 
+ONNX_NAME = "model.onnx"  # the model file every stage that makes an ONNX model writes into its folder
 QUANTIZED_OPS = {
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger",
     "MatMulIntegerToFloat", "DynamicQuantizeMatMul", "MatMulNBits", "QAttention", "QGemm",

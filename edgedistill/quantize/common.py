@@ -17,10 +17,9 @@ from edgedistill.config import Step
 from edgedistill.errors import InputError
 from edgedistill.fuse.graph import sort_topologically
 from edgedistill.fuse.unpadded_fast_path import remove_unpadded_fast_path
-from edgedistill.models.onnx_file import check_onnx_file, is_quantized, onnx_size_mb, publish_onnx
+from edgedistill.models.onnx_file import ONNX_NAME, check_onnx_file, is_quantized, onnx_size_mb, publish_onnx
 from edgedistill.models.tokenizer_files import copy_preprocessor_files
 
-ONNX_NAME = "model.onnx"
 EXTERNAL_DATA_MB = 1900.0  # above this the result is written with external data (protobuf's 2 GB limit)
 
 
@@ -101,4 +100,4 @@ def publish(staged: Path, out: Path, model: Artifact, step: Step, meta: dict[str
     publish_onnx(staged, out / ONNX_NAME)
     copy_preprocessor_files(model.path.parent, out)
     meta = {"mode": step.mode, **meta, "size_mb": onnx_size_mb(out / ONNX_NAME)}
-    return Artifact(name=f"{model.name}-{step.label}", kind="onnx", path=out / ONNX_NAME, task=model.task, meta=meta)
+    return Artifact(f"{model.base_name}-{step.label}", "onnx", out / ONNX_NAME, model.task, meta)

@@ -28,6 +28,7 @@ from onnx import numpy_helper
 
 from edgedistill.artifacts import Artifact, sha256_json
 from edgedistill.config import DistillConfig, DynamicAxes, ExportConfig, QadInt8, Range
+from edgedistill.config.export import OPSET_MAX, OPSET_MIN, ORT_OPSET
 from edgedistill.errors import InputError, VerificationError
 from edgedistill.models.task_model import TaskModel, load_task_model
 from edgedistill.quantize import fake_quant as fq
@@ -63,7 +64,7 @@ def export_config(source: Path) -> ExportConfig:
     """The exporter, opset and dynamic ranges the source ONNX model was exported with (its metadata)."""
     proto = onnx.load(str(source), load_external_data=False)
     meta = {p.key: p.value for p in proto.metadata_props}
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 20)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), ORT_OPSET)
 
     def rng(key: str, default: Range) -> Range:
         return Range(min=int(meta[key].split(",")[0]), max=int(meta[key].split(",")[1])) if key in meta else default
@@ -72,8 +73,8 @@ def export_config(source: Path) -> ExportConfig:
     dynamic = DynamicAxes(batch=rng("edgedistill.batch_range", axes.batch),
                           sequence=rng("edgedistill.sequence_range", axes.sequence))
     exporter = meta.get("edgedistill.exporter", "dynamo")
-    return ExportConfig(opset=min(max(opset, 17), 23), exporter="torchscript" if exporter == "torchscript" else
-                        "dynamo", dynamic=dynamic)
+    return ExportConfig(opset=min(max(opset, OPSET_MIN), OPSET_MAX),
+                        exporter="torchscript" if exporter == "torchscript" else "dynamo", dynamic=dynamic)
 
 
 def skipped_linears(student: TaskModel, exclude: list[str]) -> list[str]:

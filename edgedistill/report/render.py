@@ -150,7 +150,7 @@ def terminal_tables(report: dict[str, Any], width: int) -> list[Any]:
     from rich.console import Console
 
     measure = Console(width=10_000).measure
-    title = "edgedistill report (every column: report.md, report.html)"
+    title = "edgedistill report (every column: report/report.md, report/report.html)"
     first = ["artifact", "size MB", *(c.label for c in quality_columns(report["rows"]))]
     groups: list[list[str]] = [[]]
     for shape in report["shapes"]:

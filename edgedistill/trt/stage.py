@@ -11,6 +11,8 @@ from edgedistill.trt.builder import build, build_serialized
 from edgedistill.trt.options import BuildOptions
 from edgedistill.trt.plan import BuildPlan
 
+OUTPUTS = ("model.engine", "model.engine.json")  # the engine and its sidecar
+
 
 def run(options: BuildOptions, target: str, source: Artifact, out: Path,
         build_fn: Callable[[Path, BuildPlan], bytes] = build_serialized) -> Artifact:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from edgedistill.artifacts import Artifact, read_json
-from edgedistill.bench import bench_session, latency_stats, make_feeds, run
+from edgedistill.bench import bench_session, benchmark, latency_stats, make_feeds, run
 from edgedistill.bench.schema import schema_errors
 from edgedistill.config import BenchConfig, Shape
 from edgedistill.engines import open_session
@@ -84,8 +84,10 @@ def test_run_writes_results(tiny_bert: Path, tmp_path: Path) -> None:
     artifacts = [Artifact("teacher", "hf", tiny_bert), Artifact("teacher-onnx", "onnx", onnx)]
     cfg = BenchConfig.model_validate({"shapes": [{"batch": 1, "seq": 16}, {"batch": 4, "seq": 32}], "warmup": 1,
                                        "iterations": 5, "threads": 1})
-    results = run(cfg, artifacts, tmp_path / "bench")
-    assert read_json(tmp_path / "bench" / "results.json") == results
+    made = run(cfg, artifacts, tmp_path / "bench")
+    results = read_json(tmp_path / "bench" / "results.json")
+    assert made.path == tmp_path / "bench" / "results.json" and made.kind == "results"
+    assert made.meta["p50_ms"] == {f"{r['artifact']}@{r['shape']}": r["p50_ms"] for r in results["results"]}
     assert results["schema"] == 2 and schema_errors(results) == []
     assert set(results["env"]) >= ENV_KEYS and results["env"]["threads"] == 1
     assert results["settings"]["compare"] == "interleaved" and results["power"] is None
@@ -109,7 +111,7 @@ def test_run_writes_results(tiny_bert: Path, tmp_path: Path) -> None:
 def test_sequential_mode_and_warmup_by_time(tiny_bert: Path, tmp_path: Path) -> None:
     cfg = BenchConfig(backends=["torch"], shapes=[Shape(batch=1, seq=8)], warmup=0, warmup_s=0.05,
                       iterations=3, min_duration_s=0.0, threads=1, compare="sequential")
-    results = run(cfg, [Artifact("a", "hf", tiny_bert), Artifact("b", "hf", tiny_bert)], tmp_path)
+    results = benchmark(cfg, [Artifact("a", "hf", tiny_bert), Artifact("b", "hf", tiny_bert)])
     assert schema_errors(results) == [] and results["comparisons"] == []
     assert {r["mode"] for r in results["results"]} == {"sequential"}
     assert all(r["warmup_calls"] > 1 for r in results["results"])  # 50 ms of warm-up is many calls of a tiny model
@@ -137,7 +139,7 @@ def test_several_fresh_sessions_pool_into_one_row(tiny_bert: Path, tmp_path: Pat
     onnx = export_onnx(tiny_bert, tmp_path / "onnx")
     cfg = BenchConfig.model_validate({"backends": ["onnxruntime"], "shapes": [{"batch": 1, "seq": 8}], "warmup": 2,
                                        "iterations": 9, "threads": 1, "sessions": 3})
-    results = run(cfg, [Artifact("m", "onnx", onnx)], tmp_path / "bench")
+    results = benchmark(cfg, [Artifact("m", "onnx", onnx)])
     row = results["results"][0]
     assert schema_errors(results) == [] and row["sessions"] == 3 and results["settings"]["sessions"] == 3
     assert row["iterations"] == 9 and row["warmup_calls"] == 6  # the warm-up count is per session

@@ -7,7 +7,7 @@ import pytest
 import torch
 from support.tiny_models import DECODERS, ENCODERS, make_tiny_text_model
 
-from edgedistill.distill.students import select_layers
+from edgedistill.distill.depth import select_layers
 from edgedistill.distill.width import prune_width
 from edgedistill.errors import ConfigError, InputError
 from edgedistill.models.architectures import architecture_of

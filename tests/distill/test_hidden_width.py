@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from edgedistill.distill.hidden_width import prune_hidden, weight_scores
+from edgedistill.distill.hidden_width import prune_hidden, residual_weight_scores
 from edgedistill.distill.width import prune_width
 from edgedistill.errors import ConfigError
 from edgedistill.models.task_model import TaskModel, load_task_model, save_task_model
@@ -79,7 +79,7 @@ def test_weight_scores_match_a_per_parameter_reference(teacher):
             total += w.sum(0)  # reads the residual stream: input columns
         elif "attention.output.dense.weight" in name or (name.endswith("output.dense.weight")):
             total += w.sum(1)  # writes it: output rows
-    torch.testing.assert_close(weight_scores(model), total.sqrt())
+    torch.testing.assert_close(residual_weight_scores(model), total.sqrt())
 
 
 def test_narrow_student_with_fewer_heads_saves_loads_and_exports(teacher, batch, tmp_path):

@@ -10,12 +10,12 @@ from torch import nn
 
 from edgedistill.config import LossSpec, parse_config
 from edgedistill.distill.capture import ModelInfo, capture, model_info
+from edgedistill.distill.depth import select_layers
 from edgedistill.distill.layer_map import layer_pairs, uniform_pairs
 from edgedistill.distill.losses import LossSet, logits_kl
 from edgedistill.distill.losses.attention import attention_scores, distribution_kl, score_mse
 from edgedistill.distill.losses.hidden import masked_mse
 from edgedistill.distill.losses.relation import relation_kl
-from edgedistill.distill.students import select_layers
 from edgedistill.errors import ConfigError
 from edgedistill.models.task_model import load_task_model
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from edgedistill.config import DistillConfig
-from edgedistill.distill.students import select_layers
+from edgedistill.distill.depth import select_layers
 from edgedistill.distill.teacher_cache import run_model
 from edgedistill.distill.trainer import CHECKPOINT, DivergedError, batch_indices, train
 from edgedistill.errors import ConfigError

@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from edgedistill.config import DistillConfig, LossSpec
+from edgedistill.distill.depth import select_layers
 from edgedistill.distill.schedules import lr_factor
-from edgedistill.distill.students import select_layers
 from edgedistill.distill.teacher_cache import run_model
 from edgedistill.distill.trainer import BEST, CHECKPOINT, set_dropout, train
 from edgedistill.errors import ConfigError

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from edgedistill.distill.width import activation_scores, keep_top, prune_width, weight_scores
+from edgedistill.distill.width import keep_top, prune_width, unit_activation_scores, unit_weight_scores
 from edgedistill.errors import ConfigError
 from edgedistill.models.architectures import families
 from edgedistill.models.task_model import TaskModel, load_task_model, save_task_model
@@ -76,7 +76,7 @@ def test_weight_magnitude_ranks_heads_and_units():
         layer.attention.self.query.weight[2:4] = 1.0  # head 1: 2 rows x 4 = 8 ones → norm √8
         layer.attention.output.dense.weight[:, 0] = 2.0  # head 0: 4 rows x 1 col of 2 → norm √16
         layer.intermediate.dense.weight[2] = 3.0  # unit 2: 4 x 3 → √36 = 6
-    heads, units = weight_scores(families.BERT, config, layer)
+    heads, units = unit_weight_scores(families.BERT, config, layer)
     torch.testing.assert_close(heads, torch.tensor([4.0, 8**0.5]))
     torch.testing.assert_close(units, torch.tensor([0.0, 0.0, 6.0]))
     assert keep_top(heads, 1).tolist() == [0] and keep_top(units, 2).tolist() == [0, 2]  # ties: earlier unit
@@ -84,12 +84,12 @@ def test_weight_magnitude_ranks_heads_and_units():
 
 def test_activation_scores_rank_live_units(teacher):
     model, tok = teacher
-    scores = activation_scores(model, tok, ["a man plays the guitar", "the dog runs"], 32)
+    scores = unit_activation_scores(model, tok, ["a man plays the guitar", "the dog runs"], 32)
     assert len(scores) == 2 and scores[0][0].shape == (HEADS,) and scores[0][1].shape == (FFN,)
     silenced = copy.deepcopy(model)
     with torch.no_grad():
         silenced.layers[0].attention.output.dense.weight[:, :HEAD_SIZE] = 0  # head 0 contributes nothing
-    assert activation_scores(silenced, tok, ["a man plays the guitar"], 32)[0][0][0] == 0
+    assert unit_activation_scores(silenced, tok, ["a man plays the guitar"], 32)[0][0][0] == 0
 
 
 def test_pruned_student_saves_loads_and_exports(teacher, batch, tmp_path):

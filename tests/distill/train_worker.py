@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from edgedistill.config import DistillConfig, LossSpec
-from edgedistill.distill.students import select_layers
+from edgedistill.distill.depth import select_layers
 from edgedistill.distill.teacher_cache import run_model
 from edgedistill.distill.trainer import train
 from edgedistill.models.task_model import load_task_model

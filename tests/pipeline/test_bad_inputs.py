@@ -84,15 +84,14 @@ def test_a_full_or_read_only_disk_is_one_line(finished_run, tmp_path, monkeypatc
 
     run_dir = tmp_path / "copy"
     shutil.copytree(finished_run[1], run_dir)
-    for name in ("report.md", "report.json", "report.html", "report.png"):
-        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "report")
 
     def no_room(*args, dir=None, **kw):  # noqa: A002 (tempfile's name)
         raise OSError(code, os.strerror(code), str(dir))
 
     monkeypatch.setattr(artifacts.tempfile, "mkstemp", no_room)
     one_line_error(invoke("report", run_dir), os.strerror(code), hint, "nothing half-written was published")
-    assert not any((run_dir / n).exists() for n in ("report.md", "report.json", "report.png"))
+    assert not (run_dir / "report").exists() and not (run_dir / "report.partial").exists()
 
 
 def test_a_damaged_manifest_is_named(finished_run, tmp_path):
@@ -110,7 +109,7 @@ def test_quantize_empty_list_means_no_quantization(config, tmp_path):
     assert result.exit_code == 0, result.output
     manifest = yaml.safe_load((tmp_path / "out" / "manifest.json").read_text())
     assert "quantize" not in manifest["stages"] and not (tmp_path / "out" / "quantize").exists()
-    report = yaml.safe_load((tmp_path / "out" / "report.json").read_text())
+    report = yaml.safe_load((tmp_path / "out" / "report" / "report.json").read_text())
     assert not [r for r in report["rows"] if "int8" in r["name"]]
 
 

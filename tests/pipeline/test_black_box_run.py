@@ -28,7 +28,7 @@ def black_box_config(tmp_path: Path, tiny_bert: Path, tiny_texts: list[str], tea
 def run(config: Path, out: Path) -> dict:
     result = CliRunner().invoke(app, ["run", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    return json.loads((out / "report.json").read_text())
+    return json.loads((out / "report" / "report.json").read_text())
 
 
 def test_onnx_teacher_runs_the_whole_pipeline(tmp_path, tiny_bert, tiny_texts):

@@ -60,12 +60,12 @@ def test_a_tiny_model_of_every_family_goes_through_the_pipeline(family, task, tm
     assert result.exit_code == 0, result.output
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["stages"]) == {"distill", "export", "fuse", "quantize", "evaluate", "bench"}
+    assert set(manifest["stages"]) == {"distill", "export", "fuse", "quantize", "evaluate", "bench", "report"}
     assert manifest["stages"]["distill"]["metrics"]["student_layers"] == [1]
     assert manifest["stages"]["export"]["metrics"]["verification"]["passed"]
     attention = manifest["stages"]["fuse"]["metrics"]["attention"]
     assert attention["found"] == attention["fused"] == 1, attention  # the student's one layer
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report" / "report.json").read_text())
     rows = {r["name"]: r for r in report["rows"]}
     assert list(rows) == ARTIFACTS
     fidelity = "fidelity_cosine" if task == "sentence-embedding" else "agreement"

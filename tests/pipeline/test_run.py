@@ -16,14 +16,14 @@ from edgedistill.cli import app
 def test_run_writes_every_stage_and_the_report(finished_run):
     _, out, output = finished_run
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["stages"]) == {"distill", "export", "fuse", "quantize", "evaluate", "bench"}
+    assert set(manifest["stages"]) == {"distill", "export", "fuse", "quantize", "evaluate", "bench", "report"}
     for entry in manifest["stages"].values():
         assert entry["outputs"] and entry["versions"]["torch"] and entry["wall_s"] >= 0
-    report = json.loads((out / "report.json").read_text())
+    report = json.loads((out / "report" / "report.json").read_text())
     names = [row["name"] for row in report["rows"]]
     assert names == ["teacher", "student-untrained", "student", "student-onnx", "student-fused", "student-dynamic-int8"]
-    assert (out / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "student-dynamic-int8" in (out / "report.md").read_text()
+    assert (out / "report" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "student-dynamic-int8" in (out / "report" / "report.md").read_text()
     assert not list(out.glob("*.partial"))
 
 
@@ -42,7 +42,7 @@ def test_rerun_skips_unchanged_stages_and_force_redoes_them(finished_run):
     before = json.loads((out / "manifest.json").read_text())
     again = CliRunner().invoke(app, ["run", str(config), "--out", str(out)])
     assert again.exit_code == 0, again.output
-    assert again.output.count("unchanged") == 6
+    assert again.output.count("unchanged") == 7  # every stage, the report too
     assert json.loads((out / "manifest.json").read_text()) == before
     forced = CliRunner().invoke(app, ["run", str(config), "--out", str(out), "--force"])
     assert forced.exit_code == 0 and "unchanged" not in forced.output

@@ -39,7 +39,7 @@ def test_uses_integer_matmuls(quantized, float_model):
     assert counts["MatMulInteger"] == 12  # q, k, v, attention out, two FFN per layer, 2 layers
     assert counts["DynamicQuantizeLinear"] > 0
     assert quantized.meta["size_mb"] < 0.5 * (float_model.path.stat().st_size / 1e6)
-    assert quantized.name == "tiny-onnx-dynamic-int8" and quantized.kind == "onnx"
+    assert quantized.name == "tiny-dynamic-int8" and quantized.kind == "onnx"
     meta = {p.key: p.value for p in onnx.load(str(quantized.path)).metadata_props}
     assert meta["edgedistill.quantization"] == "dynamic-int8"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from edgedistill.api import report as write_report
 from edgedistill.artifacts import atomic_write_json, read_json
-from edgedistill.report import run
 from edgedistill.report.plots import pareto_front
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome") if shutil.which(n)), None)
@@ -25,8 +25,8 @@ def html_run(run_dir: Path) -> Path:
     results["comparisons"] = COMPARISONS
     results["results"][0]["power"] = {"mj_per_inference": 12.5}
     atomic_write_json(run_dir / "bench" / "results.json", results)
-    run(run_dir)
-    return run_dir / "report.html"
+    write_report(run_dir)
+    return run_dir / "report" / "report.html"
 
 
 def test_html_is_self_contained(html_run: Path) -> None:

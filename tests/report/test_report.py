@@ -7,14 +7,19 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from edgedistill.api import report as write_report
 from edgedistill.artifacts import read_json
 from edgedistill.errors import InputError
-from edgedistill.report import markdown_table, print_table, run
+from edgedistill.report import markdown_table, print_table
 
 
 def test_report_json_ratios(run_dir: Path) -> None:
-    out = run(run_dir)
-    assert read_json(run_dir / "report.json") == out
+    out = write_report(run_dir)
+    assert read_json(run_dir / "report" / "report.json") == out
+    manifest = read_json(run_dir / "manifest.json")["stages"]["report"]
+    assert manifest["metrics"]["artifacts"][0] | {"meta": None} == {"name": "report", "kind": "report", "meta": None,
+                                                                    "task": "sentence-embedding",
+                                                                    "path": "report/report.md"}
     assert out["shapes"] == ["1x128", "8x128"] and out["sts_sets"] == ["eval", "test"]
     rows = {r["name"]: r for r in out["rows"]}
     assert [r["name"] for r in out["rows"]] == ["teacher", "student", "student-onnx", "student-int8"]
@@ -29,8 +34,8 @@ def test_report_json_ratios(run_dir: Path) -> None:
 
 
 def test_report_markdown(run_dir: Path) -> None:
-    run(run_dir)
-    md = (run_dir / "report.md").read_text()
+    write_report(run_dir)
+    md = (run_dir / "report" / "report.md").read_text()
     assert "Test CPU" in md and "![quality vs latency](report.png)" in md
     lines = [line for line in md.splitlines() if line.startswith("|")]
     assert len(lines) == 2 + 4
@@ -46,8 +51,8 @@ def test_report_markdown(run_dir: Path) -> None:
 
 
 def test_report_png_and_rich_table(run_dir: Path) -> None:
-    out = run(run_dir)
-    assert (run_dir / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    out = write_report(run_dir)
+    assert (run_dir / "report" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     console = Console(record=True, width=300)
     print_table(out, console)
     assert "student-onnx" in console.export_text()
@@ -61,22 +66,22 @@ def test_markdown_table_from_rows_alone() -> None:
 
 def test_missing_inputs_name_the_stage(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="run the evaluate and/or bench stage first"):
-        run(tmp_path)
+        write_report(tmp_path)
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "results.json").write_text("{broken")
     with pytest.raises(InputError, match="re-run the bench stage"):
-        run(tmp_path)
+        write_report(tmp_path)
 
 
 def test_bench_only_report(run_dir: Path) -> None:
     (run_dir / "evaluate" / "metrics.json").unlink()
-    out = run(run_dir)
+    out = write_report(run_dir)
     assert out["missing_stages"] == ["evaluate"]
     assert [r["name"] for r in out["rows"]] == ["teacher", "student", "student-onnx"]
     student = out["rows"][1]
     assert student.get("fidelity_cosine") is None and student["speedup_p50"]["1x128"] == pytest.approx(2.0)
     assert out["rows"][1]["size_ratio"] == pytest.approx(1.0)  # file_mb falls back to the bench rows
-    assert "evaluate stage has not run" in (run_dir / "report.md").read_text()
+    assert "evaluate stage has not run" in (run_dir / "report" / "report.md").read_text()
 
 
 def demo_like(report: dict, shapes: list[str]) -> dict:
@@ -91,7 +96,7 @@ def demo_like(report: dict, shapes: list[str]) -> dict:
 
 @pytest.mark.parametrize("shapes", [["1x128", "32x128"], ["1x128", "8x128", "32x128", "8x512"]])
 def test_terminal_table_fits_80_columns_without_cutting_cells(run_dir: Path, shapes: list[str]) -> None:
-    report = demo_like(run(run_dir), shapes)
+    report = demo_like(write_report(run_dir), shapes)
     console = Console(record=True, width=80)
     print_table(report, console)
     text = console.export_text()
@@ -115,3 +120,17 @@ def test_report_command_is_readable_when_piped(run_dir: Path) -> None:
     lines = done.stdout.splitlines()
     assert "…" not in done.stdout and "\x1b[" not in done.stdout and max(map(len, lines)) <= 80
     assert any(line.split()[:2] == ["student-onnx", "43.0"] for line in lines if line.strip())
+
+
+def test_report_is_a_stage_redone_only_when_its_inputs_change(run_dir: Path) -> None:
+    from edgedistill.artifacts import atomic_write_json
+
+    first = write_report(run_dir)
+    recorded = read_json(run_dir / "manifest.json")["stages"]["report"]
+    assert write_report(run_dir) == first and read_json(run_dir / "manifest.json")["stages"]["report"] == recorded
+    results = read_json(run_dir / "bench" / "results.json")
+    row = next(r for r in results["results"] if r["artifact"] == "student" and r["shape"] == "1x128")
+    row["p50_ms"] *= 2
+    atomic_write_json(run_dir / "bench" / "results.json", results)
+    student = next(r for r in write_report(run_dir)["rows"] if r["name"] == "student")
+    assert student["speedup_p50"]["1x128"] == pytest.approx(1.0)  # was 2.0: the report was made again

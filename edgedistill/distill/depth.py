@@ -1,4 +1,4 @@
-"""Students derived from the teacher.
+"""Students derived from the teacher by depth: a subset of its layers.
 
 ``from_teacher.layers`` keeps a subset of the teacher's transformer layers (embeddings and head are
 copied whole). On all-MiniLM-L6-v2 the choice matters before any training: the untrained 3-layer
