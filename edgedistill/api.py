@@ -57,18 +57,23 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
     Raises:
         ConfigError, InputError: bad config or data, before any training.
     """
-    from edgedistill.distill import stage
+    import importlib
+
     from edgedistill.distill.distributed import current_world
+    from edgedistill.tasks import get_task
 
     cfg = as_config(config)
+    stage = importlib.import_module(get_task(cfg.teacher.task).distill_stage)
     world = current_world()  # under torchrun: every rank runs this, rank 0 writes
     run = RunDir(out, force)
     section = {k: dump(getattr(cfg, k)) for k in ("teacher", "student", "data", "distill")}
     inputs = {"teacher": cfg.teacher.path} if cfg.teacher.path is not None else {}
 
     def make(partial: Path) -> list[Artifact]:
+        from edgedistill.distill.stage import untrained_artifact
+
         student = stage.run(cfg, partial, cache_dir=run.root / "cache", refresh_cache=force)
-        return [student, stage.untrained_artifact(cfg, partial)]
+        return [student, untrained_artifact(cfg, partial)]
 
     made = run.made("distill", section, inputs, ["student", "untrained", stage.HELDOUT], make,
                     summary=None, world=world)
@@ -231,6 +236,31 @@ def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldou
     return made[0].meta
 
 
+def evaluate_generative(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> dict[str, Any]:
+    """Measure a text-generation run's teacher (white-box), untrained and distilled student with the Task's metric
+    set (perplexity, agreement and KL to the teacher, greedy exact-match and ROUGE-L, multiple choice); writes
+    ``evaluate/metrics.json``.
+
+    Raises:
+        InputError: the distill stage has not run in ``out``.
+    """
+    from edgedistill.lm import evaluate_stage
+
+    cfg = as_config(config)
+    found = run_artifacts(out)
+    ours = [found["student-untrained"], found["student"]]
+    teacher = [Artifact("teacher", "hf", cfg.teacher.path, cfg.teacher.task)] if cfg.teacher.white_box and \
+        cfg.teacher.path is not None else []
+    models = teacher + ours
+    distill_dir = ours[1].path.parent
+    section = {"teacher": dump(cfg.teacher), "data": dump(cfg.data), "generation": dump(cfg.teacher.generation),
+               "max_length": cfg.distill.max_length}
+    inputs = {a.name: a.path for a in models} | {"heldout": distill_dir / evaluate_stage.HELDOUT_TARGETS}
+    made = RunDir(out, force).made("evaluate", section, inputs, [evaluate_stage.METRICS],
+                                   lambda partial: [evaluate_stage.run(cfg, models, distill_dir, partial)])
+    return made[0].meta
+
+
 def bench(models: Sequence[Path | Artifact], out: Path, config: BenchConfig | None = None, task: str | None = None,
           force: bool = False) -> dict[str, Any]:
     """Benchmark models side by side in one run (same inputs, same threads); writes ``bench/results.json``.
@@ -284,7 +314,17 @@ def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> 
 def run_stages(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
     """The stages of :func:`run`, in order, inside ``out`` (whose lock the caller holds)."""
     from edgedistill.distill.stage import HELDOUT
+    from edgedistill.progress import console
+    from edgedistill.tasks import get_task
 
+    task = get_task(cfg.teacher.task)
+    if "export" not in task.stages:
+        skipped = [s for s in ("export", "fuse", "quantize", "bench") if s not in task.stages]
+        console.print(f"task {task.name}: runs {' → '.join(task.stages)}; skips {', '.join(skipped)} "
+                      "(not available for this task yet)")
+        distill(cfg, out, force)
+        evaluate_generative(cfg, out, force)
+        return report(out, force)
     student = distill(cfg, out, force)
     onnx_model = export(student, out, cfg.export, force=force, fuse_form=cfg.fuse.form if cfg.fuse else None)
     deployed = fuse(onnx_model, out, cfg.fuse, force=force) if cfg.fuse is not None else onnx_model

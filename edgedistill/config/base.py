@@ -8,13 +8,18 @@ from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 
-Task = Literal["sentence-embedding", "sequence-classification", "image-classification"]
+Task = Literal["sentence-embedding", "sequence-classification", "image-classification", "text-generation"]
 TASKS: tuple[Task, ...] = get_args(Task)
 DEFAULT_TASK: Task = "sentence-embedding"  # a model whose task is not recorded anywhere
 LOSS_NAMES = (
     "embedding_mse", "embedding_cosine", "logits_kl",
     "hidden_mse", "attention_mse", "attention_kl", "minilm_relation", "fitnets",
+    "forward_kl", "sparse_kl", "seqkd", "gkd",
 )
+# Losses of a causal LM's next-token distributions (the text-generation Task); the others are the encoders'.
+LM_LOSSES = ("forward_kl", "sparse_kl", "seqkd", "gkd")
+# Of those, the ones that need the teacher's full logits (a white-box teacher in this process).
+FULL_LOGIT_LOSSES = ("forward_kl", "gkd")
 # Losses that read intermediate tensors (hooks), so they need a white-box teacher.
 WHITE_BOX_LOSSES = ("hidden_mse", "attention_mse", "attention_kl", "minilm_relation", "fitnets")
 # Options each loss accepts beyond `name` and `weight`; any other option set is a mistake worth saying.
@@ -25,6 +30,8 @@ LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
     "attention_mse": ("layers",), "attention_kl": ("layers",),
     "minilm_relation": ("layers", "relations", "relation_heads"),
     "fitnets": ("student_module", "teacher_module"),
+    "forward_kl": ("temperature",), "sparse_kl": (), "seqkd": (),
+    "gkd": ("temperature", "beta", "on_policy", "max_new_tokens"),
 }
 TABLE_SOURCES = ("jsonl", "csv", "tsv", "hf-dataset")
 TEACHER_SOURCES = ("huggingface", "onnx", "recorded", "http")

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from edgedistill.config.base import TABLE_SOURCES, PositiveInt, StrictModel, resolve_path
+from edgedistill.config.lm import MultipleChoice, PromptSource
 
 
 class TextSource(StrictModel):
@@ -156,8 +157,14 @@ EVAL_KINDS = {"stsb": "sentence-embedding", "table": "sequence-classification", 
 
 
 class DataConfig(StrictModel):
-    train: list[TextSource] = Field(min_length=1)
-    holdout: PositiveInt = Field(500, description="Samples held out of `train` to measure fidelity to the teacher.")
+    train: list[TextSource] = Field(default_factory=list, description="Training samples (text-generation: real text, "
+                                    "for held-out perplexity and, with a white-box teacher, distillation on text).")
+    holdout: PositiveInt = Field(500, description="Samples held out of `train` to measure fidelity to the teacher "
+                                 "(text-generation: perplexity).")
+    prompts: PromptSource | None = Field(None, description="text-generation: the prompts the teacher answers.")
+    heldout_prompts: PositiveInt = Field(32, description="text-generation: prompts kept out of training, for "
+                                         "agreement with the teacher.")
+    mc: MultipleChoice | None = Field(None, description="text-generation: multiple-choice questions (acc, acc_norm).")
     eval: EvalSource | None = Field(None, description="Scored data used to choose between students (dev split): "
                                     "STS pairs for sentence-embedding, labelled texts or an image folder for "
                                     "classification.")
@@ -169,8 +176,18 @@ class DataConfig(StrictModel):
     def _listify(cls, v: Any) -> Any:
         return [v] if isinstance(v, dict) else v
 
-    def check_task(self, task: str) -> None:
-        """Raise ValueError when ``eval``/``test`` is not the kind of data ``task`` is scored on."""
+    def check_task(self, task: str, needs_prompts: bool = True) -> None:
+        """Raise ValueError when ``eval``/``test`` is not the kind of data ``task`` is scored on, or the data the
+        task needs is missing."""
+        generative = task == "text-generation"
+        if generative and needs_prompts and self.prompts is None:
+            raise ValueError("data.prompts: task text-generation needs prompts for the teacher to answer, e.g. "
+                             "prompts: {source: magpie, count: 256} (the teacher writes its own)")
+        for key in ("prompts", "mc"):
+            if not generative and getattr(self, key) is not None:
+                raise ValueError(f"data.{key} applies only to task text-generation, not {task}")
+        if not generative and not self.train:
+            raise ValueError("data.train: give at least one source of training samples")
         for key in ("eval", "test"):
             given = getattr(self, key)
             if given is not None and EVAL_KINDS[eval_tag(given)] != task:

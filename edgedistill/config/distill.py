@@ -6,7 +6,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from edgedistill.config.base import LOSS_NAMES, LOSS_OPTIONS, WHITE_BOX_LOSSES, PositiveInt, StrictModel, known
+from edgedistill.config.base import (
+    FULL_LOGIT_LOSSES,
+    LM_LOSSES,
+    LOSS_NAMES,
+    LOSS_OPTIONS,
+    WHITE_BOX_LOSSES,
+    PositiveInt,
+    StrictModel,
+    known,
+)
 
 LayerPair = tuple[Annotated[int, Field(ge=0)], Annotated[int, Field(ge=0)]]  # (student layer, teacher layer)
 
@@ -16,7 +25,7 @@ class LossSpec(StrictModel):
 
     name: str
     weight: float = Field(1.0, gt=0)
-    temperature: float = Field(1.0, gt=0, description="Softmax temperature (logits_kl only).")
+    temperature: float = Field(1.0, gt=0, description="Softmax temperature (logits_kl, forward_kl, gkd).")
     hard_label_weight: float = Field(
         0.0, ge=0, le=1, description="logits_kl: share of hard-label cross-entropy when labels exist."
     )
@@ -30,6 +39,11 @@ class LossSpec(StrictModel):
     relation_heads: PositiveInt | None = Field(
         None, description="minilm_relation: relation heads (default: the teacher's attention heads)."
     )
+    beta: float = Field(0.5, ge=0, le=1, description="gkd: generalized JSD interpolation, 0 = forward KL, "
+                        "1 = reverse KL (as TRL's GKDTrainer).")
+    on_policy: float = Field(0.5, ge=0, le=1, description="gkd: fraction of batches (GKD's lambda) whose responses the "
+                             "student generates itself, scored by the teacher.")
+    max_new_tokens: PositiveInt = Field(48, description="gkd: longest on-policy response, in tokens.")
     student_module: str | None = Field(None, description="fitnets: student module whose output is regressed.")
     teacher_module: str | None = Field(None, description="fitnets: teacher module giving the target feature map.")
 
@@ -50,7 +64,13 @@ class LossSpec(StrictModel):
 
     @property
     def white_box(self) -> bool:
-        return self.name in WHITE_BOX_LOSSES
+        """Whether the loss needs more than final outputs: intermediate tensors, or an LM teacher's full logits."""
+        return self.name in WHITE_BOX_LOSSES or self.name in FULL_LOGIT_LOSSES
+
+    @property
+    def language_model(self) -> bool:
+        """A loss over a causal LM's next-token distributions (text-generation only)."""
+        return self.name in LM_LOSSES
 
 
 class DistillConfig(StrictModel):

@@ -44,14 +44,18 @@ class PipelineConfig(StrictModel):
     def _consistent(self) -> PipelineConfig:
         for i, shape in enumerate(self.bench.shapes):
             check_shape_in_range(shape, self.export.dynamic, where=f"bench.shapes[{i}]")
+        check_losses_fit_task(self.teacher.task, self.distill)
         check_teacher_serves_losses(self.teacher, self.distill)
-        self.data.check_task(self.teacher.task)
-        if not self.teacher.white_box and self.student.from_teacher is not None:
+        self.data.check_task(self.teacher.task, needs_prompts=self.teacher.source != "recorded")
+        copied = self.student.from_teacher
+        if not self.teacher.white_box and copied is not None and copied.path is None:
             raise ValueError(
                 f"student.from_teacher copies the teacher's layers, so it needs teacher.source 'huggingface', "
-                f"not '{self.teacher.source}'; with a black-box teacher give student.hf_config or student.factory"
+                f"not '{self.teacher.source}'; with a black-box teacher give student.from_teacher.path (a model to "
+                "take the layers from), student.hf_config or student.factory"
             )
-        if self.teacher.source in ("recorded", "http") and self.teacher.tokenizer is None:
+        own_tokenizer = copied is not None and copied.path is not None  # the student reads with that model's
+        if self.teacher.source in ("recorded", "http") and self.teacher.tokenizer is None and not own_tokenizer:
             raise ValueError(
                 f"teacher.tokenizer: a {self.teacher.source} teacher has no tokenizer for the student; give the "
                 "folder of the tokenizer the student should read with"
@@ -59,11 +63,26 @@ class PipelineConfig(StrictModel):
         return self
 
 
+def check_losses_fit_task(task: str, distill: DistillConfig) -> None:
+    """Raise ValueError for a language-model loss on another task, or another task's loss on a language model."""
+    generative = task == "text-generation"
+    for i, spec in enumerate(distill.losses):
+        if spec.language_model != generative:
+            wanted = ("forward_kl, sparse_kl, seqkd or gkd" if generative else
+                      "embedding_mse, embedding_cosine, logits_kl or an intermediate-tensor loss")
+            raise ValueError(f"distill.losses[{i}]: loss '{spec.name}' does not apply to task {task}; use {wanted}")
+
+
 def check_teacher_serves_losses(teacher: TeacherConfig, distill: DistillConfig) -> None:
     """Raise ValueError if a loss needs intermediate tensors a black-box teacher cannot give."""
     if teacher.white_box:
         return
     for i, spec in enumerate(distill.losses):
+        if spec.white_box and spec.language_model:
+            raise ValueError(
+                f"distill.losses[{i}]: loss '{spec.name}' needs the teacher's full next-token distribution, but "
+                f"teacher.source '{teacher.source}' gives text and at most top log-probabilities; use sparse_kl "
+                "(top-k log-probabilities) or seqkd (text only)")
         if spec.white_box:
             raise ValueError(
                 f"distill.losses[{i}]: loss '{spec.name}' needs the teacher's hidden states/attention, but "

@@ -20,13 +20,19 @@ class FromTeacher(StrictModel):
     sentence-embedding student narrower than its teacher gets a Dense projection back to the teacher's width.
     """
 
-    layers: list[Annotated[int, Field(ge=0)]] | Literal["uniform", "search"] = Field(
-        description="Teacher layers to keep, e.g. [0, 3, 5], or `uniform` / `search` with `num_layers`."
+    layers: list[Annotated[int, Field(ge=0)]] | Literal["uniform", "search", "block-influence", "kl"] = Field(
+        description="Teacher layers to keep, e.g. [0, 3, 5], or with `num_layers`: `uniform`, `search` (encoders), "
+        "`block-influence` (decoders: drop the layers that change the hidden states least, ShortGPT) or `kl` "
+        "(decoders: drop, one at a time, the layer whose removal raises the held-out KL to the teacher least)."
     )
+    path: Path | None = Field(None, description="The model whose layers are kept (default: the teacher); give one "
+                              "for a black-box teacher, e.g. an open model of the family served behind the API.")
     num_layers: PositiveInt | None = Field(None, description="Layers to keep for `uniform` and `search`.")
     search_texts: PositiveInt = Field(256, description="`search`: held-out texts used to score each subset.")
     search_limit: PositiveInt = Field(64, description="`search`: most candidate subsets scored (seeded sample).")
     heads: PositiveInt | None = Field(None, description="Attention heads kept per layer (none: all the teacher's).")
+    kv_groups: PositiveInt | None = Field(None, description="Decoders: KV groups kept per layer (a KV head and the "
+                                          "query heads sharing it; none: all).")
     intermediate_size: PositiveInt | None = Field(None, description="FFN units kept per layer (none: all).")
     hidden_size: PositiveInt | None = Field(
         None, description="Residual-stream width kept (none: the teacher's); e.g. 256 with `heads: 8`.")
@@ -34,6 +40,11 @@ class FromTeacher(StrictModel):
         "weight", description="How heads, FFN units and hidden units are ranked: weight magnitude, or activations on "
         "`importance_texts` held-out texts.")
     importance_texts: PositiveInt = Field(64, description="`importance: activation`: held-out texts measured.")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _model_path(cls, v: Any, info: ValidationInfo) -> Path | None:
+        return resolve_path(v, info)
 
     @field_validator("layers")
     @classmethod

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from edgedistill.config.base import DEFAULT_TASK, PositiveInt, StrictModel, Task, resolve_path
+from edgedistill.config.http_lm import HttpLMConfig
+from edgedistill.config.lm import GenerationConfig
 
 
 class HttpTeacherConfig(StrictModel):
@@ -38,12 +40,31 @@ class HttpTeacherConfig(StrictModel):
         return v
 
 
+def http_tag(data: Any) -> str:
+    """Which endpoint an ``http`` section describes: a generative one (``api: chat`` / ``completions``, or keys only
+    the generative config has) or an embedding one."""
+    if not isinstance(data, dict):
+        return "lm" if isinstance(data, HttpLMConfig) else "embeddings"
+    generative = data.get("api") in ("chat", "completions") or bool(set(data) - set(HttpTeacherConfig.model_fields))
+    return "lm" if generative else "embeddings"
+
+
+HttpSection = Annotated[
+    Annotated[HttpTeacherConfig, Tag("embeddings")] | Annotated[HttpLMConfig, Tag("lm")], Discriminator(http_tag)]
+
+
 class TeacherConfig(StrictModel):
     """The model to distil from.
 
     ``huggingface``: a model folder or ``pkg:package/subdir`` (white-box: hidden states and attention available);
     ``onnx``: an ONNX file run with ONNX Runtime; ``recorded``: a JSONL/NPZ/Parquet log of inputs and outputs;
     ``http``: a remote API. The last three are black-box: final outputs only.
+
+    ``task: text-generation``: a causal LM: a model folder or a ``.gguf`` file (white-box: full logits); an
+    OpenAI-compatible ``/v1/chat/completions`` or ``/v1/completions`` endpoint (``http`` with ``api: chat`` or
+    ``completions``: text, and top log-probabilities where offered); or ``recorded`` generations (JSONL of prompt or
+    ``messages`` and ``response``, optionally per-token ``logprobs``; or OpenAI Batch API output with its input
+    file as ``recorded_inputs``).
     """
 
     source: Literal["huggingface", "onnx", "recorded", "http"] = "huggingface"
@@ -57,9 +78,14 @@ class TeacherConfig(StrictModel):
         "tokenizer the student reads with (required in a pipeline).")
     input_key: str = Field("input", description="`recorded`: field/column holding the input text.")
     output_key: str = Field("output", description="`recorded`: field/column holding the teacher's output vector.")
-    http: HttpTeacherConfig | None = Field(None, description="`http`: the endpoint and its limits.")
+    http: HttpSection | None = Field(None, description="`http`: the endpoint and its limits (embeddings, or "
+                                     "`api: chat` / `completions` for text-generation).")
+    recorded_inputs: Path | None = Field(None, description="`recorded` text-generation in the OpenAI Batch API output "
+                                         "form: the batch input JSONL, matched by `custom_id`.")
+    generation: GenerationConfig = Field(default_factory=GenerationConfig,
+                                         description="text-generation: how the teacher answers.")
 
-    @field_validator("path", "tokenizer", mode="before")
+    @field_validator("path", "tokenizer", "recorded_inputs", mode="before")
     @classmethod
     def _path(cls, v: Any, info: ValidationInfo) -> Path | None:
         return resolve_path(v, info)
@@ -72,6 +98,12 @@ class TeacherConfig(StrictModel):
             raise ValueError(f"teacher.source '{self.source}' needs a 'path'")
         if self.source != "http" and self.http is not None:
             raise ValueError(f"'http' applies only to teacher.source 'http', not '{self.source}'")
+        generative = self.task == "text-generation"
+        if self.http is not None and generative != isinstance(self.http, HttpLMConfig):
+            raise ValueError("teacher.http: a text-generation teacher speaks api 'chat' or 'completions'" if generative
+                             else f"teacher.http: api '{self.http.api}' answers text-generation, not {self.task}")
+        if self.recorded_inputs is not None and not (generative and self.source == "recorded"):
+            raise ValueError("recorded_inputs applies only to a recorded text-generation teacher")
         return self
 
     @property

@@ -24,9 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from edgedistill.distill.width import keep_top, rebuilt, sliced, with_backbone
+from edgedistill.distill.width import keep_top, rebuilt, sliced, weight_of, with_backbone
 from edgedistill.errors import ConfigError
-from edgedistill.models.architectures import architecture_of, families
+from edgedistill.models.architectures import Architecture, architecture_of, families
 from edgedistill.models.task_model import TaskModel, model_inputs
 
 WHERE = "student.from_teacher.hidden_size"
@@ -46,14 +46,6 @@ def base_of(model: TaskModel) -> Any:
     return model.base_model
 
 
-def parts(layer: nn.Module) -> dict[str, nn.Linear]:
-    """The BERT layer's projections that read or write the residual stream."""
-    arch = families.BERT
-    paths = {"query": arch.query, "key": arch.key, "value": arch.value, "attn_out": arch.output,
-             "inter": arch.ffn_in[0], "out": arch.ffn_out}
-    return {role: layer.get_submodule(path) for role, path in paths.items()}  # type: ignore[misc]
-
-
 def embedding_tables(base: Any) -> list[nn.Embedding]:
     emb = base.embeddings
     return [t for t in (emb.word_embeddings, getattr(emb, "position_embeddings", None),
@@ -66,14 +58,22 @@ def layer_norms(model: TaskModel) -> list[nn.LayerNorm]:
             *(n for layer in m.layers for n in (layer.attention.output.LayerNorm, layer.output.LayerNorm))]
 
 
+def residual_projection_terms(arch: Architecture, layer: nn.Module) -> list[torch.Tensor]:
+    """(H,) squared weights per residual-stream unit, one term per projection of a layer of family ``arch``: the
+    input columns of Q/K/V and the FFN input(s), which read the stream, and the output rows of the attention and
+    FFN outputs, which write it."""
+    readers = dict.fromkeys((arch.query, arch.key, arch.value, *arch.ffn_in))  # GPT-2's Q/K/V share one path
+    terms = [weight_of(arch.projection(layer, path), arch.conv1d).pow(2).sum(0) for path in readers]
+    return terms + [weight_of(arch.projection(layer, path), arch.conv1d).pow(2).sum(1)
+                    for path in (arch.output, arch.ffn_out)]
+
+
 def residual_weight_scores(model: TaskModel) -> torch.Tensor:
     """(H,) importance of each residual-stream unit from the weights that read or write it."""
     base_of(model)
     terms = [t.weight.detach().pow(2).sum(0) for t in embedding_tables(base_of(model))]
     for layer in model.layers:
-        p = parts(layer)
-        terms += [p[k].weight.detach().pow(2).sum(0) for k in ("query", "key", "value", "inter")]
-        terms += [p[k].weight.detach().pow(2).sum(1) for k in ("attn_out", "out")]
+        terms += residual_projection_terms(families.BERT, layer)
     terms += [n.weight.detach().pow(2) for n in layer_norms(model)]
     return torch.stack(terms).sum(0).sqrt()
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgedistill.artifacts import Artifact, atomic_write_text
-from edgedistill.config import PipelineConfig
+from edgedistill.config import HttpTeacherConfig, PipelineConfig
 from edgedistill.data.corpus import load_train_texts, split_holdout, texts_hash
 from edgedistill.distill.depth import select_layers
 from edgedistill.distill.distributed import SINGLE, World, current_world
@@ -50,7 +50,8 @@ def label_with_teacher(config: PipelineConfig, teacher: Teacher, texts: list[str
     preprocessing = {"max_length": config.distill.max_length, "task": config.teacher.task}
     files = get_task(config.teacher.task).modality == "image"  # samples are image paths: their contents count
     key = store_key(teacher.identity(), texts_hash(texts, files), preprocessing)
-    chunk = config.teacher.http.batch_size if config.teacher.http else LABEL_BATCH
+    http = config.teacher.http
+    chunk = http.batch_size if isinstance(http, HttpTeacherConfig) else LABEL_BATCH
 
     def open_store(refresh: bool = False) -> LabelStore:
         return LabelStore(cache_dir, key, len(texts), chunk, {"teacher": teacher.identity(), **preprocessing},

@@ -45,9 +45,14 @@ def unit_weight_scores(arch: Architecture, config: Any, layer: nn.Module) -> tup
     qkv = sum(weight_of(arch.projection(layer, p), arch.conv1d)[: heads * d].pow(2).view(heads, d, -1).sum((1, 2))
               for p in {arch.query, arch.key, arch.value})
     out = weight_of(arch.projection(layer, arch.output), arch.conv1d).pow(2).view(-1, heads, d).sum((0, 2))
+    return (qkv + out).sqrt(), ffn_weight_scores(arch, layer)  # type: ignore[union-attr]
+
+
+def ffn_weight_scores(arch: Architecture, layer: nn.Module) -> torch.Tensor:
+    """(intermediate,) L2 norm of each FFN unit's input rows (one projection, or gate and up) and output column."""
     ffn = sum(weight_of(arch.projection(layer, p), arch.conv1d).pow(2).sum(1) for p in arch.ffn_in)
     ffn = ffn + weight_of(arch.projection(layer, arch.ffn_out), arch.conv1d).pow(2).sum(0)
-    return (qkv + out).sqrt(), ffn.sqrt()  # type: ignore[union-attr]
+    return ffn.sqrt()  # type: ignore[union-attr]
 
 
 def unit_activation_scores(model: TaskModel, tokenizer: Any, texts: list[str], max_length: int) -> Scores:
@@ -194,6 +199,9 @@ def rebuilt(backbone: nn.Module, updates: dict[str, Any], state: dict[str, torch
     new = cls(config)
     new.load_state_dict(state)
     new.train(backbone.training)
+    first = next(backbone.parameters(), None)
+    if first is not None:  # a bf16 or GPU model stays one (a fresh model is built in float32 on the CPU)
+        new.to(device=first.device, dtype=first.dtype)
     return new  # type: ignore[no-any-return]
 
 

@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-FIDELITY = {"fidelity_cosine": ("fidelity", ".4f"), "agreement": ("agreement", ".4f"), "kl": ("KL", ".4f")}
+FIDELITY = {"fidelity_cosine": ("fidelity", ".4f"), "agreement": ("agreement", ".4f"),
+            "top1_agreement": ("top-1 agree", ".3f"), "kl": ("KL", ".4f"), "perplexity": ("PPL", ".1f"),
+            "exact_match": ("EM", ".3f"), "rouge_l": ("ROUGE-L", ".3f"), "mc_acc": ("MC acc", ".3f"),
+            "mc_acc_norm": ("MC acc_n", ".3f")}
 SET_METRICS = (("sts_", "_spearman", "STS", ".2f"), ("accuracy_", "", "acc", ".4f"))
 
 

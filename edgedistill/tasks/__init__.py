@@ -8,8 +8,9 @@ from edgedistill.tasks.image_classification import ImageClassification
 from edgedistill.tasks.inputs import InputSpec, spec_of_onnx, synthetic_feeds
 from edgedistill.tasks.sentence_embedding import SentenceEmbedding
 from edgedistill.tasks.sequence_classification import SequenceClassification
+from edgedistill.tasks.text_generation import TextGeneration
 
-TASKS: dict[str, Task] = {t.name: t for t in (SentenceEmbedding(), SequenceClassification(), ImageClassification())}
+TASKS: dict[str, Task] = {t.name: t for t in (SentenceEmbedding(), SequenceClassification(), ImageClassification(), TextGeneration())}
 
 
 def get_task(name: str) -> Task:

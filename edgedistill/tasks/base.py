@@ -34,6 +34,10 @@ class Task(ABC):
     """One kind of model. Subclasses set the class attributes and implement the abstract methods."""
 
     name: ClassVar[str]
+    # The stages a run goes through for this Task, and the modules of those it does its own way.
+    stages: ClassVar[tuple[str, ...]] = ("distill", "export", "fuse", "quantize", "evaluate", "bench", "report")
+    distill_stage: ClassVar[str] = "edgedistill.distill.stage"
+    evaluate_stage: ClassVar[str] = "edgedistill.evaluate.stage"
     modality: ClassVar[Literal["text", "image"]]
     output_name: ClassVar[str]
     auto_class_name: ClassVar[str]  # the transformers Auto class that loads a folder for this task

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from edgedistill.config import LossSpec
-from edgedistill.distill.losses import attention, feature, hidden, relation  # noqa: F401 (register)
+from edgedistill.distill.losses import attention, feature, hidden, language, relation  # noqa: F401 (register)
 from edgedistill.distill.losses.output import embedding_cosine, embedding_mse, logits_kl
 from edgedistill.distill.losses.registry import LOSSES, DistillLoss, LossSet, register
 

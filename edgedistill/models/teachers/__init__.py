@@ -23,9 +23,10 @@ def load_teacher(cfg: TeacherConfig, max_length: int) -> Teacher:
 
         assert cfg.path is not None
         return RecordedTeacher(cfg.path, cfg.input_key, cfg.output_key)
+    from edgedistill.config import HttpTeacherConfig
     from edgedistill.models.teachers.http_teacher import HttpTeacher
 
-    assert cfg.http is not None
+    assert isinstance(cfg.http, HttpTeacherConfig)
     return HttpTeacher(cfg.http)
 
 
