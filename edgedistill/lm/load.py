@@ -5,8 +5,8 @@ the same file, which needs the ``gguf`` package)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,16 +72,9 @@ def load_causal_lm(path: Path, where: str = "teacher.path", trust_remote_code: b
 
 @contextlib.contextmanager
 def quiet_progress() -> Iterator[None]:
-    """tqdm bars off for the duration (``TQDM_DISABLE``, which tqdm reads for every new bar)."""
-    before = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"
-    try:
+    """Progress bars drawn by libraries (tqdm writes to ``sys.stderr``) kept off the terminal for the duration."""
+    with contextlib.redirect_stderr(io.StringIO()):
         yield
-    finally:
-        if before is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = before
 
 
 def require_gguf(where: str) -> None:

@@ -14,7 +14,7 @@ from edgedistill.lm.teacher_base import Prompt
 
 SENTINEL = "\x00EDGEDISTILL-USER-TURN\x00"
 MIN_WORDS = 3
-MAX_ROUNDS = 4  # sampling rounds before giving up on reaching `count` distinct prompts
+MAX_ROUNDS = 8  # sampling rounds before giving up on reaching `count` distinct prompts
 
 
 def user_turn_prefix(tokenizer: Any) -> str:
@@ -45,14 +45,15 @@ def magpie_prompts(teacher: Any, source: PromptSource, seed: int) -> list[Prompt
     prefix = user_turn_prefix(teacher.tokenizer)
     queries: list[str] = []
     for round_ in range(MAX_ROUNDS):
-        wanted = int((source.count - len(queries)) * 1.25) + 1
+        wanted = int((source.count - len(queries)) * 1.5) + 4
         written = teacher.complete([prefix] * wanted, source.max_prompt_tokens, source.temperature, source.top_p,
                                    seed=seed + round_)
+        before = len(queries)
         for text, finished in written:
             query = keep_query(text, finished)
             if query is not None and query not in queries:
                 queries.append(query)
-        if len(queries) >= source.count:
+        if len(queries) >= source.count or len(queries) == before:  # done, or the teacher writes nothing new
             break
     if len(queries) < source.count:
         raise InputError(f"data.prompts magpie: the teacher wrote {len(queries)} usable prompts of "

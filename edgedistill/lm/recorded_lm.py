@@ -103,7 +103,7 @@ def plain_generation(doc: dict[str, Any], where: str, fields: tuple[str, str, st
 def batch_generation(doc: dict[str, Any], where: str, inputs: dict[str, Prompt] | None,
                      input_path: Path | None) -> Generation | None:
     """A Batch API output line; None when that request failed in the batch."""
-    response = doc["response"]
+    response = doc.get("response") or {}
     if doc.get("error") or response.get("status_code") != 200:
         return None
     custom_id = str(doc["custom_id"])
@@ -122,7 +122,8 @@ def batch_generation(doc: dict[str, Any], where: str, inputs: dict[str, Prompt] 
 
 
 def is_batch_line(doc: dict[str, Any]) -> bool:
-    return "custom_id" in doc and isinstance(doc.get("response"), dict)
+    """A Batch API output line has a ``custom_id`` and a ``response`` object (null when the request failed)."""
+    return "custom_id" in doc and not isinstance(doc.get("response"), str)
 
 
 class RecordedLM(LMTeacher):

@@ -121,7 +121,7 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
     train_answers, heldout_answers = answers[: len(train_prompts)], answers[len(train_prompts):]
     seqs = [t for _, t in train_answers if t.response_length > 0]
     k = config.teacher.generation.top_logprobs if teacher.logprobs else 0
-    if teacher.white_box and texts and k:
+    if teacher.white_box and texts and k and config.distill.text_kd:
         seqs += text_targets(teacher, texts, config.distill.max_length, k, tokenizer, cache_dir, refresh_cache)
     student, metrics = derive_lm_student(config, teacher.model, tokenizer, heldout_texts or texts)
     check_token_ids(seqs, student.get_input_embeddings().weight.shape[0], "the training data")

@@ -124,7 +124,8 @@ class WhiteBoxLM(LMTeacher):
         """Real text as targets: every token after the first is a 'response' token, with the teacher's top-k."""
         targets = []
         for text in texts:  # one row per text; a one-token text has no position to score
-            ids = self.tokenizer(text, truncation=True, max_length=max_length)["input_ids"] or [self.tokenizer.eos_token_id]
+            ids = self.tokenizer(text, truncation=True, max_length=max_length)["input_ids"]
+            ids = ids or [self.tokenizer.eos_token_id]
             logits = self.model(input_ids=torch.tensor([ids])).logits[0, :-1]
             top_ids, top_lp = topk_rows(logits, k)
             targets.append(SequenceTargets(np.asarray(ids, dtype=np.int64), 1, top_ids, top_lp,

@@ -10,7 +10,8 @@ from edgedistill.tasks.sentence_embedding import SentenceEmbedding
 from edgedistill.tasks.sequence_classification import SequenceClassification
 from edgedistill.tasks.text_generation import TextGeneration
 
-TASKS: dict[str, Task] = {t.name: t for t in (SentenceEmbedding(), SequenceClassification(), ImageClassification(), TextGeneration())}
+TASKS: dict[str, Task] = {t.name: t for t in (SentenceEmbedding(), SequenceClassification(), ImageClassification(),
+                                              TextGeneration())}
 
 
 def get_task(name: str) -> Task:

@@ -21,13 +21,13 @@ from edgedistill.config import load_config
 WORDS = "dog cat man woman ball car house park guitar piano".split()
 
 
-def write_config(root: Path, teacher: Path, **overrides: object) -> Path:
+def write_config(root: Path, teacher_dir: Path, **overrides: object) -> Path:
     (root / "prompts.jsonl").write_text("".join(json.dumps({"prompt": f"tell me about the {w} please"}) + "\n"
                                                 for w in WORDS))
     (root / "text.txt").write_text("\n".join(CORPUS * 2))
     cfg: dict = {
         "name": "tiny-lm",
-        "teacher": {"source": "huggingface", "path": str(teacher), "task": "text-generation",
+        "teacher": {"source": "huggingface", "path": str(teacher_dir), "task": "text-generation",
                     "generation": {"max_new_tokens": 6, "top_logprobs": 5, "batch_size": 4}},
         "student": {"from_teacher": {"layers": "block-influence", "num_layers": 2}},
         "data": {"train": [{"source": "text-lines", "path": "text.txt"}], "holdout": 4,
@@ -185,3 +185,49 @@ def test_config_errors_of_the_task(tmp_path: Path, teacher: Path) -> None:
                         "student": {"hf_config": str(teacher / "config.json")}}
     with pytest.raises(ConfigError, match="use sparse_kl"):
         parse_config(black_box, tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["openai", "llamacpp"])
+def test_http_teacher_run_end_to_end(tmp_path: Path, teacher: Path, fmt: str) -> None:
+    """The API case: prompts answered over HTTP with top-k logprobs, aligned onto the student's tokens, the student
+    taken from a local model of the family; usage in the manifest, the key nowhere."""
+    from support.openai_lm_server import LMServerState, ServedModel, lm_server
+
+    state = LMServerState(model=ServedModel(teacher), format=fmt)
+    with lm_server(state) as url:
+        cfg = write_config(tmp_path, teacher, teacher={
+            "source": "http", "task": "text-generation", "generation": {"max_new_tokens": 6, "top_logprobs": 5},
+            "http": {"url": url, "api": "chat", "model": "tiny", "top_logprobs": 5, "api_key_env": "TINY_KEY",
+                     "price_input_per_million": 1.0, "price_output_per_million": 2.0}},
+            student={"from_teacher": {"layers": [0, 3], "path": str(teacher)}},
+            **{"distill.losses": [{"name": "sparse_kl"}, {"name": "seqkd", "weight": 0.1}]})
+        result = CliRunner(env={"TINY_KEY": "sk-secret-123"}).invoke(app, ["run", str(cfg), "--out",
+                                                                           str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    manifest = (tmp_path / "run" / "manifest.json").read_text()
+    assert "sk-secret-123" not in manifest
+    usage = json.loads(manifest)["stages"]["distill"]["metrics"]["teacher_usage"]
+    assert usage["completion_tokens"] > 0 and usage["cost_usd"] > 0
+    metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
+    assert "teacher" not in metrics["artifacts"]  # black-box: no teacher model to measure
+    assert metrics["artifacts"]["student"]["top1_agreement"] >= 0.0
+
+
+def test_recorded_text_only_generations_distil_by_seqkd_with_a_note(tmp_path: Path, teacher: Path) -> None:
+    records = tmp_path / "gens.jsonl"
+    records.write_text("".join(json.dumps({"messages": [{"role": "user", "content": f"the {w}"}],
+                                           "response": f"a {w} is on the big red car"}) + "\n" for w in WORDS))
+    cfg = write_config(tmp_path, teacher, teacher={"source": "recorded", "path": str(records),
+                                                   "task": "text-generation"},
+                       student={"from_teacher": {"layers": [1, 2], "path": str(teacher)}},
+                       **{"distill.losses": [{"name": "seqkd"}], "distill.steps": 40, "distill.lr": 5e-3})
+    data = yaml.safe_load(cfg.read_text())
+    del data["data"]["prompts"]  # the recording brings its prompts
+    cfg.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "text only (SeqKD)" in result.output
+    metrics = json.loads((tmp_path / "run" / "evaluate" / "metrics.json").read_text())
+    assert any("SeqKD" in n for n in metrics["notes"])
+    student = metrics["artifacts"]["student"]
+    assert student["top1_agreement"] > metrics["artifacts"]["student-untrained"]["top1_agreement"]

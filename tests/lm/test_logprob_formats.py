@@ -146,7 +146,8 @@ def test_no_logprobs_and_not_a_completion():
 
 def test_generation_json_round_trip():
     """The list ``Generation.as_json`` writes reads back as the same tokens."""
-    tokens = [TokenLogprob(Candidate("a", -0.5, (97,), 3), (Candidate("a", -0.5, (97,), 3), Candidate("b", -1.0, (98,))))]
+    a, b = Candidate("a", -0.5, (97,), 3), Candidate("b", -1.0, (98,))
+    tokens = [TokenLogprob(a, (a, b))]
     doc = Generation(prompt="p", messages=None, response="a", tokens=tokens).as_json()
     parsed, _, _ = parse_logprobs(doc["logprobs"])
     assert parsed == tokens

@@ -10,10 +10,11 @@
 
 Each request pops the next action of ``script`` (``ok`` once empty): ``500``, ``429``, ``429 retry-after=S``,
 ``timeout`` (answers after ``slow_s``), ``cut`` (the body stops midway), ``html`` (a 200 HTML page), ``malformed``.
-Modes: ``no_logprobs`` (ignores the logprobs fields), ``api_key`` (401 without it; the 401 message quotes the
-header it got, as a careless server might), ``models`` (others get 404), ``latency_s`` per request. Requests, their
-arrival times (monotonic) and the usage of every answer sent (``served``) are recorded. Paths other than
-``/v1/chat/completions`` and ``/v1/completions`` get a 404 HTML page.
+Modes: ``no_logprobs`` (ignores the logprobs fields), ``refuse_logprobs`` (a 400 when asked for them),
+``completions_logprobs_cap`` (a 400 above it on ``/completions``), ``api_key`` (401 without it; the 401 message
+quotes the header it got, as a careless server might), ``models`` (others get 404), ``latency_s`` per request.
+Requests, their arrival times (monotonic) and the usage of every answer sent (``served``) are recorded. Paths other
+than ``/v1/chat/completions`` and ``/v1/completions`` get a 404 HTML page.
 """
 
 from __future__ import annotations
@@ -40,6 +41,20 @@ def byte_decoder() -> dict[str, int]:
     return {chr(b): b for b in printable} | {chr(256 + i): b for i, b in enumerate(shifted)}
 
 
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one thread: a tiny model gains nothing from more, and on a busy machine its threads wait for
+    each other (a 2 ms forward took 0.5 s with two threads under load)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class ServedModel:
     """The tiny LM, its tokenizer, and the torch computations behind every answer (one at a time: a lock)."""
 
@@ -53,22 +68,22 @@ class ServedModel:
         decoder = byte_decoder()
         special = set(self.tokenizer.all_special_ids)
         self.bytes_of = [
-            self.tokenizer.convert_ids_to_tokens(i).encode() if i in special
-            else bytes(decoder[c] for c in self.tokenizer.convert_ids_to_tokens(i))
+            str(self.tokenizer.convert_ids_to_tokens(i)).encode() if i in special
+            else bytes(decoder[c] for c in str(self.tokenizer.convert_ids_to_tokens(i)))
             for i in range(len(self.tokenizer))]
         self.lock = threading.Lock()
         self.cache: dict[str, Any] = {}
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return self.encode(text)
+        return self.encode(str(text))
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def rows(self, ids: list[int]) -> Any:
         """log-softmax of every position's next-token logits, (T, V)."""
-        with self.torch.no_grad():
+        with self.torch.no_grad(), one_thread():
             return self.torch.log_softmax(self.model(self.torch.tensor([ids])).logits[0].double(), -1)
 
     def generate(self, ids: list[int], max_tokens: int, temperature: float, top_p: float, seed: int) -> list[int]:
@@ -80,7 +95,7 @@ class ServedModel:
             return list(self.cache[key])
 
     def sample(self, ids: list[int], max_tokens: int, temperature: float, top_p: float, seed: int) -> list[int]:
-        torch, out = self.torch, []
+        torch, out = self.torch, list[int]()
         gen = torch.Generator().manual_seed(seed)
         for _ in range(max_tokens):
             row = self.rows(ids + out)[-1]
@@ -113,6 +128,8 @@ class LMServerState:
     latency_s: float = 0.0
     slow_s: float = 0.5
     no_logprobs: bool = False
+    refuse_logprobs: bool = False  # 400 to any request asking for logprobs
+    completions_logprobs_cap: int | None = None  # 400 above it on /completions (OpenAI's legacy cap is 5)
     api_key: str | None = None
     models: tuple[str, ...] = ("tiny",)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -233,6 +250,11 @@ def refusal(state: LMServerState, path: str, body: dict[str, Any], auth: str | N
     model = body.get("model")
     if model is not None and model not in state.models:
         return 404, {"error": {"message": f"The model `{model}` does not exist", "code": "model_not_found"}}
+    if state.refuse_logprobs and body.get("logprobs"):
+        return 400, {"error": {"message": "logprobs are not supported by this server"}}
+    cap = state.completions_logprobs_cap
+    if cap is not None and path == "/v1/completions" and int(body.get("logprobs") or 0) > cap:
+        return 400, {"error": {"message": f"logprobs must be at most {cap}"}}
     if state.format == "llamacpp" and path.endswith("/completions") and body.get("echo"):
         return 500, {"error": {"code": 500, "message": "Only no echo is supported", "type": "server_error"}}
     return None
