@@ -65,9 +65,20 @@ def load_causal_lm(path: Path, where: str = "teacher.path", trust_remote_code: b
     except (OSError, ValueError, KeyError, RuntimeError) as err:
         raise InputError(f"{where}: cannot load a causal language model from {path}: "
                          f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    if is_gguf(path):
+        as_float_model(model)
     if tokenizer.pad_token_id is None:  # batched generation and padding need one; EOS is the usual stand-in
         tokenizer.pad_token = tokenizer.eos_token
     return model.eval(), tokenizer
+
+
+def as_float_model(model: Any) -> None:
+    """A model read from GGUF holds de-quantized float weights, yet transformers marks it quantized (and refuses to
+    save it); drop the mark so it (and every student cut from it) saves as the float model it is."""
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
 
 
 @contextlib.contextmanager

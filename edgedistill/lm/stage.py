@@ -26,7 +26,7 @@ from edgedistill.lm.records import Generation, SequenceTargets
 from edgedistill.lm.students import derive_lm_student, non_embedding_params
 from edgedistill.lm.teacher_base import LMTeacher
 from edgedistill.lm.teachers import load_lm_teacher, student_tokenizer
-from edgedistill.lm.token_align import aligned_fraction, check_token_ids
+from edgedistill.lm.token_align import aligned_fraction, check_token_ids, relation_line, vocab_relation
 from edgedistill.lm.trainer import LMData, train_lm
 from edgedistill.progress import console, progress_bar
 
@@ -80,6 +80,16 @@ def write_heldout(out: Path, texts: list[str], answers: list[tuple[Generation, S
     save_targets(out / HELDOUT_TARGETS, [t for _, t in answers])
 
 
+def say_vocab_relation(teacher: LMTeacher, tokenizer: Any, student_rows: int) -> None:
+    """One line when teacher and student vocabularies differ only by padding rows (losses use the shared rows)."""
+    if teacher.model is None:
+        return
+    teacher_rows = teacher.model.get_input_embeddings().weight.shape[0]
+    relation = vocab_relation(tokenizer, teacher.tokenizer, student_rows, teacher_rows)
+    if relation == "padded":
+        console.print(relation_line(relation, student_rows, teacher_rows))
+
+
 def teacher_notes(teacher: LMTeacher, answers: list[tuple[Generation, SequenceTargets]]) -> list[str]:
     notes = list(teacher.notes())
     if not teacher.logprobs:
@@ -124,7 +134,9 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
     if teacher.white_box and texts and k and config.distill.text_kd:
         seqs += text_targets(teacher, texts, config.distill.max_length, k, tokenizer, cache_dir, refresh_cache)
     student, metrics = derive_lm_student(config, teacher.model, tokenizer, heldout_texts or texts)
-    check_token_ids(seqs, student.get_input_embeddings().weight.shape[0], "the training data")
+    rows = student.get_input_embeddings().weight.shape[0]
+    check_token_ids(seqs, rows, "the training data")
+    say_vocab_relation(teacher, tokenizer, rows)
     if world.main:
         write_heldout(out, heldout_texts, heldout_answers)
         save_model(student, tokenizer, out / "untrained")
@@ -159,11 +171,13 @@ def keep_trained(student: Any, tokenizer: Any, out: Path, heldout: list[Sequence
     agreement with the teacher (``distill.keep_better``)."""
     (out / CHECKPOINT).unlink(missing_ok=True)
     trained_score = selection_score(student, heldout) if heldout else None
-    metrics["selection"] = {"metric": "top1_agreement", "trained": trained_score, "untrained": untrained_score}
+    if trained_score is not None and untrained_score is not None:
+        metrics.update(selection_metric="top1_agreement on held-out teacher answers",
+                       selection_scores={"student": trained_score, "student-untrained": untrained_score})
     worse = trained_score is not None and untrained_score is not None and trained_score < untrained_score
     if config.distill.keep_better and worse:
         shutil.copytree(out / "untrained", out / "student")
-        metrics["selection"]["selected"] = "student-untrained"
+        metrics["selected"] = "student-untrained"
         return
     save_model(student, tokenizer, out / "student")
-    metrics["selection"]["selected"] = "student"
+    metrics["selected"] = "student"

@@ -58,6 +58,17 @@ def env_line(env: dict[str, Any]) -> str:
     return ", ".join(f"{k}: {env[k]}" for k in keys if env.get(k) is not None)
 
 
+LEGEND = ("Speed-up is the teacher's p50 latency divided by the artifact's; size vs teacher is the artifact's "
+          "file size divided by the teacher's. Fidelity is the mean cosine to the teacher's embeddings on "
+          "held-out samples (a classifier's: agreement with the teacher's class, and the KL divergence of its "
+          "class distribution); STS is Spearman ×100, acc the accuracy on labelled samples. — means not measured.")
+LM_LEGEND = ("top-1 agree is the share of held-out teacher-answer tokens where the model's most likely next token "
+             "is the teacher's (teacher forcing), KL the mean KL(teacher ‖ model) there; PPL the perplexity of "
+             "held-out real text; EM and ROUGE-L compare the model's greedy answers to held-out prompts with the "
+             "teacher's; MC acc / acc_n: multiple-choice accuracy (lm-evaluation-harness acc / acc_norm). — means "
+             "not measured.")
+
+
 def markdown_report(report: dict[str, Any], image: str | None = None) -> str:
     """The whole report.md: environment, the table, how to read the ratios, and the plot."""
     parts = ["# edgedistill report", ""]
@@ -66,11 +77,7 @@ def markdown_report(report: dict[str, Any], image: str | None = None) -> str:
     for stage in report.get("missing_stages", []):
         parts += [f"> The {stage} stage has not run for this directory; its columns are blank.", ""]
     parts += [markdown_table(report["rows"], report["shapes"])]
-    parts += ["Speed-up is the teacher's p50 latency divided by the artifact's; size vs teacher is the artifact's "
-              "file size divided by the teacher's. Fidelity is the mean cosine to the teacher's embeddings on "
-              "held-out samples (a classifier's: agreement with the teacher's class, and the KL divergence of its "
-              "class distribution); STS is Spearman ×100, acc the accuracy on labelled samples. — means not "
-              "measured.", ""]
+    parts += [LM_LEGEND if report.get("task") == "text-generation" else LEGEND, ""]
     parts += fusion_lines(report.get("fusion"))
     parts += comparison_lines(report.get("comparisons") or [])
     parts += distill_lines(report.get("distill"))
@@ -111,8 +118,28 @@ def distill_lines(distill: dict[str, Any] | None) -> list[str]:
     if not distill or "selected" not in distill:
         return []
     scores = ", ".join(f"{name} {value:.4g}" for name, value in distill["selection_scores"].items())
-    return [f"Distillation kept **{distill['selected']}** as the student, by {distill['selection_metric']} "
-            f"on the eval data ({scores}); trained on {distill.get('train_texts', '?')} texts.", ""]
+    trained_on = (f"{distill['train_sequences']} sequences" if "train_sequences" in distill
+                  else f"{distill.get('train_texts', '?')} texts")
+    lines = [f"Distillation kept **{distill['selected']}** as the student, by {distill['selection_metric']} "
+             f"({scores}); trained on {trained_on}.", ""]
+    return lines + [f"> **Note.** {note}" for note in distill.get("notes") or []] + lm_lines(distill)
+
+
+def lm_lines(distill: dict[str, Any]) -> list[str]:
+    """A language model's student shape, teacher usage and cache size, where the distill stage recorded them."""
+    lines = []
+    student, teacher = distill.get("student_non_embedding_params"), distill.get("teacher_non_embedding_params")
+    if student and teacher:
+        lines.append(f"Student: layers {distill.get('student_layers')}, {student / teacher:.1%} of the teacher's "
+                     f"non-embedding parameters ({student:,} of {teacher:,}).")
+    usage = distill.get("teacher_usage") or {}
+    if usage.get("completion_tokens"):
+        cost = f", cost {usage['cost_usd']:.4f} USD" if usage.get("cost_usd") is not None else ""
+        lines.append(f"Teacher usage: {usage.get('prompt_tokens', 0):,} prompt and {usage['completion_tokens']:,} "
+                     f"completion tokens{cost}.")
+    if distill.get("cache_bytes_per_token"):
+        lines.append(f"Teacher cache: {distill['cache_bytes_per_token']:.0f} bytes per token (top-k log-probs).")
+    return [*lines, ""] if lines else []
 
 
 def write_plot(report: dict[str, Any], path: Path) -> None:

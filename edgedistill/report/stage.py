@@ -26,7 +26,9 @@ def stage_metrics(run_dir: Path, stage: str) -> dict[str, Any] | None:
 def distill_summary(run_dir: Path) -> dict[str, Any] | None:
     """What the distill stage chose and why, or None if it did not run here."""
     metrics = stage_metrics(run_dir, "distill")
-    keys = ("selected", "selection_metric", "selection_scores", "train_texts", "loss_first", "loss_last")
+    keys = ("selected", "selection_metric", "selection_scores", "train_texts", "train_sequences", "loss_first",
+            "loss_last", "notes", "teacher_usage", "cache_bytes_per_token", "student_layers",
+            "student_non_embedding_params", "teacher_non_embedding_params")
     return {k: metrics[k] for k in keys if k in metrics} if metrics else None
 
 
@@ -58,6 +60,7 @@ def run(run_dir: Path, out: Path) -> Artifact:
     metrics, bench = load_inputs(run_dir)
     report = build_report(metrics, bench)
     report["distill"] = distill_summary(run_dir)
+    report["task"] = metrics.get("task")
     report["fusion"] = fusion_summary(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_plot(report, out / "report.png")

@@ -231,3 +231,13 @@ def test_recorded_text_only_generations_distil_by_seqkd_with_a_note(tmp_path: Pa
     assert any("SeqKD" in n for n in metrics["notes"])
     student = metrics["artifacts"]["student"]
     assert student["top1_agreement"] > metrics["artifacts"]["student-untrained"]["top1_agreement"]
+
+
+def test_vocabulary_padding_rows_are_said_and_handled(tmp_path: Path, teacher: Path) -> None:
+    padded = json.loads((teacher / "config.json").read_text()) | {"vocab_size": 416, "num_hidden_layers": 2}
+    (tmp_path / "padded").mkdir()
+    (tmp_path / "padded" / "config.json").write_text(json.dumps(padded))
+    cfg = write_config(tmp_path, teacher, student={"hf_config": str(tmp_path / "padded" / "config.json")})
+    result = CliRunner().invoke(app, ["distill", str(cfg), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "rows differ (400 vs 416)" in result.output and "padding" in result.output
