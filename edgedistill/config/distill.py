@@ -93,6 +93,9 @@ class DistillConfig(StrictModel):
     )
     seed: int = Field(0, description="Seeds the student's batch order and dropout; same seed, same result on CPU.")
     checkpoint_every: PositiveInt = Field(100, description="Steps between resumable checkpoints.")
+    fsdp: bool = Field(False, description="text-generation under torchrun: shard the student (and a live "
+                       "forward_kl/gkd teacher) over the ranks with FSDP2, per decoder layer, so models too "
+                       "big for one device train; checkpoints hold the gathered state. One process: no effect.")
     text_kd: bool = Field(True, description="text-generation with a white-box teacher: also train on `data.train` "
                           "real text, scored once by the teacher (false: `data.train` only measures perplexity).")
     keep_better: bool = Field(

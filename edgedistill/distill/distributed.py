@@ -5,7 +5,9 @@ rank from the environment torchrun sets (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`
 and joins one process group — gloo on CPU, NCCL on GPUs. Every rank computes the same global batch indices for
 a step and trains on its own slice of them (``rows[rank::world]``), so N ranks with batch B follow the same
 optimisation path as one process with batch B. The teacher-label store is filled by chunk ``c`` on rank
-``c % N``; only rank 0 writes checkpoints, evaluations and the stage folder.
+``c % N`` (a remote text-generation teacher: all on rank 0, one client keeping its rate limit); only rank 0 writes
+checkpoints, evaluations and the stage folder. A text-generation student can be sharded instead of replicated
+(``distill.fsdp``: :mod:`edgedistill.lm.fsdp`).
 
 A single process (no ``WORLD_SIZE``, or ``WORLD_SIZE=1``) gets a :class:`World` of size 1 and never touches
 ``torch.distributed``. torch is imported only where a process group is used, so the run directory code that
@@ -15,8 +17,10 @@ takes a :class:`World` stays light for commands that never train.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -24,6 +28,8 @@ from edgedistill.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -125,3 +131,63 @@ def global_sum(value: float, world: World) -> float:
     t = torch.tensor([value], dtype=torch.float64, device=world.device())
     dist.all_reduce(t)
     return float(t.item())
+
+
+def global_sums(values: list[float], world: World) -> list[float]:
+    """Element-wise sums of ``values`` over the ranks, in one all-reduce (e.g. a global batch's token counts)."""
+    if not world.distributed:
+        return list(values)
+    import torch
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=world.device())
+    dist.all_reduce(t)
+    return [float(v) for v in t.tolist()]
+
+
+def main_first(world: World, make: Callable[[bool], T], refresh: bool = False) -> T:
+    """``make(refresh)`` on rank 0, then ``make(False)`` on the other ranks once rank 0 is done: for a cache rank 0
+    fills (or clears, ``refresh``) and the others only read."""
+    if not world.distributed:
+        return make(refresh)
+    if world.main:
+        made = make(refresh)
+        world.barrier()
+        return made
+    world.barrier()
+    return make(False)
+
+
+def wait_until(world: World, ready: Callable[[], bool], poll_s: float = 2.0) -> None:
+    """Return on every rank once ``ready()`` holds (e.g. every chunk of a cache is stored): a rank that is not
+    ready polls, as a teacher may answer for longer than a collective waits (10–30 min), then all meet at one
+    barrier. A rank that fails ends the others through torchrun."""
+    if world.distributed:
+        while not ready():
+            time.sleep(poll_s)
+    world.barrier()
+
+
+def chunks_to_fill(world: World, missing: list[int], shared: bool) -> list[int]:
+    """The missing chunks this rank fills: its share (chunk ``c`` on rank ``c % N``) when ``shared`` (a teacher in
+    every process), else all of them on rank 0 (a remote teacher: one client keeps its rate limit and concurrency)."""
+    if shared:
+        return [c for c in missing if world.owns(c)]
+    return missing if world.main else []
+
+
+def broadcast_module(module: torch.nn.Module, world: World) -> None:
+    """Overwrite every rank's parameters and buffers with rank 0's (before sharding a model each rank built, so a
+    near-tie broken differently on one rank cannot leave the ranks training different weights). Tensors travel one
+    at a time through this rank's device (NCCL sends from GPU memory only)."""
+    if not world.distributed:
+        return
+    import torch
+    import torch.distributed as dist
+
+    device = world.device()
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            sent = tensor.data.to(device)
+            dist.broadcast(sent, src=0)
+            tensor.data.copy_(sent)

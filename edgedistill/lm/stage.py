@@ -124,15 +124,16 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
     tokenizer = student_tokenizer(config, teacher)
     texts, heldout_texts = split_holdout(load_train_texts(config.data.train), config.data.holdout,
                                          config.distill.seed) if config.data.train else ([], [])
-    prompts = gather_prompts(config, teacher, cache_dir, refresh_cache)
+    prompts = gather_prompts(config, teacher, cache_dir, refresh_cache, world)
     train_prompts, heldout_prompts = split_prompts(prompts, config.data.heldout_prompts, config.distill.seed)
     answers, cache = teacher_answers(config, teacher, tokenizer, train_prompts + heldout_prompts, cache_dir,
-                                     refresh_cache)
+                                     refresh_cache, world)
     train_answers, heldout_answers = answers[: len(train_prompts)], answers[len(train_prompts):]
     seqs = [t for _, t in train_answers if t.response_length > 0]
     k = config.teacher.generation.top_logprobs if teacher.logprobs else 0
     if teacher.white_box and texts and k and config.distill.text_kd:
-        seqs += text_targets(teacher, texts, config.distill.max_length, k, tokenizer, cache_dir, refresh_cache)
+        seqs += text_targets(teacher, texts, config.distill.max_length, k, tokenizer, cache_dir, refresh_cache,
+                             world)
     student, metrics = derive_lm_student(config, teacher.model, tokenizer, heldout_texts or texts)
     rows = student.get_input_embeddings().weight.shape[0]
     check_token_ids(seqs, rows, "the training data")
