@@ -84,10 +84,14 @@ def token_entry(token: int, ids: Any, logprobs: Any, tokenizer: Any, pieces: lis
     return chosen | {"top_logprobs": top}
 
 
-def run_one(name: str, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
+def run_one(name: str, cfg: dict[str, Any], work: Path, cache_from: Path | None = None) -> dict[str, Any]:
+    import shutil
+
     from edgedistill import api
 
     out = work / name
+    if cache_from is not None and not (out / "cache").exists():  # the teacher's prompts and answers, not re-asked
+        shutil.copytree(cache_from / "cache", out / "cache")
     api.run(write(cfg, work / f"{name}.yaml"), out)
     (out / "config.yaml").write_text(yaml.safe_dump(cfg))
     metrics = json.loads((out / "evaluate" / "metrics.json").read_text())["artifacts"]
@@ -100,13 +104,15 @@ def run_one(name: str, cfg: dict[str, Any], work: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100, help="optimizer steps of every student (default 100)")
+    parser.add_argument("--cache-from", type=Path, default=None,
+                        help="a smollm2-cpu run whose teacher cache (Magpie prompts, answers) the white-box run reuses")
     add_work(parser, "llm-blackbox")
     add_out(parser, Path(__file__).parent, "blackbox-vs-whitebox")
     args = parser.parse_args()
     work: Path = args.work or RUNS / "llm-blackbox"
     white = base_config(args.steps)
     white["distill"]["losses"] = [{"name": "forward_kl"}]
-    results = {"white-box": run_one("white-box", white, work)}
+    results = {"white-box": run_one("white-box", white, work, args.cache_from)}
     teacher_path = white["teacher"]["path"]
     for name, logprobs, loss in (("top20", True, "sparse_kl"), ("seqkd", False, "seqkd")):
         records = work / f"{name}.jsonl"

@@ -41,9 +41,6 @@ from edgedistill.lm.batches import Batch, collate
 from edgedistill.lm.records import SequenceTargets
 from edgedistill.progress import console
 
-# The mask whose positions each LM loss averages over (see edgedistill.distill.losses.language); a loss not named
-# here is taken to average over all response positions.
-TOKEN_MASK = {"forward_kl": "mask", "gkd": "mask", "sparse_kl": "sparse_mask", "seqkd": "target_mask"}
 MASKS = ("mask", "sparse_mask", "target_mask")
 
 
@@ -133,7 +130,7 @@ def micro_batch_loss(run: Run, teacher: Any, batch: Batch, tokens: dict[str, flo
         total = torch.zeros((), device=device)
         for part in run.losses.parts:
             spec: LossSpec = part.spec  # type: ignore[assignment]
-            mask = TOKEN_MASK.get(spec.name, "mask")
+            mask = getattr(part, "mask_key", "mask")  # each LM loss names the positions it averages over
             share = batch[mask].bool().sum().double() / max(tokens[mask], 1.0)
             total = total + spec.weight * part(student_out, teacher_out, batch).float() * share.float()
         return total

@@ -52,7 +52,12 @@ def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_run_distills_evaluates_and_reports(tmp_path: Path, teacher: Path) -> None:
+    (tmp_path / "mc.jsonl").write_text("".join(json.dumps({"question": f"where is the {w}?", "choices": [
+        "in the park", "on the car", "a dog"], "answer": i % 3}) + "\n" for i, w in enumerate(WORDS)))
     cfg = write_config(tmp_path, teacher)
+    data = yaml.safe_load(cfg.read_text())
+    data["data"]["mc"] = {"path": "mc.jsonl"}
+    cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(out)])
     assert result.exit_code == 0, result.output
@@ -65,6 +70,8 @@ def test_run_distills_evaluates_and_reports(tmp_path: Path, teacher: Path) -> No
         assert {"perplexity", "top1_agreement", "kl", "exact_match", "rouge_l"} <= set(row)
         assert 0.0 <= row["top1_agreement"] <= 1.0 and row["kl"] >= 0.0 and row["perplexity"] > 1.0
     assert "perplexity" in metrics["artifacts"]["teacher"]
+    for row in metrics["artifacts"].values():
+        assert 0.0 <= row["mc_acc"] <= 1.0 and 0.0 <= row["mc_acc_norm"] <= 1.0
     manifest = json.loads((out / "manifest.json").read_text())["stages"]
     assert set(manifest) >= {"distill", "evaluate", "report"} and "export" not in manifest
     student = json.loads((out / "distill" / "student" / "config.json").read_text())

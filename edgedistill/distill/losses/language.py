@@ -14,6 +14,8 @@ from edgedistill.lm import losses as lm
 class ForwardKL(DistillLoss):
     """KL(teacher_T ‖ student_T)·T² over the full vocabulary, on response tokens."""
 
+    mask_key = "mask"  # the batch mask whose positions the loss averages over (the trainer weighs by its count)
+
     def forward(self, student: Tensors, teacher: Tensors, batch: Tensors) -> torch.Tensor:
         return lm.forward_kl(student["output"], teacher["output"], batch["mask"], self.spec.temperature)
 
@@ -21,6 +23,8 @@ class ForwardKL(DistillLoss):
 @register("sparse_kl")
 class SparseKL(DistillLoss):
     """KL over the teacher's cached / API top-k plus a tail bucket, where the teacher's tokens align."""
+
+    mask_key = "sparse_mask"
 
     def teacher_keys(self) -> list[str]:
         return []
@@ -33,6 +37,8 @@ class SparseKL(DistillLoss):
 class SeqKD(DistillLoss):
     """Cross-entropy on the teacher's generated tokens (works with a text-only teacher)."""
 
+    mask_key = "target_mask"
+
     def teacher_keys(self) -> list[str]:
         return []
 
@@ -44,6 +50,8 @@ class SeqKD(DistillLoss):
 class GKD(DistillLoss):
     """Generalized JSD (β) between teacher and student, on the teacher's responses or, for a fraction of batches,
     the student's own (on-policy; the trainer makes those batches)."""
+
+    mask_key = "mask"
 
     def forward(self, student: Tensors, teacher: Tensors, batch: Tensors) -> torch.Tensor:
         return lm.generalized_jsd(student["output"], teacher["output"], batch["mask"], self.spec.beta,
