@@ -18,6 +18,8 @@ LOSS_NAMES = (
 )
 # Losses of a causal LM's next-token distributions (the text-generation Task); the others are the encoders'.
 LM_LOSSES = ("forward_kl", "sparse_kl", "seqkd", "gkd")
+# Losses a text-generation run takes: its own, and hidden states through the architecture adapter.
+GENERATIVE_LOSSES = (*LM_LOSSES, "hidden_mse")
 # Of those, the ones that need the teacher's full logits (a white-box teacher in this process).
 FULL_LOGIT_LOSSES = ("forward_kl", "gkd")
 # Losses that read intermediate tensors (hooks), so they need a white-box teacher.

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edgedistill.config.base import StrictModel
+from edgedistill.config.base import GENERATIVE_LOSSES, StrictModel
 from edgedistill.config.bench import BenchConfig, EvaluateConfig, Shape
 from edgedistill.config.data import DataConfig
 from edgedistill.config.distill import DistillConfig
@@ -67,8 +67,8 @@ def check_losses_fit_task(task: str, distill: DistillConfig) -> None:
     """Raise ValueError for a language-model loss on another task, or another task's loss on a language model."""
     generative = task == "text-generation"
     for i, spec in enumerate(distill.losses):
-        if spec.language_model != generative:
-            wanted = ("forward_kl, sparse_kl, seqkd or gkd" if generative else
+        if (spec.name in GENERATIVE_LOSSES) != generative and not (spec.name == "hidden_mse" and not generative):
+            wanted = ("forward_kl, sparse_kl, seqkd, gkd or hidden_mse" if generative else
                       "embedding_mse, embedding_cosine, logits_kl or an intermediate-tensor loss")
             raise ValueError(f"distill.losses[{i}]: loss '{spec.name}' does not apply to task {task}; use {wanted}")
 

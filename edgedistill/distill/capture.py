@@ -40,7 +40,7 @@ class ModelInfo:
 def model_info(model: nn.Module, name: str) -> ModelInfo:
     """Describe a :class:`TaskModel` of a known family (layers, hidden size, heads) or any other module (white-box,
     no layers: only its output and named modules can be compared)."""
-    backbone = getattr(model, "backbone", None)
+    backbone = getattr(model, "backbone", model)  # a TaskModel's, or a Hugging Face model itself (a causal LM)
     config = getattr(backbone, "config", None)
     if config is None or getattr(config, "model_type", None) not in BY_MODEL_TYPE:
         return ModelInfo(name, True, model=model)
@@ -77,7 +77,9 @@ def resolve(model: nn.Module, key: str, where: str) -> nn.Module:
             names = [n for n, _ in model.named_modules() if n][:8]
             raise ConfigError(f"{where}: module '{path}' not found; modules include {names}") from None
     kind, index = key.split(".")
-    layers: Any = model.layers if model_info(model, where).layers else None  # a TaskModel of a known family
+    backbone = getattr(model, "backbone", model)
+    known = model_info(model, where).layers  # a model of a known family (a TaskModel, or a causal LM)
+    layers: Any = architecture_of(backbone, where).layer_list(backbone) if known else None
     if layers is None or int(index) >= len(layers):
         count = 0 if layers is None else len(layers)
         raise ConfigError(f"{where}: layer {index} does not exist; the model has {count} layers")

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from edgedistill.config import DistillConfig, LossSpec
-from edgedistill.distill.capture import ModelInfo, model_info
+from edgedistill.distill.capture import ModelInfo, capture, model_info
 from edgedistill.distill.distributed import World, average_gradients, current_world, global_sum, global_sums
 from edgedistill.distill.losses import LossSet
 from edgedistill.distill.trainer import (
@@ -41,7 +41,7 @@ from edgedistill.lm.batches import Batch, collate
 from edgedistill.lm.records import SequenceTargets
 from edgedistill.progress import console
 
-MASKS = ("mask", "sparse_mask", "target_mask")
+MASKS = ("mask", "sparse_mask", "target_mask", "attention_mask")
 
 
 def gkd_spec(cfg: DistillConfig) -> LossSpec | None:
@@ -121,12 +121,15 @@ def micro_batch_loss(run: Run, teacher: Any, batch: Batch, tokens: dict[str, flo
     device = run.world.device()
     batch = {name: value.to(device) for name, value in batch.items()}
     feeds = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    hooked = [k for k in run.losses.student_keys() if k != "output"], \
+        [k for k in run.losses.teacher_keys() if k != "output"]  # hidden states, through the family's adapter
     with autocast(run.cfg, device):
-        teacher_out = {}
+        teacher_out: dict[str, torch.Tensor] = {}
         if teacher is not None:
-            with torch.no_grad():
+            with torch.no_grad(), capture(teacher, hooked[1], "teacher") as teacher_out:
                 teacher_out["output"] = teacher(**feeds, use_cache=False).logits
-        student_out = {"output": run.model(**feeds, use_cache=False).logits}
+        with capture(run.student, hooked[0], "student") as student_out:
+            student_out["output"] = run.model(**feeds, use_cache=False).logits
         total = torch.zeros((), device=device)
         for part in run.losses.parts:
             spec: LossSpec = part.spec  # type: ignore[assignment]

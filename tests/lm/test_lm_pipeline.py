@@ -248,3 +248,23 @@ def test_vocabulary_padding_rows_are_said_and_handled(tmp_path: Path, teacher: P
     result = CliRunner().invoke(app, ["distill", str(cfg), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
     assert "rows differ (400 vs 416)" in result.output and "padding" in result.output
+
+
+def test_hidden_states_distil_through_the_adapter(tmp_path: Path, teacher: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """hidden_mse on a decoder: student layer i against the teacher layer it came from (pairs), next to sparse KL."""
+    import edgedistill.distill.losses.hidden as hidden
+
+    seen: list[tuple[int, ...]] = []
+    real = hidden.masked_mse
+
+    def recorded(student: torch.Tensor, teacher_states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(student.shape))
+        return real(student, teacher_states, mask)
+
+    monkeypatch.setattr(hidden, "masked_mse", recorded)
+    cfg = write_config(tmp_path, teacher, student={"from_teacher": {"layers": [0, 3]}}, **{"distill.losses": [
+        {"name": "sparse_kl"}, {"name": "hidden_mse", "weight": 0.5, "layers": [[0, 0], [1, 3]]}]})
+    result = CliRunner().invoke(app, ["distill", str(cfg), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert len(seen) == 2 * 3 and all(shape[-1] == 32 for shape in seen)  # 2 pairs x 3 steps, hidden 32

@@ -27,6 +27,8 @@ def require_white_box(info: ModelInfo, where: str, what: str) -> None:
 class HiddenMSE(DistillLoss):
     """Σ over mapped pairs of masked MSE(W·h_student + b, h_teacher)."""
 
+    mask_key = "attention_mask"  # every real token (a causal LM's prompt too), not only response positions
+
     def __init__(self, spec: LossSpec, student: ModelInfo, teacher: ModelInfo, where: str):
         super().__init__(spec, student, teacher, where)
         require_white_box(student, where, "hidden_mse")
