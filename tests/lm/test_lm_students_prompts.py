@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support.tiny_lm import make_tiny_lm
 
 from edgedistill.config.lm import PromptSource
 from edgedistill.errors import ConfigError, InputError
@@ -14,7 +15,6 @@ from edgedistill.lm.layer_drop import block_influence, calibration_batch, choose
 from edgedistill.lm.load import load_causal_lm
 from edgedistill.lm.prompts import load_prompts, prompt_text
 from edgedistill.lm.students import uniform_layers
-from support.tiny_lm import make_tiny_lm
 
 TEXTS = ["the man is playing a guitar on the street", "a dog runs in the park with a red ball",
          "python function returns value list"]
