@@ -56,7 +56,7 @@ def main() -> int:
     for key, value in found.items():
         if key in TARGETS:
             op, target = TARGETS[key]
-            ok = value >= target if op == ">=" else value <= target
+            ok = value >= target if op == ">=" else value <= round(target, 4)
             failed += not ok
             print(f"{'PASS' if ok else 'FAIL'} {key:24s} {value:10.4f}  (target {op} {target:.4g})")
         else:
