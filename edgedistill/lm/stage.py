@@ -92,7 +92,7 @@ def say_vocab_relation(teacher: LMTeacher, tokenizer: Any, student_rows: int) ->
 
 def teacher_notes(teacher: LMTeacher, answers: list[tuple[Generation, SequenceTargets]]) -> list[str]:
     notes = list(teacher.notes())
-    if not teacher.logprobs:
+    if not teacher.logprobs and not any("SeqKD" in note for note in notes):  # unless the teacher said so itself
         notes.append("the teacher gave no log-probabilities: the student learnt from its text only (SeqKD)")
     elif answers and aligned_fraction([t for _, t in answers]) < 0.999:
         notes.append(f"teacher and student tokenize differently: {aligned_fraction([t for _, t in answers]):.1%} of "
