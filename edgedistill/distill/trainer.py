@@ -183,11 +183,17 @@ def optimizer_step(run: Run, encode: Encode, n: int, targets: Targets, teacher: 
             check_finite(run, loss)
             (loss * world.size).backward()
         total += loss.item()
-    average_gradients(list(run.losses.parameters()), world)
-    torch.nn.utils.clip_grad_norm_([p for g in run.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
+    apply_step(run)
+    return global_sum(total, world)
+
+
+def apply_step(run: Run) -> None:
+    """After the backward passes of a step: the loss modules' gradients averaged over ranks, the global gradient
+    norm clipped, then the optimizer and schedule stepped."""
+    average_gradients(list(run.losses.parameters()), run.world)
+    torch.nn.utils.clip_grad_norm_([p for g in run.optimizer.param_groups for p in g["params"]], run.cfg.grad_clip)
     run.optimizer.step()
     run.scheduler.step()
-    return global_sum(total, world)
 
 
 def maybe_evaluate(run: Run, evaluate: Callable[[TaskModel], float] | None, work_dir: Path) -> None:

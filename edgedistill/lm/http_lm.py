@@ -10,9 +10,8 @@ the config gives prices. The API key appears only in the ``Authorization`` heade
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 
 from edgedistill.config.http_lm import HttpLMConfig
 from edgedistill.lm.http_endpoint import Endpoint
@@ -20,40 +19,7 @@ from edgedistill.lm.probe import Capabilities, ask, base_body, echoed_tokens, lo
 from edgedistill.lm.records import Generation, TokenLogprob
 from edgedistill.lm.teacher_base import GenerationSettings, LMTeacher, Prompt
 from edgedistill.lm.usage import UsageMeter
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def as_they_arrive(items: list[T], work: Callable[[T], R], concurrency: int, on_failure: Callable[[], None]) \
-        -> Iterator[tuple[int, R]]:
-    """Run ``work`` on ``items`` ``concurrency`` at a time; yield ``(index, result)`` as each completes. When one
-    fails (or the caller stops iterating), ``on_failure`` runs, the queued ones are cancelled and the error is raised.
-    """
-    todo = iter(enumerate(items))
-    with ThreadPoolExecutor(concurrency) as pool:
-        running: dict[Future[R], int] = {}
-
-        def submit_next() -> None:
-            for i, item in todo:
-                running[pool.submit(work, item)] = i
-                return
-
-        for _ in range(concurrency):
-            submit_next()
-        try:
-            while running:
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    i = running.pop(future)
-                    result = future.result()
-                    submit_next()  # keep `concurrency` requests in flight while the caller stores this one
-                    yield i, result
-        except BaseException:
-            on_failure()
-            for future in running:
-                future.cancel()
-            raise
+from edgedistill.models.teachers.http_client import as_they_arrive
 
 
 def route(prompt: Prompt, api: str) -> tuple[str, dict[str, Any]]:

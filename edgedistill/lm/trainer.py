@@ -24,11 +24,12 @@ import torch
 
 from edgedistill.config import DistillConfig, LossSpec
 from edgedistill.distill.capture import ModelInfo, capture, model_info
-from edgedistill.distill.distributed import World, average_gradients, current_world, global_sum, global_sums
+from edgedistill.distill.distributed import World, current_world, global_sum, global_sums
 from edgedistill.distill.losses import LossSet
 from edgedistill.distill.trainer import (
     CHECKPOINT,
     Run,
+    apply_step,
     autocast,
     batch_indices,
     check_finite,
@@ -160,10 +161,7 @@ def optimizer_step(run: Run, data: LMData, teacher: Any, sharded: bool = False) 
             check_finite(run, loss)
             (loss * world.size).backward()  # DDP and FSDP average gradients over the ranks
         total += loss.item()
-    average_gradients(list(run.losses.parameters()), world)
-    torch.nn.utils.clip_grad_norm_([p for g in run.optimizer.param_groups for p in g["params"]], cfg.grad_clip)
-    run.optimizer.step()
-    run.scheduler.step()
+    apply_step(run)
     return global_sum(total, world)
 
 

@@ -14,8 +14,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from edgedistill.errors import InputError
 
@@ -127,3 +129,38 @@ class JsonPoster:
                 raise Cancelled(self.url)
         raise InputError(f"http teacher: POST {self.url} failed after {self.retries} retries (last: {last}); "
                          "check the endpoint or raise teacher.http.retries / timeout_s")
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def as_they_arrive(items: list[T], work: Callable[[T], R], concurrency: int, on_failure: Callable[[], None]) \
+        -> Iterator[tuple[int, R]]:
+    """Run ``work`` on ``items`` ``concurrency`` at a time; yield ``(index, result)`` as each completes. When one
+    fails (or the caller stops iterating), ``on_failure`` runs, the queued ones are cancelled and the error is raised.
+    """
+    todo = iter(enumerate(items))
+    with ThreadPoolExecutor(concurrency) as pool:
+        running: dict[Future[R], int] = {}
+
+        def submit_next() -> None:
+            for i, item in todo:
+                running[pool.submit(work, item)] = i
+                return
+
+        for _ in range(concurrency):
+            submit_next()
+        try:
+            while running:
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = running.pop(future)
+                    result = future.result()
+                    submit_next()  # keep `concurrency` requests in flight while the caller stores this one
+                    yield i, result
+        except BaseException:
+            on_failure()
+            for future in running:
+                future.cancel()
+            raise

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
@@ -21,7 +20,7 @@ import numpy as np
 from edgedistill.config import HttpTeacherConfig
 from edgedistill.errors import ConfigError, InputError
 from edgedistill.models.teachers.base import Teacher
-from edgedistill.models.teachers.http_client import JsonPoster, RateLimiter
+from edgedistill.models.teachers.http_client import JsonPoster, RateLimiter, as_they_arrive
 
 
 def at_path(reply: Any, path: str) -> Any:
@@ -99,28 +98,6 @@ class HttpTeacher(Teacher):
         Raises:
             InputError: a batch failed for good; the requests still in flight stop retrying and no other is sent.
         """
-        todo = iter(enumerate(batches))
         self.poster.stop.clear()
-        with ThreadPoolExecutor(self.cfg.concurrency) as pool:
-            running: dict[Future[np.ndarray], int] = {}
-
-            def submit_next() -> None:
-                for i, texts in todo:
-                    running[pool.submit(self.run, texts)] = i
-                    return
-
-            for _ in range(self.cfg.concurrency):
-                submit_next()
-            try:
-                while running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        i = running.pop(future)
-                        vectors = future.result()
-                        submit_next()  # keep `concurrency` requests in flight while the caller stores this one
-                        yield i, vectors
-            except BaseException:
-                self.poster.stop.set()  # the job has failed: in-flight requests end their retries
-                for future in running:
-                    future.cancel()
-                raise
+        # the job has failed: in-flight requests end their retries
+        yield from as_they_arrive(batches, self.run, self.cfg.concurrency, self.poster.stop.set)
