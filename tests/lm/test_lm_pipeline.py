@@ -114,7 +114,9 @@ def test_encoder_teacher_for_text_generation_is_one_line(tmp_path: Path) -> None
     bert = make_tiny_bert(tmp_path / "bert")
     cfg = write_config(tmp_path, bert)
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "run")])
-    one_line_error(result, "not a causal language model", "bert")
+    line = one_line_error(result, "not a causal language model", "bert")
+    assert "text-generation" in line
+    assert not (tmp_path / "run" / "distill").exists()  # nothing that looks like a result
 
 
 def test_prompts_file_without_the_field(tmp_path: Path, teacher: Path) -> None:
@@ -123,14 +125,18 @@ def test_prompts_file_without_the_field(tmp_path: Path, teacher: Path) -> None:
     data["data"]["prompts"]["column"] = "question"
     cfg.write_text(yaml.safe_dump(data))
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(tmp_path / "run")])
-    one_line_error(result, "no column 'question'")
+    line = one_line_error(result, "no column 'question'")
+    assert "prompts.jsonl" in line
+    assert not (tmp_path / "run" / "distill").exists()
 
 
 def test_chat_prompts_need_a_chat_template(tmp_path: Path) -> None:
     plain = make_tiny_lm(tmp_path / "plain", chat_template=False)
     cfg = write_config(tmp_path, plain)
     result = CliRunner().invoke(app, ["distill", str(cfg), "--out", str(tmp_path / "run")])
-    one_line_error(result, "no chat template", "chat: false")
+    line = one_line_error(result, "no chat template", "chat: false")
+    assert line.startswith("error:")
+    assert not (tmp_path / "run" / "distill").exists()
 
 
 def test_student_vocabulary_smaller_than_the_tokens(tmp_path: Path, teacher: Path) -> None:
@@ -139,7 +145,9 @@ def test_student_vocabulary_smaller_than_the_tokens(tmp_path: Path, teacher: Pat
     (tmp_path / "small" / "config.json").write_text(json.dumps(small))
     cfg = write_config(tmp_path, teacher, student={"hf_config": str(tmp_path / "small" / "config.json")})
     result = CliRunner().invoke(app, ["distill", str(cfg), "--out", str(tmp_path / "run")])
-    one_line_error(result, "vocabulary has 50 rows")
+    line = one_line_error(result, "vocabulary has 50 rows")
+    assert "400 tokens" in line
+    assert not (tmp_path / "run" / "distill").exists()
 
 
 def test_nan_loss_stops_keeps_the_last_checkpoint_and_names_the_step(tmp_path: Path, teacher: Path,
