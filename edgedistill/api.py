@@ -8,6 +8,7 @@ enter the pipeline anywhere — e.g. bring their own ONNX file to :func:`quantiz
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,7 +58,6 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
     Raises:
         ConfigError, InputError: bad config or data, before any training.
     """
-    import importlib
 
     from edgedistill.distill.distributed import current_world
     from edgedistill.tasks import get_task
@@ -90,10 +90,11 @@ def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None
     Raises:
         VerificationError: ONNX Runtime and torch disagree beyond tolerance (nothing is written).
     """
-    from edgedistill.export import stage as onnx_export
     from edgedistill.export.opset import opset_for_form
+    from edgedistill.tasks import get_task
 
     source = pick(model, ("distill",), task)
+    onnx_export = importlib.import_module(get_task(source.task).export_stage)
     cfg = config or ExportConfig()
     if cfg.opset == "auto":
         cfg = cfg.model_copy(update={"opset": opset_for_form(fuse_form)})

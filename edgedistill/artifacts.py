@@ -21,7 +21,8 @@ from typing import Any, Literal
 from edgedistill.config.base import DEFAULT_TASK
 
 MANIFEST = "manifest.json"
-ArtifactKind = Literal["hf", "onnx", "trt", "bundle", "metrics", "results", "report", "estimate"]
+ArtifactKind = Literal["hf", "gguf", "onnx", "trt", "bundle", "metrics", "results", "report",
+                       "estimate"]
 
 
 @dataclass(frozen=True)

@@ -338,6 +338,33 @@ def bench(
 
 
 @app.command()
+def generate(
+    model: Annotated[Path, typer.Argument(help="Exported decoder (model.onnx or its folder), model folder, GGUF "
+                                               "file, or run directory.")],
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="The prompt.")],
+    chat: Annotated[bool, typer.Option(help="Wrap the prompt as a user turn with the chat template.")] = False,
+    max_new_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 128,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 is greedy.")] = 0.0,
+    top_k: Annotated[int, typer.Option(min=0, help="Sample among the k likeliest (0: all).")] = 0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0, help="Nucleus sampling mass (1: off).")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Sampling seed.")] = 0,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: the runtime's).")] = None,
+) -> None:
+    """Generate text with a language model, streaming tokens as they come (ONNX Runtime or torch)."""
+    from edgedistill.lm.runtime import encode_prompt, open_decoder, stream_text
+    from edgedistill.lm.sampling import Sampling
+
+    def work() -> None:
+        decoder, tokenizer = open_decoder(model, threads)
+        ids = encode_prompt(tokenizer, prompt, chat)
+        for piece in stream_text(decoder, tokenizer, ids, max_new_tokens, Sampling(temperature, top_k, top_p, seed)):
+            typer.echo(piece, nl=False)
+        typer.echo("")
+
+    guarded(work)
+
+
+@app.command()
 def compare(
     a: Annotated[Path, typer.Argument(help="Reference results.json or run directory.")],
     b: Annotated[Path, typer.Argument(help="Results to compare with it.")],

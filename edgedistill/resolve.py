@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgedistill.artifacts import MANIFEST, Artifact
-from edgedistill.config.base import DEFAULT_TASK
+from edgedistill.artifacts import MANIFEST, Artifact, read_json
+from edgedistill.config.base import DEFAULT_TASK, GENERATIVE_TASK
 from edgedistill.errors import InputError
 from edgedistill.models.onnx_file import onnx_metadata
 from edgedistill.rundir import stage_artifacts
@@ -32,13 +32,25 @@ def artifact_from_path(path: Path, task: str | None = None, name: str | None = N
     if not path.exists():
         raise InputError(f"model not found: {path}")
     if path.is_file():
+        if path.suffix == ".gguf":
+            return Artifact(name or path.stem, "gguf", path, task or GENERATIVE_TASK)
         if path.suffix != ".onnx":
-            raise InputError(f"{path}: expected an .onnx file or a Hugging Face model folder")
+            raise InputError(f"{path}: expected an .onnx file, a GGUF file or a Hugging Face model folder")
         label = name or (path.parent.name if path.stem == "model" else path.stem)
         return Artifact(label, "onnx", path, task or onnx_task(path))
     if not (path / "config.json").is_file():
         raise InputError(f"{path}: not a Hugging Face model folder (no config.json) and not a run directory")
-    return Artifact(name or path.name, "hf", path, task or DEFAULT_TASK)
+    return Artifact(name or path.name, "hf", path, task or folder_task(path))
+
+
+def folder_task(path: Path) -> str:
+    """A model folder's task when none is given: text-generation for a causal LM (its ``architectures`` end in
+    ``ForCausalLM``), else the default."""
+    try:
+        architectures = read_json(path / "config.json").get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_TASK
+    return GENERATIVE_TASK if any(str(a).endswith("ForCausalLM") for a in architectures) else DEFAULT_TASK
 
 
 def pick(model: Path | Artifact, stages: tuple[str, ...], task: str | None = None) -> Artifact:

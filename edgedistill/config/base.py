@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo
 Task = Literal["sentence-embedding", "sequence-classification", "image-classification", "text-generation"]
 TASKS: tuple[Task, ...] = get_args(Task)
 DEFAULT_TASK: Task = "sentence-embedding"  # a model whose task is not recorded anywhere
+GENERATIVE_TASK: Task = "text-generation"  # a causal LM (a GGUF file, a folder of a *ForCausalLM)
 LOSS_NAMES = (
     "embedding_mse", "embedding_cosine", "logits_kl",
     "hidden_mse", "attention_mse", "attention_kl", "minilm_relation", "fitnets",

@@ -10,6 +10,7 @@ from edgedistill.artifacts import atomic_write_bytes
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
+    "chat_template.jinja",
     "special_tokens_map.json",
     "added_tokens.json",
     "vocab.txt",

@@ -37,6 +37,7 @@ class Task(ABC):
     # The stages a run goes through for this Task, and the modules of those it does its own way.
     stages: ClassVar[tuple[str, ...]] = ("distill", "export", "fuse", "quantize", "evaluate", "bench", "report")
     distill_stage: ClassVar[str] = "edgedistill.distill.stage"
+    export_stage: ClassVar[str] = "edgedistill.export.stage"
     evaluate_stage: ClassVar[str] = "edgedistill.evaluate.stage"
     modality: ClassVar[Literal["text", "image"]]
     output_name: ClassVar[str]

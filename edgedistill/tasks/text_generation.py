@@ -22,6 +22,7 @@ class TextGeneration(TextTask):
     output_name = "logits"
     auto_class_name = "AutoModelForCausalLM"
     distill_stage = "edgedistill.lm.stage"
+    export_stage = "edgedistill.lm.export_stage"
     evaluate_stage = "edgedistill.lm.evaluate_stage"
     # export, fuse, quantize and bench of decoders (KV cache, GQA fusion, INT4, token rates) come with the LM-to-device
     # work; until then a run says it skips them.

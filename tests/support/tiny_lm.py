@@ -42,9 +42,12 @@ def make_tiny_tokenizer(out: Path, vocab_size: int = 400, chat_template: bool = 
 
 
 def make_tiny_lm(out: Path, seed: int = 0, layers: int | None = None, family: str = "llama",
-                 chat_template: bool = True, vocab_size: int | None = None, **shape: int) -> Path:
+                 chat_template: bool = True, vocab_size: int | None = None, weight_scale: float = 1.0,
+                 **shape: int) -> Path:
     """A tiny random causal LM of ``family`` (llama or qwen2) in ``out`` with :func:`make_tiny_tokenizer`'s tokenizer;
-    ``vocab_size``: embedding rows (default: the tokenizer's; more gives padding rows, as Qwen ships)."""
+    ``vocab_size``: embedding rows (default: the tokenizer's; more gives padding rows, as Qwen ships).
+    ``weight_scale``: every weight but the norms' multiplied by it; 6 makes greedy answers vary from token to token
+    (at 1 a random model repeats one token), which a test of generation needs."""
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
@@ -58,6 +61,10 @@ def make_tiny_lm(out: Path, seed: int = 0, layers: int | None = None, family: st
         pad_token_id=tokenizer.pad_token_id)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        for name, weight in model.named_parameters():
+            if "norm" not in name:
+                weight.mul_(weight_scale)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
     return out
