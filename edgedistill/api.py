@@ -29,6 +29,7 @@ from edgedistill.pipeline_data import (
     array_hash,
     data_fingerprint,
     needs_data,
+    pipeline_lm_quantize_data,
     pipeline_quantize_data,
     stored_teacher_outputs,
     teacher_artifact,
@@ -237,10 +238,32 @@ def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldou
     return made[0].meta
 
 
+def run_generative(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
+    """The stages of a text-generation run: distill → export (decoder with a KV cache) → quantize (weight-only by
+    default) → evaluate every artifact with the Task's metrics → report; says which stages the Task skips."""
+    from edgedistill.progress import console
+    from edgedistill.tasks import get_task
+
+    task = get_task(cfg.teacher.task)
+    skipped = [s for s in ("export", "fuse", "quantize", "bench") if s not in task.stages]
+    if skipped:
+        console.print(f"task {task.name}: runs {' → '.join(task.stages)}; skips {', '.join(skipped)} "
+                      "(not available for this task yet)")
+    student = distill(cfg, out, force)
+    if "export" in task.stages and cfg.export is not None:
+        onnx_model = export(student, out, cfg.export, force=force)
+        steps = task.quantize_steps(cfg)
+        if steps:
+            data = pipeline_lm_quantize_data(cfg, steps) if any(needs_data(s) for s in steps) else None
+            quantize(onnx_model, out, steps, force=force, data=data)
+    evaluate_generative(cfg, out, force)
+    return report(out, force)
+
+
 def evaluate_generative(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> dict[str, Any]:
-    """Measure a text-generation run's teacher (white-box), untrained and distilled student with the Task's metric
-    set (perplexity, agreement and KL to the teacher, greedy exact-match and ROUGE-L, multiple choice); writes
-    ``evaluate/metrics.json``.
+    """Measure a text-generation run's teacher (white-box), untrained and distilled student, and the student's
+    exports (ONNX, quantized) with the Task's metric set (perplexity, agreement and KL to the teacher, greedy
+    exact-match and ROUGE-L, multiple choice); writes ``evaluate/metrics.json``.
 
     Raises:
         InputError: the distill stage has not run in ``out``.
@@ -250,9 +273,10 @@ def evaluate_generative(config: PipelineConfig | str | Path, out: Path, force: b
     cfg = as_config(config)
     found = run_artifacts(out)
     ours = [found["student-untrained"], found["student"]]
+    exported = [a for a in found.values() if a.kind == "onnx" and a.task == cfg.teacher.task]
     teacher = [Artifact("teacher", "hf", cfg.teacher.path, cfg.teacher.task)] if cfg.teacher.white_box and \
         cfg.teacher.path is not None else []
-    models = teacher + ours
+    models = teacher + ours + exported
     distill_dir = ours[1].path.parent
     section = {"teacher": dump(cfg.teacher), "data": dump(cfg.data), "generation": dump(cfg.teacher.generation),
                "max_length": cfg.distill.max_length}
@@ -315,18 +339,13 @@ def run(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> 
 def run_stages(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
     """The stages of :func:`run`, in order, inside ``out`` (whose lock the caller holds)."""
     from edgedistill.distill.stage import HELDOUT
-    from edgedistill.progress import console
     from edgedistill.tasks import get_task
 
     task = get_task(cfg.teacher.task)
-    if "export" not in task.stages:
-        skipped = [s for s in ("export", "fuse", "quantize", "bench") if s not in task.stages]
-        console.print(f"task {task.name}: runs {' → '.join(task.stages)}; skips {', '.join(skipped)} "
-                      "(not available for this task yet)")
-        distill(cfg, out, force)
-        evaluate_generative(cfg, out, force)
-        return report(out, force)
+    if task.generative:
+        return run_generative(cfg, out, force)
     student = distill(cfg, out, force)
+    assert cfg.export is not None  # the config allows null for text-generation only
     onnx_model = export(student, out, cfg.export, force=force, fuse_form=cfg.fuse.form if cfg.fuse else None)
     deployed = fuse(onnx_model, out, cfg.fuse, force=force) if cfg.fuse is not None else onnx_model
     data = pipeline_quantize_data(cfg, out) if any(needs_data(s) for s in cfg.quantize) else None

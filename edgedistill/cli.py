@@ -23,6 +23,7 @@ from edgedistill.config import (
     FuseConfig,
     PipelineConfig,
     StaticInt8,
+    WeightOnly,
 )
 
 app = typer.Typer(
@@ -218,16 +219,27 @@ def quantize(
     ] = None,
     sensitivity: Annotated[bool | None, typer.Option("--sensitivity/--no-sensitivity",
                                                      help="Write a per-layer sensitivity table and plot.")] = None,
+    bits: Annotated[int | None, typer.Option(help="weight-only: 4 or 8." + default(WeightOnly, "bits"))] = None,
+    algorithm: Annotated[str | None, typer.Option(help="weight-only: rtn, hqq or gptq."
+                                                       + default(WeightOnly, "algorithm"))] = None,
+    block_size: Annotated[int | None, typer.Option(help="weight-only: weights per scale."
+                                                        + default(WeightOnly, "block_size"))] = None,
+    accuracy_level: Annotated[int | None, typer.Option(help="weight-only: MatMulNBits compute type 0-4."
+                                                            + default(WeightOnly, "accuracy_level"))] = None,
+    lm_head: Annotated[str | None, typer.Option(help="weight-only: quantize or float."
+                                                     + default(WeightOnly, "lm_head"))] = None,
     task: TaskOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Quantize an ONNX model with ONNX Runtime: INT8 dynamic/static (QDQ), TensorRT-ready QDQ, FP16."""
+    """Quantize an ONNX model with ONNX Runtime: INT8 dynamic/static (QDQ), TensorRT-ready QDQ, FP16, and
+    weight-only INT4/INT8 (MatMulNBits) for decoders."""
     from edgedistill import api
 
     def work() -> Any:
         budget = {"metric": "fidelity_cosine", "min": budget_min} if budget_min is not None else None
         options = given(per_channel=per_channel, preset=preset, calibration=calibration,
-                        calibration_size=calibration_size, budget=budget, sensitivity=sensitivity)
+                        calibration_size=calibration_size, budget=budget, sensitivity=sensitivity, bits=bits,
+                        algorithm=algorithm, block_size=block_size, accuracy_level=accuracy_level, lm_head=lm_head)
         steps_default = PipelineConfig.model_fields["quantize"].get_default(call_default_factory=True)
         modes = mode or [s.mode for s in steps_default]
         steps = steps_for(modes, options)

@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from edgedistill.artifacts import Artifact, sha256_json
-from edgedistill.config import Calibrated, PipelineConfig, QuantizeStep
+from edgedistill.config import Calibrated, PipelineConfig, QuantizeStep, WeightOnly
+from edgedistill.errors import InputError
 from edgedistill.rundir import dump
 
 if TYPE_CHECKING:
@@ -29,8 +30,20 @@ def data_fingerprint(data: QuantizeData | None) -> str | None:
 
 
 def needs_data(step: QuantizeStep) -> bool:
-    """Whether a step needs calibration or evaluation data: every calibrated mode does."""
-    return isinstance(step, Calibrated)
+    """Whether a step needs calibration or evaluation data: every calibrated mode does, and GPTQ."""
+    return isinstance(step, Calibrated) or (isinstance(step, WeightOnly) and step.algorithm == "gptq")
+
+
+def pipeline_lm_quantize_data(cfg: PipelineConfig, steps: list[QuantizeStep]) -> QuantizeData:
+    """GPTQ's calibration prompts for a text-generation run: its training texts, never the held-out ones."""
+    from edgedistill.data.corpus import load_train_texts, split_holdout
+    from edgedistill.quantize.data import QuantizeData
+
+    if not cfg.data.train:
+        raise InputError("quantize: weight-only gptq calibrates on data.train texts; give data.train or use rtn/hqq")
+    train, _ = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
+    size = max(s.calibration_size for s in steps if isinstance(s, WeightOnly))
+    return QuantizeData(calibration_texts=train[:size], max_length=cfg.distill.max_length)
 
 
 def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:

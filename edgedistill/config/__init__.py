@@ -48,6 +48,7 @@ from edgedistill.config.quantize import (
     StaticInt8,
     Step,
     TrtInt8,
+    WeightOnly,
     quantize_step,
 )
 from edgedistill.config.student import FromTeacher, StudentConfig
@@ -60,6 +61,7 @@ __all__ = [
     "CpuInt8",
     "DynamicInt8",
     "Fp16",
+    "WeightOnly",
     "MODES",
     "PRESETS",
     "QadInt8",

@@ -38,7 +38,7 @@ LOSS_OPTIONS: dict[str, tuple[str, ...]] = {
 }
 TABLE_SOURCES = ("jsonl", "csv", "tsv", "hf-dataset")
 TEACHER_SOURCES = ("huggingface", "onnx", "recorded", "http")
-QUANTIZE_MODES = ("dynamic-int8", "static-int8", "trt-int8", "fp16", "qad-int8")
+QUANTIZE_MODES = ("dynamic-int8", "static-int8", "trt-int8", "fp16", "qad-int8", "weight-only")
 BACKENDS = ("torch", "onnxruntime", "tensorrt")
 
 PositiveInt = Annotated[int, Field(gt=0)]

@@ -46,7 +46,9 @@ class ExportConfig(StrictModel):
         f"CPU: {ORT_OPSET}; fuse form onnx: {ATTENTION_OPSET}; fuse form trt-plugin: {TENSORRT_OPSET}, what "
         "TensorRT 8.5-10.13 parse)."
     )
-    exporter: Literal["dynamo", "torchscript"] = Field("dynamo", description="torch.onnx exporter to use.")
+    exporter: Literal["dynamo", "torchscript", "genai-builder"] = Field(
+        "dynamo", description="torch.onnx exporter to use; genai-builder (text-generation): onnxruntime-genai's "
+        "model builder, whose decoder has GroupQueryAttention, rotary and the norms fused.")
     dynamic: DynamicAxes = DynamicAxes()
     atol: float = Field(1e-4, gt=0, description="Max absolute difference allowed between ONNX Runtime and torch.")
     min_cosine: float = Field(0.9999, gt=0, le=1, description="Min cosine per row between ONNX Runtime and torch.")

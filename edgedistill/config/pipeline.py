@@ -26,7 +26,9 @@ class PipelineConfig(StrictModel):
     student: StudentConfig
     data: DataConfig
     distill: DistillConfig = DistillConfig()
-    export: ExportConfig = ExportConfig()
+    export: ExportConfig | None = Field(
+        default_factory=ExportConfig, description="ONNX export of the student; null (text-generation only) stops "
+        "after distill and evaluates the torch student alone.")
     fuse: FuseConfig | None = Field(
         default_factory=FuseConfig, description="Attention fusion after export; null to ship the unfused export."
     )
@@ -42,8 +44,11 @@ class PipelineConfig(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
+        if self.export is None and self.teacher.task != "text-generation":
+            raise ValueError("export: null stops a text-generation run after distill; every other task ships an "
+                             "ONNX export, so give an export section or leave it out")
         for i, shape in enumerate(self.bench.shapes):
-            check_shape_in_range(shape, self.export.dynamic, where=f"bench.shapes[{i}]")
+            check_shape_in_range(shape, (self.export or ExportConfig()).dynamic, where=f"bench.shapes[{i}]")
         check_losses_fit_task(self.teacher.task, self.distill)
         check_teacher_serves_losses(self.teacher, self.distill)
         self.data.check_task(self.teacher.task, needs_prompts=self.teacher.source != "recorded")

@@ -159,20 +159,60 @@ class Fp16(Step):
                                 description="Op types kept in FP32 (numerically fragile).")
 
 
-QuantizeStep = Annotated[DynamicInt8 | StaticInt8 | TrtInt8 | QadInt8 | Fp16, Field(discriminator="mode")]
+class WeightOnly(Step):
+    """INT4 / INT8 weights in blocks, activations float (ONNX Runtime's MatMulNBits): what decoders ship with, since
+    decode reads every weight once per token. RTN needs no data; GPTQ calibrates on prompts; HQQ optimises each
+    block's scale and zero point without data."""
+
+    mode: Literal["weight-only"] = "weight-only"
+    bits: Literal[4, 8] = Field(4, description="Bits per weight (8: RTN only).")
+    algorithm: Literal["rtn", "hqq", "gptq"] = Field("rtn", description="rtn: round to nearest; hqq: half-quadratic "
+                                                     "(4-bit); gptq: error-compensating, calibrated (4-bit).")
+    block_size: Literal[16, 32, 64, 128, 256] = Field(32, description="Weights per scale along the input dimension "
+                                                      "(must divide every quantized MatMul's input size).")
+    symmetric: bool = Field(True, description="Zero point fixed at the middle (rtn); false adds one per block.")
+    accuracy_level: Literal[0, 1, 2, 3, 4] = Field(0, description="MatMulNBits compute type: 0 unset (fp32), "
+                                                   "1 fp32, 2 fp16, 3 bf16, 4 int8 activations (fastest on CPU; "
+                                                   "can flip the top token on small models, onnxruntime #29849).")
+    lm_head: Literal["quantize", "int8", "float"] = Field(
+        "quantize", description="The output projection (for tied embeddings, a transposed copy of the table): "
+        "quantize (with `bits`), int8 (8 bits, whatever `bits` says), float.")
+    embedding: Literal["float", "quantize"] = Field("float", description="The input embedding's Gather "
+                                                    "(quantize: GatherBlockQuantized, rtn only).")
+    calibration_size: PositiveInt = Field(32, description="Calibration prompts (gptq).")
+
+    @property
+    def label(self) -> str:
+        acc = f"-acc{self.accuracy_level}" if self.accuracy_level else ""
+        head = {"quantize": "", "int8": "-int8-head", "float": "-fp-head"}[self.lm_head]
+        return f"int{self.bits}-{self.algorithm}-b{self.block_size}{acc}{head}"
+
+    @model_validator(mode="after")
+    def _algorithm_bits(self) -> WeightOnly:
+        if self.bits == 8 and self.algorithm != "rtn":
+            raise ValueError(f"algorithm {self.algorithm} quantizes to 4 bits only; use algorithm: rtn for 8")
+        if self.embedding == "quantize" and self.algorithm != "rtn":
+            raise ValueError("embedding: quantize needs algorithm: rtn")
+        return self
+
+
+QuantizeStep = Annotated[DynamicInt8 | StaticInt8 | TrtInt8 | QadInt8 | Fp16 | WeightOnly, Field(discriminator="mode")]
 MODES: dict[str, type[Step]] = {"dynamic-int8": DynamicInt8, "static-int8": StaticInt8, "trt-int8": TrtInt8,
-                                "qad-int8": QadInt8, "fp16": Fp16}
+                                "qad-int8": QadInt8, "fp16": Fp16, "weight-only": WeightOnly}
 assert set(MODES) == set(QUANTIZE_MODES)
 STEP_ADAPTER: TypeAdapter[Any] = TypeAdapter(QuantizeStep)
 
 
-def quantize_step(**values: Any) -> DynamicInt8 | StaticInt8 | TrtInt8 | QadInt8 | Fp16:
+AnyStep = DynamicInt8 | StaticInt8 | TrtInt8 | QadInt8 | Fp16 | WeightOnly
+
+
+def quantize_step(**values: Any) -> AnyStep:
     """A validated step from its fields (``mode`` picks the config), as YAML gives them.
 
     Raises:
         pydantic.ValidationError: an unknown mode, or an option the mode does not take.
     """
-    step: DynamicInt8 | StaticInt8 | TrtInt8 | QadInt8 | Fp16 = STEP_ADAPTER.validate_python(known_mode(values))
+    step: AnyStep = STEP_ADAPTER.validate_python(known_mode(values))
     return step
 
 

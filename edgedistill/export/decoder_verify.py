@@ -1,7 +1,8 @@
 """Proving an exported decoder against torch, the two ways a user would notice a difference:
 
-- logits: the prefill of a left-padded batch (every real position), then 8 decode steps through the cache, both
-  fed the same tokens (torch's greedy choice), compared as :mod:`edgedistill.verification` compares any output;
+- logits: the prefill of a left-padded batch (every real position; one row at a time for a graph that takes no
+  position ids), then 8 decode steps through the cache, both fed the same tokens (torch's greedy choice), compared
+  as :mod:`edgedistill.verification` compares any output;
 - greedy generation: 32 new tokens from each of 8 prompts, token for token against torch's ``generate``. A
   difference names the prompt, the first diverging position and torch's logit margin there (top-1 minus the
   token the export chose: a margin near 0 is a near-tie that float rounding decides).
@@ -96,7 +97,9 @@ def verify_decoder(model: Any, tokenizer: Any, got: Decoder, cfg: ExportConfig,
     ids = prompt_ids(tokenizer, prompts or PROMPTS)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     stops = stop_ids(tokenizer, model)
-    rows = compare_logits(TorchDecoder(model), got, ids[:2], pad_id, cfg.atol, cfg.min_cosine)
+    batches = [ids[:2]] if got.left_padding else [[prompt] for prompt in ids[:2]]
+    rows = [r for batch in batches for r in compare_logits(TorchDecoder(model), got, batch, pad_id, cfg.atol,
+                                                           cfg.min_cosine)]
     report = verification.report(rows, cfg.atol, cfg.min_cosine, "torch")
     greedy = compare_greedy(model, got, ids, stops, pad_id)
     return {**report, "greedy": greedy, "passed": report["passed"] and greedy["passed"]}

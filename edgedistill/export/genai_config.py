@@ -8,9 +8,16 @@ from pathlib import Path
 from typing import Any
 
 from edgedistill.artifacts import atomic_write_json
-from edgedistill.lm.decoder_io import INPUTS, LOGITS, PAST_KEY, PAST_VALUE, PRESENT_KEY, PRESENT_VALUE, DecoderShape
-
-GENAI_CONFIG = "genai_config.json"
+from edgedistill.lm.decoder_io import (
+    GENAI_CONFIG,
+    INPUTS,
+    LOGITS,
+    PAST_KEY,
+    PAST_VALUE,
+    PRESENT_KEY,
+    PRESENT_VALUE,
+    DecoderShape,
+)
 
 
 def token_ids(value: Any) -> int | list[int] | None:

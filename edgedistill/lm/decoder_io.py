@@ -18,6 +18,7 @@ PRESENT_KEY = "present.%d.key"
 PRESENT_VALUE = "present.%d.value"
 INPUTS = ("input_ids", "attention_mask", "position_ids")
 LOGITS = "logits"
+GENAI_CONFIG = "genai_config.json"  # onnxruntime-genai's config, beside the graph
 
 
 @dataclass(frozen=True)

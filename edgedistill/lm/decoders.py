@@ -10,6 +10,7 @@ ONNX Runtime runs with IO binding: every ``present`` output stays an ``OrtValue`
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
@@ -17,13 +18,14 @@ from typing import Any
 import numpy as np
 
 from edgedistill.errors import InputError
-from edgedistill.lm.decoder_io import LOGITS, DecoderShape
+from edgedistill.lm.decoder_io import GENAI_CONFIG, LOGITS, DecoderShape
 
 
 class Decoder(ABC):
     """A causal LM with a KV cache (see the module doc)."""
 
     shape: DecoderShape
+    left_padding = True  # rows of a batch may be left-padded (the graph takes position_ids)
 
     @abstractmethod
     def start(self, batch: int) -> Any:
@@ -86,7 +88,11 @@ class OrtDecoder(Decoder):
         self.shape = shape_of_session(self.session, path)
         self.outputs = [o.name for o in self.session.get_outputs()]
         self.past_names = self.shape.past_names()
-        self.past_type = np.float16 if "float16" in self.session.get_inputs()[3].type else np.float32
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        # A graph with rotary fused (onnxruntime-genai's builder) computes positions from the mask's lengths, which
+        # assumes no left padding.
+        self.left_padding = "position_ids" in inputs
+        self.past_type = np.float16 if "float16" in inputs[self.past_names[0]].type else np.float32
 
     def start(self, batch: int) -> Any:
         import onnxruntime as ort
@@ -96,8 +102,8 @@ class OrtDecoder(Decoder):
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray, position_ids: np.ndarray,
                 state: Any, last_only: bool = False) -> tuple[np.ndarray, Any]:
         binding = self.session.io_binding()
-        for name, value in (("input_ids", input_ids), ("attention_mask", attention_mask),
-                            ("position_ids", position_ids)):
+        feeds = [("input_ids", input_ids), ("attention_mask", attention_mask)]
+        for name, value in feeds + ([("position_ids", position_ids)] if self.left_padding else []):
             binding.bind_cpu_input(name, np.ascontiguousarray(value, dtype=np.int64))
         for name, value in zip(self.past_names, state, strict=True):
             binding.bind_ortvalue_input(name, value)
@@ -114,7 +120,8 @@ class OrtDecoder(Decoder):
 
 
 def shape_of_session(session: Any, path: Path) -> DecoderShape:
-    """The cache shape of an exported decoder, from its inputs and outputs.
+    """The cache shape of an exported decoder: from ``genai_config.json`` beside it when there is one (graphs of
+    other exporters leave dimensions symbolic), else from its inputs and metadata.
 
     Raises:
         InputError: the graph has no KV-cache inputs (an encoder, or a decoder exported without its cache).
@@ -124,8 +131,16 @@ def shape_of_session(session: Any, path: Path) -> DecoderShape:
     if "input_ids" not in inputs or not keys:
         raise InputError(f"{path}: not a decoder with a KV cache (inputs: {', '.join(list(inputs)[:4])}); "
                          "generate takes a text-generation artifact exported by edgedistill")
-    _, kv_heads, _, head_size = inputs[keys[0]].shape
     vocab = session.get_outputs()[0].shape[-1]
+    config = Path(path).parent / GENAI_CONFIG
+    if config.is_file():
+        model = json.loads(config.read_text(encoding="utf-8"))["model"]
+        d = model["decoder"]
+        return DecoderShape(layers=len(keys), heads=int(d["num_attention_heads"]),
+                            kv_heads=int(d["num_key_value_heads"]), head_size=int(d["head_size"]),
+                            hidden=int(d["hidden_size"]), vocab=int(model.get("vocab_size") or vocab),
+                            context_length=int(model["context_length"]))
+    _, kv_heads, _, head_size = inputs[keys[0]].shape
     meta = session.get_modelmeta().custom_metadata_map
     return DecoderShape(layers=len(keys), heads=int(meta.get("edgedistill.heads", kv_heads)), kv_heads=int(kv_heads),
                         head_size=int(head_size), hidden=int(meta.get("edgedistill.hidden", 0)), vocab=int(vocab),

@@ -78,27 +78,42 @@ def measure(model: Any, tokenizer: Any, held: HeldOut, config: PipelineConfig, t
 
 
 def size_mb(artifact: Artifact) -> float:
-    if artifact.path.is_file():  # a GGUF teacher
+    if artifact.path.is_file() and artifact.kind != "onnx":  # a GGUF teacher
         return artifact.path.stat().st_size / 2**20
     return model_file_mb(artifact)
 
 
+def open_model(artifact: Artifact) -> tuple[Any, Any, str]:
+    """``(model, tokenizer, backend)``: a model folder or GGUF file in torch, an exported decoder on ONNX Runtime
+    (behind the calls the metrics make, :class:`~edgedistill.lm.onnx_model.DecoderAsCausalLM`)."""
+    if artifact.kind != "onnx":
+        model, tokenizer = load_causal_lm(artifact.path, artifact.name)
+        return model, tokenizer, "torch"
+    from edgedistill.export.decoder_verify import stop_ids
+    from edgedistill.lm.decoders import OrtDecoder
+    from edgedistill.lm.onnx_model import DecoderAsCausalLM
+    from edgedistill.lm.runtime import tokenizer_beside
+
+    tokenizer = tokenizer_beside(artifact.path)
+    return DecoderAsCausalLM(OrtDecoder(artifact.path), stop_ids(tokenizer)), tokenizer, "onnxruntime"
+
+
 def run(config: PipelineConfig, models: list[Artifact], distill_dir: Path, out: Path) -> Artifact:
-    """Measure ``models`` (Hugging Face folders or a GGUF file; the first may be the teacher) into
+    """Measure ``models`` (model folders, a GGUF file, exported decoders; the first may be the teacher) into
     ``out/metrics.json``; returns the metrics artifact (``meta["quality"]``: per artifact its metrics)."""
     held = HeldOut(distill_dir)
     teacher_model = None
     results: dict[str, dict[str, Any]] = {}
     for artifact in models:
         console.print(f"[dim]evaluating {artifact.name}[/dim]")
-        model, tokenizer = load_causal_lm(artifact.path, artifact.name)
+        model, tokenizer, backend = open_model(artifact)
         is_teacher = artifact.name == "teacher"
         if is_teacher:
             teacher_model = model
         metrics = measure(model, tokenizer, held, config, teacher_model, is_teacher)
-        results[artifact.name] = {"kind": artifact.kind, "path": str(artifact.path), "backend": "torch",
-                                  "params": sum(p.numel() for p in model.parameters()),
-                                  "file_mb": round(size_mb(artifact), 3), **metrics}
+        params = sum(p.numel() for p in model.parameters()) if backend == "torch" else None
+        results[artifact.name] = {"kind": artifact.kind, "path": str(artifact.path), "backend": backend,
+                                  "params": params, "file_mb": round(size_mb(artifact), 3), **metrics}
     doc = {"artifacts": results, "order": [a.name for a in models], "task": "text-generation", "notes": held.notes}
     atomic_write_json(out / METRICS, doc)
     quality = {n: {k: v for k, v in r.items() if k not in IDENTITY} for n, r in results.items()}

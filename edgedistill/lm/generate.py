@@ -73,7 +73,10 @@ def steps(decoder: Decoder, prompts: list[list[int]], max_new_tokens: int, sampl
 
 def generate_ids(decoder: Decoder, prompts: list[list[int]], max_new_tokens: int, sampling: Sampling,
                  stops: set[int], pad_id: int) -> list[list[int]]:
-    """Each row's new tokens, up to and including its stop token."""
+    """Each row's new tokens, up to and including its stop token (one prompt at a time on a decoder that cannot take
+    left padding)."""
+    if len(prompts) > 1 and not decoder.left_padding:
+        return [generate_ids(decoder, [p], max_new_tokens, sampling, stops, pad_id)[0] for p in prompts]
     out: list[list[int]] = [[] for _ in prompts]
     finished = [False] * len(prompts)
     for step in steps(decoder, prompts, max_new_tokens, sampling, stops, pad_id):

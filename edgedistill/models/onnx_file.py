@@ -48,8 +48,15 @@ def check_onnx_file(path: Path) -> onnx.ModelProto:
     try:
         onnx.checker.check_model(str(path))  # by path, so models with external data are checked too
     except (onnx.checker.ValidationError, OSError, ValueError) as err:
-        raise InputError(f"{path} is not a valid ONNX model: {first_line(err)}") from None
+        if not runtime_op_only(err):
+            raise InputError(f"{path} is not a valid ONNX model: {first_line(err)}") from None
     return proto
+
+
+def runtime_op_only(err: BaseException) -> bool:
+    """Whether the checker only objects to an op ONNX itself does not define: ONNX Runtime's own ops written in
+    the default domain (``SimplifiedLayerNormalization``, as onnxruntime-genai's builder emits) are valid there."""
+    return "No Op registered for" in str(err)
 
 
 def onnx_metadata(path: Path) -> dict[str, str]:

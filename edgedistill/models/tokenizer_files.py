@@ -21,7 +21,8 @@ TOKENIZER_FILES = (
     "tokenizer.model",
 )
 IMAGE_PROCESSOR_FILES = ("preprocessor_config.json",)
-PREPROCESSOR_FILES = TOKENIZER_FILES + IMAGE_PROCESSOR_FILES
+RUNTIME_FILES = ("genai_config.json",)  # onnxruntime-genai's config of an exported decoder
+PREPROCESSOR_FILES = TOKENIZER_FILES + IMAGE_PROCESSOR_FILES + RUNTIME_FILES
 
 
 def copy_preprocessor_files(src: Path, dest: Path) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from edgedistill.artifacts import Artifact
-from edgedistill.config import DynamicInt8, Fp16, QadInt8, QuantizeStep, StaticInt8, TrtInt8
+from edgedistill.config import DynamicInt8, Fp16, QadInt8, QuantizeStep, StaticInt8, TrtInt8, WeightOnly
 from edgedistill.quantize.data import QuantizeData
 
 
@@ -31,6 +31,10 @@ def run(step: QuantizeStep, model: Artifact, out: Path, data: QuantizeData | Non
         from edgedistill.quantize.trt_qdq import trt_int8
 
         return trt_int8(step, model, out, data)
+    if isinstance(step, WeightOnly):
+        from edgedistill.quantize.weight_only import weight_only
+
+        return weight_only(step, model, out, data)
     if isinstance(step, QadInt8):
         from edgedistill.quantize.qad import qad_int8
 

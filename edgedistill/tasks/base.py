@@ -38,10 +38,15 @@ class Task(ABC):
     stages: ClassVar[tuple[str, ...]] = ("distill", "export", "fuse", "quantize", "evaluate", "bench", "report")
     distill_stage: ClassVar[str] = "edgedistill.distill.stage"
     export_stage: ClassVar[str] = "edgedistill.export.stage"
+    generative: ClassVar[bool] = False  # runs api.run_generative: its own distill, export and evaluate stages
     evaluate_stage: ClassVar[str] = "edgedistill.evaluate.stage"
     modality: ClassVar[Literal["text", "image"]]
     output_name: ClassVar[str]
     auto_class_name: ClassVar[str]  # the transformers Auto class that loads a folder for this task
+
+    def quantize_steps(self, config: Any) -> list[Any]:
+        """The quantization steps of a run: the config's."""
+        return list(config.quantize)
 
     def auto_class(self) -> Any:
         import transformers

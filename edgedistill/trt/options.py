@@ -14,7 +14,8 @@ from edgedistill.targets.schema import Precision
 class DimRange(StrictModel):
     """Sizes one dynamic dimension takes: ``min <= opt <= max``; ``opt`` is what TensorRT tunes for."""
 
-    min: int = Field(gt=0)
+    min: int = Field(ge=0, description="0 only for a KV cache's past length (the prefill's empty past; TensorRT "
+                     "takes empty tensors).")
     opt: int | None = Field(None, gt=0, description="Default: 1 for batch, min(max, 128) for sequence, else max.")
     max: int = Field(gt=0)
 

@@ -23,8 +23,11 @@ PRECISION_FLAGS: dict[str, tuple[str, ...]] = {
 }
 FLAG_SINCE = {"BF16": (9, 0), "FP8": (8, 6), "FP4": (10, 8)}
 QDQ_PRECISIONS = {"int8", "fp8", "fp4"}
-DEFAULT_OPT = {"batch": 1, "sequence": 128}
-METADATA_RANGES = {"batch": "edgedistill.batch_range", "sequence": "edgedistill.sequence_range"}
+DEFAULT_OPT = {"batch": 1, "sequence": 128, "batch_size": 1, "sequence_length": 1, "past_sequence_length": 128,
+               "total_sequence_length": 129}  # a decoder's opt shape is a decode step with some context
+METADATA_RANGES = {"batch": "edgedistill.batch_range", "sequence": "edgedistill.sequence_range",
+                   **{name: f"edgedistill.{name}_range" for name in ("batch_size", "sequence_length",
+                                                                      "past_sequence_length", "total_sequence_length")}}
 OPT_LEVEL_SINCE = (8, 6)
 STRONGLY_TYPED_SINCE = (10, 0)
 

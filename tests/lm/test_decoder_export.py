@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 
 from edgedistill import api
 from edgedistill.cli import app
-from edgedistill.config import ExportConfig
+from edgedistill.config import ExportConfig, WeightOnly
 from edgedistill.export.decoder_verify import compare_greedy, prompt_ids, stop_ids
 from edgedistill.lm.decoder_io import DecoderShape, position_ids
 from edgedistill.lm.decoders import Decoder, OrtDecoder, TorchDecoder
@@ -193,3 +194,42 @@ def test_decoder_shape_reads_gqa_config(lm: Path) -> None:
     shape = DecoderShape.of(model.config)
     assert (shape.layers, shape.heads, shape.kv_heads, shape.head_size) == (4, 4, 2, 8)
     assert [a.shape for a in shape.empty_past(3)][0] == (3, 2, 0, 8)
+
+
+def test_torchscript_exporter_is_refused_for_decoders(lm: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["export", str(lm), "--out", str(tmp_path / "run"), "--exporter", "torchscript"])
+    one_line_error(result, "torchscript does not export decoders", "genai-builder")
+
+
+def test_genai_builder_export_is_fused_and_verified(lm: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime_genai")
+    narrow = CliRunner().invoke(app, ["export", str(lm), "--out", str(tmp_path / "narrow"), "--exporter",
+                                      "genai-builder"])
+    one_line_error(narrow, "multiple of 16", "this model's is 8")
+    lm = make_tiny_lm(tmp_path / "lm16", weight_scale=6.0, hidden=64, intermediate=128)  # head size 16
+    artifact = api.export(lm, tmp_path / "run", ExportConfig(exporter="genai-builder"))
+    assert artifact.meta["exporter"] == "genai-builder" and artifact.meta["greedy"]["identical"] == 8
+    proto = onnx.load(str(artifact.path), load_external_data=False)
+    found = {n.op_type for n in proto.graph.node}
+    assert {"GroupQueryAttention", "SkipSimplifiedLayerNormalization"} <= found
+    assert {p.key: p.value for p in proto.metadata_props}["edgedistill.task"] == "text-generation"
+    model, tokenizer = load_causal_lm(lm)
+    ids = prompt_ids(tokenizer, [PROMPT, "tell me about the dog"])
+    decoder = OrtDecoder(artifact.path)
+    assert not decoder.left_padding  # its rotary positions come from the mask's lengths: one row at a time
+    assert generate_ids(decoder, ids, 10, Sampling(), set(), 0) == generate_ids(TorchDecoder(model), ids, 10,
+                                                                                 Sampling(), set(), 0)
+    (int4,) = api.quantize(artifact, tmp_path / "run", [WeightOnly(block_size=16, accuracy_level=4,
+                                                                   embedding="quantize")])
+    assert {n.op_type for n in onnx.load(str(int4.path)).graph.node} >= {"MatMulNBits", "GroupQueryAttention",
+                                                                          "GatherBlockQuantized"}
+    assert len(generate_ids(OrtDecoder(int4.path), ids[:1], 6, Sampling(), set(), 0)[0]) == 6
+
+
+def test_package_carries_what_onnxruntime_genai_loads(exported: Path, tmp_path: Path) -> None:
+    og = pytest.importorskip("onnxruntime_genai")
+    bundle = api.package(exported, "jetson-orin-nano-8gb", tmp_path)
+    model_dir = bundle.path / "model"
+    assert {"model.onnx", "genai_config.json", "tokenizer.json", "tokenizer_config.json"} <= \
+        {p.name for p in model_dir.iterdir()}
+    og.Model(str(model_dir))  # loads as it is

@@ -1,5 +1,6 @@
-"""A text-generation run end to end on a tiny random causal LM: distill → evaluate → report (export, fuse, quantize
-and bench said to be skipped), the teacher's answers cached and reused, and the bad inputs of the Task."""
+"""A text-generation run end to end on a tiny random causal LM: distill → export → quantize (weight-only INT4) →
+evaluate every artifact → report (fuse and bench said to be skipped; other tests stop after distill with
+export: null), the teacher's answers cached and reused, and the bad inputs of the Task."""
 
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ def write_config(root: Path, teacher_dir: Path, **overrides: object) -> Path:
                  "prompts": {"source": "jsonl", "path": "prompts.jsonl"}, "heldout_prompts": 2},
         "distill": {"losses": [{"name": "sparse_kl"}, {"name": "forward_kl", "weight": 0.5},
                                {"name": "seqkd", "weight": 0.1}], "steps": 3, "batch_size": 4, "lr": 1e-3},
+        "export": None,
     }
     for key, value in overrides.items():
         section, _, field = key.partition(".")
@@ -54,18 +56,24 @@ def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_run_distills_evaluates_and_reports(tmp_path: Path, teacher: Path) -> None:
     (tmp_path / "mc.jsonl").write_text("".join(json.dumps({"question": f"where is the {w}?", "choices": [
         "in the park", "on the car", "a dog"], "answer": i % 3}) + "\n" for i, w in enumerate(WORDS)))
-    cfg = write_config(tmp_path, teacher)
+    cfg = write_config(tmp_path, teacher, export={})
     data = yaml.safe_load(cfg.read_text())
     data["data"]["mc"] = {"path": "mc.jsonl"}
     cfg.write_text(yaml.safe_dump(data))
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "skips export, fuse, quantize, bench" in result.output
+    assert "skips fuse, bench" in result.output
     metrics = json.loads((out / "evaluate" / "metrics.json").read_text())
     assert metrics["task"] == "text-generation"
-    assert metrics["order"] == ["teacher", "student-untrained", "student"]
-    for name in ("student-untrained", "student"):
+    assert metrics["order"] == ["teacher", "student-untrained", "student", "student-onnx", "student-int4-rtn-b32"]
+    rows = metrics["artifacts"]
+    assert rows["student-onnx"]["backend"] == "onnxruntime"
+    for key in ("top1_agreement", "kl", "perplexity", "exact_match"):  # the fp32 export is the student
+        assert rows["student-onnx"][key] == pytest.approx(rows["student"][key], rel=1e-3, abs=1e-4)
+    assert rows["student-int4-rtn-b32"]["file_mb"] < rows["student-onnx"]["file_mb"]
+    assert (out / "quantize" / "int4-rtn-b32" / "genai_config.json").is_file()
+    for name in ("student-untrained", "student", "student-onnx", "student-int4-rtn-b32"):
         row = metrics["artifacts"][name]
         assert {"perplexity", "top1_agreement", "kl", "exact_match", "rouge_l"} <= set(row)
         assert 0.0 <= row["top1_agreement"] <= 1.0 and row["kl"] >= 0.0 and row["perplexity"] > 1.0
@@ -73,7 +81,7 @@ def test_run_distills_evaluates_and_reports(tmp_path: Path, teacher: Path) -> No
     for row in metrics["artifacts"].values():
         assert 0.0 <= row["mc_acc"] <= 1.0 and 0.0 <= row["mc_acc_norm"] <= 1.0
     manifest = json.loads((out / "manifest.json").read_text())["stages"]
-    assert set(manifest) >= {"distill", "evaluate", "report"} and "export" not in manifest
+    assert set(manifest) >= {"distill", "export", "quantize", "evaluate", "report"} and "fuse" not in manifest
     student = json.loads((out / "distill" / "student" / "config.json").read_text())
     assert student["num_hidden_layers"] == 2
     assert (out / "report" / "report.md").is_file()
