@@ -184,8 +184,9 @@ class WeightOnly(Step):
     @property
     def label(self) -> str:
         acc = f"-acc{self.accuracy_level}" if self.accuracy_level else ""
-        head = {"quantize": "", "int8": "-int8-head", "float": "-fp-head"}[self.lm_head]
-        return f"int{self.bits}-{self.algorithm}-b{self.block_size}{acc}{head}"
+        zero = "" if self.symmetric else "-asym"
+        head = {"quantize": "", "int8": "-h8", "float": "-hfp"}[self.lm_head]
+        return f"int{self.bits}-{self.algorithm}-b{self.block_size}{acc}{zero}{head}"
 
     @model_validator(mode="after")
     def _algorithm_bits(self) -> WeightOnly:

@@ -173,21 +173,21 @@ def terminal_table(report: dict[str, Any], heads: list[str], title: str | None) 
 
 def terminal_tables(report: dict[str, Any], width: int) -> list[Any]:
     """The columns a user decides on (artifact, size, quality, then p50 and speed-up per shape), as one table, or
-    split by shape into several (artifact repeated) where one would not fit ``width``: no cell is ever cut short."""
+    split into several (artifact repeated) where one would not fit ``width``: no cell is ever cut short."""
     from rich.console import Console
 
     measure = Console(width=10_000).measure
     title = "edgedistill report (every column: report/report.md, report/report.html)"
-    first = ["artifact", "size MB", *(c.label for c in quality_columns(report["rows"]))]
-    groups: list[list[str]] = [[]]
-    for shape in report["shapes"]:
-        heads = (first if len(groups) == 1 else ["artifact"]) + shape_heads([*groups[-1], shape])
-        too_wide = measure(terminal_table(report, heads, None)).maximum > width
-        if too_wide and (groups[-1] or len(groups) == 1):  # the first table may hold the quality columns alone
-            groups.append([])
-        groups[-1].append(shape)
-    return [terminal_table(report, (first if i == 0 else ["artifact"]) + shape_heads(shapes), title if i == 0 else None)
-            for i, shapes in enumerate(groups)]
+
+    def fits(heads: list[str]) -> bool:
+        return bool(measure(terminal_table(report, heads, None)).maximum <= width)
+
+    tables: list[list[str]] = [["artifact", "size MB"]]
+    for head in [c.label for c in quality_columns(report["rows"])] + shape_heads(report["shapes"]):
+        if not fits(tables[-1] + [head]) and len(tables[-1]) > 1:
+            tables.append(["artifact"])
+        tables[-1].append(head)
+    return [terminal_table(report, heads, title if i == 0 else None) for i, heads in enumerate(tables)]
 
 
 def print_table(report: dict[str, Any], console: Any = None) -> None:
