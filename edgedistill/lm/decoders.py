@@ -101,6 +101,7 @@ class OrtDecoder(Decoder):
 
     def forward(self, input_ids: np.ndarray, attention_mask: np.ndarray, position_ids: np.ndarray,
                 state: Any, last_only: bool = False) -> tuple[np.ndarray, Any]:
+        check_cache(self.shape, state, input_ids, attention_mask)
         binding = self.session.io_binding()
         feeds = [("input_ids", input_ids), ("attention_mask", attention_mask)]
         for name, value in feeds + ([("position_ids", position_ids)] if self.left_padding else []):
@@ -117,6 +118,20 @@ class OrtDecoder(Decoder):
 
     def past_length(self, state: Any) -> int:
         return int(state[0].shape()[2])
+
+
+def check_cache(shape: DecoderShape, state: list[Any], input_ids: np.ndarray, attention_mask: np.ndarray) -> None:
+    """Raise InputError when the KV cache or the mask does not fit the graph: the other model's cache, or a batch or
+    length the step does not have."""
+    dims = tuple(state[0].shape())
+    want = (input_ids.shape[0], shape.kv_heads, dims[2], shape.head_size)
+    if len(state) != 2 * shape.layers or dims != want:
+        raise InputError(f"the KV cache given has {len(state)} tensors of shape {dims}; this decoder takes "
+                         f"{2 * shape.layers} of (batch {want[0]}, {shape.kv_heads} KV heads, past, {shape.head_size})")
+    if attention_mask.shape != (input_ids.shape[0], dims[2] + input_ids.shape[1]):
+        raise InputError(f"attention_mask is {attention_mask.shape}; with a past of {dims[2]} and "
+                         f"{input_ids.shape[1]} new tokens it must be ({input_ids.shape[0]}, "
+                         f"{dims[2] + input_ids.shape[1]})")
 
 
 def shape_of_session(session: Any, path: Path) -> DecoderShape:

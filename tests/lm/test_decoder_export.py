@@ -233,3 +233,20 @@ def test_package_carries_what_onnxruntime_genai_loads(exported: Path, tmp_path: 
     assert {"model.onnx", "genai_config.json", "tokenizer.json", "tokenizer_config.json"} <= \
         {p.name for p in model_dir.iterdir()}
     og.Model(str(model_dir))  # loads as it is
+
+
+def test_a_cache_the_decoder_was_not_built_for_is_one_line(exported: Path) -> None:
+    import onnxruntime as ort_
+
+    from edgedistill.errors import InputError
+
+    decoder = OrtDecoder(exported)
+    ids, mask = np.array([[5, 6]]), np.ones((1, 2), dtype=np.int64)
+    wrong = [ort_.OrtValue.ortvalue_from_numpy(np.zeros((1, 3, 0, 8), np.float32)) for _ in range(8)]
+    with pytest.raises(InputError, match="2 KV heads"):
+        decoder.forward(ids, mask, position_ids(mask, 2), wrong)
+    with pytest.raises(InputError, match="must be \\(1, 2\\)"):
+        decoder.forward(ids, np.ones((1, 5), dtype=np.int64), position_ids(mask, 2), decoder.start(1))
+    short = decoder.start(1)[:4]
+    with pytest.raises(InputError, match="4 tensors"):
+        decoder.forward(ids, mask, position_ids(mask, 2), short)
