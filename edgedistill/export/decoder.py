@@ -67,11 +67,6 @@ def dynamic_shapes(shape: DecoderShape, cfg: ExportConfig, context: int) -> dict
             "position_ids": {0: batch, 1: new}, "past": [{0: batch, 2: past} for _ in range(2 * shape.layers)]}
 
 
-def context_length(model: Any, cfg: ExportConfig) -> int:
-    """The longest sequence (prompt and answer) the export serves: the model's position limit."""
-    return int(getattr(model.config, "max_position_embeddings", None) or cfg.dynamic.sequence.max)
-
-
 def export_decoder(model: Any, cfg: ExportConfig, out_file: Path, metadata: dict[str, str]) -> DecoderShape:
     """Export ``model`` (a causal LM in eval mode, on CPU) to ``out_file``; returns its cache shape.
 
@@ -81,7 +76,7 @@ def export_decoder(model: Any, cfg: ExportConfig, out_file: Path, metadata: dict
     if not getattr(model.config, "is_decoder", True) or not hasattr(model, "generate"):
         raise InputError(f"{type(model).__name__} is not a causal LM with a KV cache")
     shape = DecoderShape.of(model.config)
-    context = context_length(model, cfg)
+    context = shape.context_length  # the longest prompt and answer: the model's position limit
     wrapper = DecoderWithPast(model).eval()
     try:
         with quiet_exporter(), torch.inference_mode(False):

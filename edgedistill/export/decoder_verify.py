@@ -19,7 +19,7 @@ from edgedistill import verification
 from edgedistill.config import ExportConfig
 from edgedistill.lm.decoder_io import position_ids
 from edgedistill.lm.decoders import Decoder, TorchDecoder
-from edgedistill.lm.generate import generate_ids, left_padded, steps
+from edgedistill.lm.generate import generate_ids, left_padded, steps, stop_ids
 from edgedistill.lm.sampling import Sampling
 
 DECODE_STEPS = 8
@@ -103,15 +103,6 @@ def verify_decoder(model: Any, tokenizer: Any, got: Decoder, cfg: ExportConfig,
     report = verification.report(rows, cfg.atol, cfg.min_cosine, "torch")
     greedy = compare_greedy(model, got, ids, stops, pad_id)
     return {**report, "greedy": greedy, "passed": report["passed"] and greedy["passed"]}
-
-
-def stop_ids(tokenizer: Any, model: Any = None) -> set[int]:
-    """The tokens that end an answer: the tokenizer's end-of-sequence and the model's generation config's."""
-    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
-    config = getattr(model, "generation_config", None)
-    eos = getattr(config, "eos_token_id", None)
-    ids |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
-    return {int(i) for i in ids}
 
 
 def describe_greedy(greedy: dict[str, Any]) -> str:

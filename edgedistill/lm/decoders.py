@@ -36,11 +36,6 @@ class Decoder(ABC):
                 state: Any, last_only: bool = False) -> tuple[np.ndarray, Any]:
         """Logits (B, S, V) of the new tokens (``last_only``: (B, 1, V), the last position's) and the new state."""
 
-    def past_length(self, state: Any) -> int:
-        """Tokens held in the cache."""
-        raise NotImplementedError
-
-
 def cache_kwarg(model: Any) -> str:
     """The name ``forward`` takes the KV cache by: ``cache`` in recent transformers, ``past_key_values`` before."""
     import inspect
@@ -70,10 +65,6 @@ class TorchDecoder(Decoder):
                              position_ids=torch.from_numpy(position_ids), use_cache=True,
                              logits_to_keep=1 if last_only else 0, **{self.cache_kwarg: state})
         return out.logits.float().numpy(), out.past_key_values
-
-    def past_length(self, state: Any) -> int:
-        return int(state.get_seq_length())
-
 
 class OrtDecoder(Decoder):
     """An exported decoder (:mod:`edgedistill.export.decoder`) on ONNX Runtime's CPU provider, IO-bound."""
@@ -115,10 +106,6 @@ class OrtDecoder(Decoder):
         logits = values[self.outputs.index(LOGITS)].numpy()
         present = [values[self.outputs.index(name)] for name in self.shape.present_names()]
         return (logits[:, -1:] if last_only else logits).astype(np.float32, copy=False), present
-
-    def past_length(self, state: Any) -> int:
-        return int(state[0].shape()[2])
-
 
 def check_cache(shape: DecoderShape, state: list[Any], input_ids: np.ndarray, attention_mask: np.ndarray) -> None:
     """Raise InputError when the KV cache or the mask does not fit the graph: the other model's cache, or a batch or

@@ -89,8 +89,8 @@ def open_model(artifact: Artifact) -> tuple[Any, Any, str]:
     if artifact.kind != "onnx":
         model, tokenizer = load_causal_lm(artifact.path, artifact.name)
         return model, tokenizer, "torch"
-    from edgedistill.export.decoder_verify import stop_ids
     from edgedistill.lm.decoders import OrtDecoder
+    from edgedistill.lm.generate import stop_ids
     from edgedistill.lm.onnx_model import DecoderAsCausalLM
     from edgedistill.lm.runtime import tokenizer_beside
 

@@ -65,7 +65,7 @@ def run(cfg: ExportConfig, model: Artifact, out: Path, bisect: bool = False) -> 
         if cfg.exporter == "genai-builder":  # its genai_config.json and tokenizer files come with it
             copy_preprocessor_files(graph.parent, out)
         else:
-            save_tokenizer(tokenizer, model.path, staging, out)
+            save_tokenizer(tokenizer, staging, out)
             write_genai_config(out, shape, lm, ONNX_NAME)
         publish_onnx(graph, out / ONNX_NAME)
     meta = {"verification": verification.summary(report), "greedy": summary_of(report["greedy"]),
@@ -95,7 +95,7 @@ def summary_of(greedy: dict[str, Any]) -> dict[str, Any]:
     return {k: greedy[k] for k in ("prompts", "new_tokens", "identical", "passed")}
 
 
-def save_tokenizer(tokenizer: Any, source: Path, staging: Path, out: Path) -> None:
+def save_tokenizer(tokenizer: Any, staging: Path, out: Path) -> None:
     """The tokenizer files beside the graph (a GGUF file holds its tokenizer inside, so it is saved out first)."""
     folder = staging / "tokenizer"
     tokenizer.save_pretrained(folder)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -25,15 +26,21 @@ class Step:
     logits: np.ndarray
 
 
+def stop_ids(tokenizer: Any, model: Any = None) -> set[int]:
+    """The tokens that end an answer: the tokenizer's end-of-sequence and the model's generation config's."""
+    ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
+    config = getattr(model, "generation_config", None)
+    eos = getattr(config, "eos_token_id", None)
+    ids |= set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+    return {int(i) for i in ids}
+
+
 def left_padded(prompts: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """(B, S) ids and mask of ``prompts`` padded on the left to the longest."""
-    width = max(len(p) for p in prompts)
-    ids = np.full((len(prompts), width), pad_id, dtype=np.int64)
-    mask = np.zeros((len(prompts), width), dtype=np.int64)
-    for row, prompt in enumerate(prompts):
-        ids[row, width - len(prompt):] = prompt
-        mask[row, width - len(prompt):] = 1
-    return ids, mask
+    """(B, S) ids and mask of ``prompts`` padded on the left to the longest, as numpy arrays."""
+    from edgedistill.lm.metrics_batching import pad
+
+    ids, mask = pad(prompts, pad_id, left=True)
+    return ids.numpy(), mask.numpy()
 
 
 def check_length(prompts: list[list[int]], max_new_tokens: int, context: int) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from edgedistill.errors import InputError
 from edgedistill.lm.decoders import Decoder, OrtDecoder, TorchDecoder
-from edgedistill.lm.generate import steps
+from edgedistill.lm.generate import steps, stop_ids
 from edgedistill.lm.sampling import Sampling
 from edgedistill.models.onnx_file import ONNX_NAME
 
@@ -45,12 +45,13 @@ def open_decoder(path: Path, threads: int | None = None) -> tuple[Decoder, Any]:
 
 def tokenizer_beside(onnx_path: Path) -> Any:
     """The tokenizer saved in the ONNX file's folder by the export."""
-    from transformers import AutoTokenizer
+    from edgedistill.config.base import GENERATIVE_TASK
+    from edgedistill.tasks import get_task
 
     folder = onnx_path.parent
     if not (folder / "tokenizer_config.json").is_file():
         raise InputError(f"{folder}: no tokenizer files beside {onnx_path.name}; export the model with edgedistill")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
+    tokenizer = get_task(GENERATIVE_TASK).load_preprocessor(folder)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -73,8 +74,6 @@ def encode_prompt(tokenizer: Any, prompt: str, chat: bool) -> list[int]:
 def stream_text(decoder: Decoder, tokenizer: Any, prompt_ids: list[int], max_new_tokens: int,
                 sampling: Sampling) -> Iterator[str]:
     """The answer as it is generated, in pieces of text (stop tokens not shown)."""
-    from edgedistill.export.decoder_verify import stop_ids
-
     stops = stop_ids(tokenizer)
     tokens: list[int] = []
     shown = ""

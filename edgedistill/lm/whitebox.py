@@ -13,17 +13,11 @@ import numpy as np
 import torch
 
 from edgedistill.artifacts import sha256_path
+from edgedistill.lm.generate import stop_ids
 from edgedistill.lm.load import load_causal_lm
 from edgedistill.lm.prompts import prompt_text
 from edgedistill.lm.records import Generation, SequenceTargets
 from edgedistill.lm.teacher_base import GenerationSettings, LMTeacher, Prompt
-
-
-def stop_ids(model: Any, tokenizer: Any) -> set[int]:
-    """Token ids that end an answer: the tokenizer's EOS and the generation config's."""
-    found = model.generation_config.eos_token_id
-    ids = set(found if isinstance(found, list) else [found] if found is not None else [])
-    return ids | ({tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set())
 
 
 def topk_rows(logits: torch.Tensor, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +33,7 @@ class WhiteBoxLM(LMTeacher):
 
     def __init__(self, model: Any, tokenizer: Any, path: Path | None = None):
         self.model, self.tokenizer, self.path = model, tokenizer, path
-        self.stops = stop_ids(model, tokenizer)
+        self.stops = stop_ids(tokenizer, model)
 
     @classmethod
     def load(cls, path: Path, trust_remote_code: bool = False) -> WhiteBoxLM:

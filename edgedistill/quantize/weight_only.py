@@ -99,7 +99,6 @@ def nbits_quantizer() -> Any:
 
 def algo_config(step: WeightOnly, data: QuantizeData | None, model_path: Path) -> Any:
     nbits = nbits_quantizer()
-
     ops = ("MatMul", "Gather") if step.embedding == "quantize" else ("MatMul",)
     if step.algorithm == "hqq":
         return nbits.HQQWeightOnlyQuantConfig(block_size=step.block_size, bits=step.bits, op_types_to_quantize=ops)
@@ -118,24 +117,21 @@ class PromptReader:
         if data is None or not data.calibration_texts:
             raise InputError("weight-only gptq calibrates on prompts; give calibration texts (--texts, or the "
                              "run's data)")
+        from edgedistill.lm.decoders import OrtDecoder
         from edgedistill.lm.runtime import tokenizer_beside
 
         tokenizer = tokenizer_beside(model_path)
         self.ids = [tokenizer(t, truncation=True, max_length=data.max_length)["input_ids"]
                     for t in data.calibration_texts[: step.calibration_size]]
-        self.inputs = {i.name for i in onnx.load(str(model_path), load_external_data=False).graph.input}
+        decoder = OrtDecoder(model_path)
+        self.past = dict(zip(decoder.shape.past_names(), decoder.shape.empty_past(1), strict=True))
+        self.positions = decoder.left_padding  # a fused graph may take no position ids
         self.rows = iter(self.ids)
-        self.model_path = model_path
 
     def feeds(self, ids: list[int]) -> dict[str, np.ndarray]:
-        from edgedistill.lm.decoders import OrtDecoder
-
-        shape = OrtDecoder(self.model_path).shape
-        past = dict(zip(shape.past_names(), shape.empty_past(1), strict=True))
         n = len(ids)
-        feeds = {"input_ids": np.array([ids], np.int64), "attention_mask": np.ones((1, n), np.int64),
-                 "position_ids": np.arange(n, dtype=np.int64)[None], **past}
-        return {k: v for k, v in feeds.items() if k in self.inputs}  # a fused graph may take no position ids
+        feeds = {"input_ids": np.array([ids], np.int64), "attention_mask": np.ones((1, n), np.int64), **self.past}
+        return feeds | ({"position_ids": np.arange(n, dtype=np.int64)[None]} if self.positions else {})
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         ids = next(self.rows, None)
