@@ -21,10 +21,10 @@ from typer.testing import CliRunner
 from edgedistill import api
 from edgedistill.cli import app
 from edgedistill.config import ExportConfig, WeightOnly
-from edgedistill.export.decoder_verify import compare_greedy, prompt_ids, stop_ids
+from edgedistill.export.decoder_verify import compare_greedy, prompt_ids
 from edgedistill.lm.decoder_io import DecoderShape, position_ids
 from edgedistill.lm.decoders import Decoder, OrtDecoder, TorchDecoder
-from edgedistill.lm.generate import generate_ids
+from edgedistill.lm.generate import generate_ids, stop_ids
 from edgedistill.lm.load import load_causal_lm
 from edgedistill.lm.runtime import encode_prompt, open_decoder, stream_text
 from edgedistill.lm.sampling import Sampling
@@ -155,14 +155,19 @@ def test_generate_cli_streams_from_onnx_and_torch(lm: Path, exported: Path) -> N
 
 def test_generate_bad_inputs(lm: Path, exported: Path, tmp_path: Path) -> None:
     runner = CliRunner()
-    long = runner.invoke(app, ["generate", str(exported), "--prompt", "dog " * 300])
-    one_line_error(long, "context of 256", "--max-new-tokens")
     bert = make_tiny_bert(tmp_path / "bert")
     encoder = api.export(bert, tmp_path / "run", ExportConfig(), task="sentence-embedding")
-    one_line_error(runner.invoke(app, ["generate", str(encoder.path), "--prompt", "hi"]), "not a decoder")
-    one_line_error(runner.invoke(app, ["generate", str(bert), "--prompt", "hi"]), "causal")
     plain = make_tiny_lm(tmp_path / "plain", chat_template=False)
-    one_line_error(runner.invoke(app, ["generate", str(plain), "--prompt", "hi", "--chat"]), "no chat template")
+    (tmp_path / "bad.gguf").write_bytes(b"not a gguf file at all")
+    cases = [([str(exported), "--prompt", "dog " * 300], ("context of 256", "--max-new-tokens")),
+             ([str(encoder.path), "--prompt", "hi"], ("not a decoder",)),
+             ([str(bert), "--prompt", "hi"], ("causal",)),
+             ([str(tmp_path / "bad.gguf"), "--prompt", "hi"], ("not a GGUF file",)),
+             ([str(plain), "--prompt", "hi", "--chat"], ("no chat template",))]
+    for args, needles in cases:
+        result = runner.invoke(app, ["generate", *args])
+        line = one_line_error(result, *needles)
+        assert result.stdout.strip() in ("", line), result.stdout  # nothing was generated before the error
 
 
 def test_export_of_an_encoder_as_text_generation_fails_in_one_line(tmp_path: Path) -> None:
@@ -199,6 +204,14 @@ def test_decoder_shape_reads_gqa_config(lm: Path) -> None:
 def test_torchscript_exporter_is_refused_for_decoders(lm: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["export", str(lm), "--out", str(tmp_path / "run"), "--exporter", "torchscript"])
     one_line_error(result, "torchscript does not export decoders", "genai-builder")
+    assert not list((tmp_path / "run").glob("export*/model.onnx"))
+
+
+def test_a_gguf_that_is_no_model_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.gguf").write_bytes(b"not a gguf file at all")
+    result = CliRunner().invoke(app, ["export", str(tmp_path / "bad.gguf"), "--out", str(tmp_path / "run")])
+    one_line_error(result, "bad.gguf", "not a GGUF file")
+    assert not list((tmp_path / "run").glob("export*/model.onnx"))
 
 
 def test_genai_builder_export_is_fused_and_verified(lm: Path, tmp_path: Path) -> None:

@@ -110,3 +110,4 @@ def test_gptq_without_prompts_and_bad_options(exported: Artifact, tmp_path: Path
     eight = runner.invoke(app, ["quantize", str(exported.path), "--out", str(tmp_path), "--mode", "weight-only",
                                 "--bits", "8", "--algorithm", "hqq"])
     one_line_error(eight, "4 bits only")
+    assert not list(tmp_path.glob("quantize*/*/model.onnx"))  # neither left a model behind
