@@ -176,6 +176,7 @@ def plugin_fields(m: AttentionMatch, mask: MaskMeaning | None) -> dict[str, int 
         "scale": m.scale,
         "causal": int(m.causal or (mask is not None and mask.causal)),
         "mask_type": 1 if mask is not None and mask.source is not None else 0,
+        "num_kv_heads": m.num_heads,  # the blocks matched here share every key/value head with one query head
     }
 
 

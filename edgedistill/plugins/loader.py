@@ -21,7 +21,7 @@ ENV_VAR = "EDGEDISTILL_PLUGIN_DIR"
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the source checkout, when edgedistill runs from one
 KERNEL_LIBRARY = "edgedistill_attention"
 PLUGIN_LIBRARY = "edgedistill_attention_plugin"
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 EDFA_OK = 0
 EDFA_ERR_NO_CUDA = 7
@@ -40,6 +40,7 @@ class EdfaProblem(ctypes.Structure):
         ("mask_type", ctypes.c_int32),
         ("causal", ctypes.c_int32),
         ("scale", ctypes.c_float),
+        ("num_kv_heads", ctypes.c_int32),
     ]
 
 

@@ -18,13 +18,15 @@ pytestmark = [
 TOLERANCE = {torch.float32: 1e-4, torch.float16: 4e-3, torch.bfloat16: 3e-2}
 
 
-def sdpa(q, k, v, heads, mask=None, lengths=None, causal=False, scale=None):
-    """torch's SDPA in the plugin's layout; mask as a boolean (B, 1, S_q, S_kv) keep-mask."""
+def sdpa(q, k, v, heads, mask=None, lengths=None, causal=False, scale=None, kv_heads=None):
+    """torch's SDPA in the plugin's layout; mask as a boolean (B, 1, S_q, S_kv) keep-mask; grouped-query heads
+    repeated for SDPA; causal "bottom-right" shifts the diagonal by S_kv - S_q."""
     batch, seq_q, hidden = q.shape
     seq_kv, d = k.shape[1], hidden // heads
 
-    def split(x):  # (B, S, H*D) -> (B, H, S, D)
-        return x.view(batch, -1, heads, d).transpose(1, 2)
+    def split(x):  # (B, S, H*D) -> (B, H, S, D), key/value heads repeated for their query heads
+        x = x.view(batch, x.shape[1], -1, d).transpose(1, 2)
+        return x.repeat_interleave(heads // x.shape[1], dim=1)
 
     keep = torch.ones(batch, seq_q, seq_kv, dtype=torch.bool, device=q.device)
     if mask is not None:
@@ -32,17 +34,18 @@ def sdpa(q, k, v, heads, mask=None, lengths=None, causal=False, scale=None):
     if lengths is not None:
         keep &= torch.arange(seq_kv, device=q.device)[None, None, :] < lengths[:, None, None]
     if causal:
-        keep &= torch.ones(seq_q, seq_kv, dtype=torch.bool, device=q.device).tril()[None]
+        past = seq_kv - seq_q if causal == "bottom-right" else 0
+        keep &= torch.ones(seq_q, seq_kv, dtype=torch.bool, device=q.device).tril(past)[None]
     out = torch.nn.functional.scaled_dot_product_attention(
         split(q), split(k), split(v), attn_mask=keep[:, None], scale=scale
     )
     return out.transpose(1, 2).reshape(batch, seq_q, hidden)
 
 
-def inputs(batch, seq_q, seq_kv, heads, d, dtype, seed=0):
+def inputs(batch, seq_q, seq_kv, heads, d, dtype, seed=0, kv_heads=None):
     gen = torch.Generator(device="cuda").manual_seed(seed)
-    sizes = (seq_q, seq_kv, seq_kv)
-    return [torch.randn(batch, s, heads * d, device="cuda", dtype=dtype, generator=gen) for s in sizes]
+    sizes = ((seq_q, heads), (seq_kv, kv_heads or heads), (seq_kv, kv_heads or heads))
+    return [torch.randn(batch, s, h * d, device="cuda", dtype=dtype, generator=gen) for s, h in sizes]
 
 
 def masks(kind, batch, seq_kv):
@@ -192,3 +195,36 @@ def test_large_batch_matches_sdpa_flash(kernel):
     q, k, v = inputs(8, 512, 512, 12, 64, torch.float16, seed=11)
     out = cuda_attention(q, k, v, 12)
     torch.testing.assert_close(out.float(), sdpa(q.float(), k.float(), v.float(), 12), atol=4e-3, rtol=4e-3)
+
+
+@pytest.mark.parametrize(("heads", "kv_heads"), [(9, 3), (8, 1), (16, 16)])
+@pytest.mark.parametrize(("seq_q", "past"), [(1, 0), (1, 300), (1, 2047), (7, 120), (128, 0)])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])
+def test_grouped_query_decode_and_prefill_after_a_cache_match_sdpa(heads, kv_heads, seq_q, past, dtype, kernel):
+    """A KV cache's shapes: S_q new queries after `past` cached keys, bottom-right causal, fewer key/value heads; a
+    query length of 1 takes the decode kernel under the launcher's pick."""
+    from edgedistill.plugins.attention import cuda_attention, cuda_kernel_name
+
+    if kernel != "auto" and dtype == torch.float32:
+        pytest.skip("FP32 always runs on the FP32 kernel")
+    q, k, v = inputs(2, seq_q, past + seq_q, heads, 64, dtype, seed=heads + seq_q, kv_heads=kv_heads)
+    if kernel == "auto" and seq_q == 1:
+        assert cuda_kernel_name(q, k, v, heads, num_kv_heads=kv_heads) == "decode"
+    mask, _ = masks("bool", 2, past + seq_q)
+    out = cuda_attention(q, k, v, heads, mask=mask, causal="bottom-right", num_kv_heads=kv_heads)
+    ref = sdpa(q.float(), k.float(), v.float(), heads, mask=mask, causal="bottom-right", kv_heads=kv_heads)
+    torch.testing.assert_close(out.float(), ref, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("d", [32, 64, 128])
+def test_decode_kernel_matches_host_reference(d):
+    """The decode kernel does the FP32 kernel's arithmetic per row: equal to the host reference to the rounding of
+    the warp reductions."""
+    from edgedistill.plugins.attention import cuda_attention, host_attention
+
+    q, k, v = inputs(3, 1, 333, 9, d, torch.float32, kv_heads=3)
+    lengths = torch.tensor([333, 40, 1], device="cuda", dtype=torch.int32)
+    out = cuda_attention(q, k, v, 9, lengths=lengths, causal="bottom-right", num_kv_heads=3).cpu().numpy()
+    host = host_attention(*(t.cpu().numpy() for t in (q, k, v)), 9, lengths=lengths.cpu().numpy(),
+                          causal="bottom-right", num_kv_heads=3)
+    np.testing.assert_allclose(out, host, atol=2e-6, rtol=2e-6)

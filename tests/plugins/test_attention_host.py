@@ -27,11 +27,11 @@ def rounded(x: np.ndarray, dtype: str) -> np.ndarray:
     return x.astype(dtype).astype(np.float32)
 
 
-def make_inputs(batch, seq_q, seq_kv, heads, head_size, seed=0):
+def make_inputs(batch, seq_q, seq_kv, heads, head_size, seed=0, kv_heads=None):
     rng = np.random.default_rng(seed)
     q = rng.standard_normal((batch, seq_q, heads * head_size)).astype(np.float32)
-    k = rng.standard_normal((batch, seq_kv, heads * head_size)).astype(np.float32)
-    v = rng.standard_normal((batch, seq_kv, heads * head_size)).astype(np.float32)
+    k = rng.standard_normal((batch, seq_kv, (kv_heads or heads) * head_size)).astype(np.float32)
+    v = rng.standard_normal((batch, seq_kv, (kv_heads or heads) * head_size)).astype(np.float32)
     return q, k, v
 
 
@@ -54,14 +54,15 @@ def make_mask(kind: str, batch: int, seq_kv: int, seed: int = 1):
 
 
 def check(batch, seq_q, seq_kv, heads, head_size, dtype, mask_kind="none", causal=False, scale=None, seed=0,
-          kernel="simt"):
-    q, k, v = make_inputs(batch, seq_q, seq_kv, heads, head_size, seed)
+          kernel="simt", kv_heads=None):
+    q, k, v = make_inputs(batch, seq_q, seq_kv, heads, head_size, seed, kv_heads)
     mask, lengths = make_mask(mask_kind, batch, seq_kv)
     inputs = [rounded(t, dtype) for t in (q, k, v)]
-    expected = attention(*inputs, heads, mask=mask, lengths=lengths, causal=causal, scale=scale)
+    expected = attention(*inputs, heads, mask=mask, lengths=lengths, causal=causal, scale=scale,
+                         num_kv_heads=kv_heads)
     feed = [t.astype(np.float16) for t in inputs] if dtype == "float16" else inputs
     out = host_attention(*feed, heads, mask=mask, lengths=lengths, causal=causal, scale=scale,
-                         dtype=None if dtype == "float16" else dtype, kernel=kernel)
+                         dtype=None if dtype == "float16" else dtype, kernel=kernel, num_kv_heads=kv_heads)
     tol = TOLERANCE[dtype] * (TENSOR_CORE_SLACK if kernel == "tensor-core" else 1)
     np.testing.assert_allclose(out.astype(np.float64), expected, atol=tol, rtol=tol)
 
@@ -118,6 +119,45 @@ def test_tensor_core_arithmetic_refuses_float32_and_unknown_kernels(kernel_lib):
 @pytest.mark.parametrize("causal", [False, True])
 def test_causal_with_more_queries_than_keys(kernel_lib, causal):
     check(1, 97, 40, 3, 64, "float32", causal=causal)
+
+
+# Grouped-query attention (SmolLM2: 9 query heads over 3 key/value heads), prefill and the decode step after a cache.
+@pytest.mark.parametrize(("heads", "kv_heads"), [(9, 3), (8, 1), (4, 4)])
+@pytest.mark.parametrize("kernel", ["simt", "tensor-core"])
+def test_grouped_query_heads_read_their_key_value_head(kernel_lib, heads, kv_heads, kernel):
+    check(2, 37, 37, heads, 64, "float16", causal=True, seed=heads, kernel=kernel, kv_heads=kv_heads)
+
+
+@pytest.mark.parametrize(("seq_q", "past"), [(1, 0), (1, 70), (1, 127), (5, 64), (33, 40)])
+@pytest.mark.parametrize("mask_kind", ["none", "bool"])
+def test_bottom_right_causal_after_a_kv_cache(kernel_lib, seq_q, past, mask_kind):
+    """Query i sits at past + i: it sees the whole cache and the new keys up to itself (a decode step for S_q 1)."""
+    check(2, seq_q, past + seq_q, 9, 64, "float32", mask_kind=mask_kind, causal="bottom-right", kv_heads=3)
+    check(2, seq_q, past + seq_q, 4, 32, "bfloat16", mask_kind=mask_kind, causal="bottom-right", kv_heads=2,
+          kernel="tensor-core")
+
+
+def test_bottom_right_decode_sees_the_whole_cache_top_left_does_not(kernel_lib):
+    q, k, v = make_inputs(1, 1, 40, 2, 64, kv_heads=1)
+    bottom = host_attention(q, k, v, 2, causal="bottom-right", num_kv_heads=1)
+    np.testing.assert_allclose(bottom, attention(q, k, v, 2, num_kv_heads=1), atol=2e-5)  # nothing hidden
+    top = host_attention(q, k, v, 2, causal=True, num_kv_heads=1)
+    np.testing.assert_allclose(top, np.tile(v[:, :1], (1, 1, 2)), atol=1e-6)  # only key 0: its value
+
+
+def test_bottom_right_with_more_queries_than_keys_hides_the_first_rows(kernel_lib):
+    out = host_attention(*make_inputs(1, 10, 6, 2, 32), 2, causal="bottom-right")
+    assert (out[0, :4] == 0).all() and (np.abs(out[0, 4:]).sum(-1) > 0).all()
+
+
+def test_grouped_query_bad_inputs(kernel_lib):
+    q, k, v = make_inputs(1, 4, 4, 4, 32, kv_heads=2)
+    with pytest.raises(InputError, match="num_kv_heads=3 must divide num_heads=4"):
+        host_attention(q, k, v, 4, num_kv_heads=3)
+    with pytest.raises(InputError, match=r"key and value must be \(B, S_kv, 32\)"):
+        host_attention(q, k, v, 4, num_kv_heads=1)
+    with pytest.raises(InputError, match="causal must be"):
+        host_attention(q, k, v, 4, num_kv_heads=2, causal="diagonal")
 
 
 def test_scale_attribute(kernel_lib):
@@ -180,6 +220,8 @@ def test_c_abi_rejects_bad_problems(kernel_lib):
 
     assert status() == 0
     assert status(head_size=48) == 1 and status(dtype=3) == 2 and status(seq_kv=0) == 3 and status(mask_type=3) == 4
+    assert status(num_heads=4, num_kv_heads=2) == 0 and status(num_heads=4, num_kv_heads=3) == 3
+    assert status(num_kv_heads=2) == 3 and status(causal=2) == 0 and status(causal=3) == 8
     buf = np.zeros(256, np.float32)
     problem = loader.EdfaProblem(1, 4, 4, 1, 64, 0, 1, 0, 0.0)
     assert kernel_lib.edfa_host_attention(ctypes.byref(problem), *[buf.ctypes.data] * 3, None, buf.ctypes.data) == 4

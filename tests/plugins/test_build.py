@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edgedistill.plugins import build
+from edgedistill.plugins import build, loader
 
 
 def test_build_folder_follows_the_cache_conventions(monkeypatch, tmp_path):
     monkeypatch.delenv(build.CACHE_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert build.default_build_dir().parent == tmp_path / "xdg" / "edgedistill" / "plugins"
-    assert build.default_build_dir().name.endswith("-abi3")
+    assert build.default_build_dir().name.endswith(f"-abi{loader.ABI_VERSION}")  # a new ABI builds afresh
     monkeypatch.setenv(build.CACHE_ENV, str(tmp_path / "mine"))
     assert build.cache_root() == tmp_path / "mine"
 

@@ -30,13 +30,23 @@ def cuda_include() -> Path | None:
     return None
 
 
+def generated_dir(build: Path) -> Path:
+    """Where the build wrote fused_attention_spec.h: ``fused_attention/`` for the package's build step, the source
+    path for the root CMakeLists.txt; the newest when both are there."""
+    found = [d for d in (build / "fused_attention" / "generated",
+                         build / "edgedistill" / "plugins" / "fused_attention" / "generated")
+             if (d / "fused_attention_spec.h").is_file()]
+    assert found, f"no generated fused_attention_spec.h under {build}"
+    return max(found, key=lambda d: (d / "fused_attention_spec.h").stat().st_mtime)
+
+
 @pytest.mark.skipif(not HEADER_DIRS, reason="EDGEDISTILL_TRT_HEADERS not set (':'-separated TensorRT include dirs)")
 @pytest.mark.parametrize("include", HEADER_DIRS, ids=str)
 def test_plugin_against_tensorrt_headers(kernel_lib, include, tmp_path):
     cuda = cuda_include()
     if cuda is None or shutil.which("g++") is None:
         pytest.skip("needs g++ and the CUDA runtime headers (cuda_runtime_api.h)")
-    generated = Path(os.environ[loader.ENV_VAR]).parent / "edgedistill" / "plugins" / "fused_attention" / "generated"
+    generated = generated_dir(Path(os.environ[loader.ENV_VAR]).parent)
     exe = tmp_path / "driver"
     compile_cmd = [
         "g++", "-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-Wno-deprecated-declarations",

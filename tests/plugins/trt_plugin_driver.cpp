@@ -62,7 +62,7 @@ void check(bool ok, char const* what)
 
 struct Fields
 {
-    int32_t num_heads = 2, head_size = 64, causal = 1, mask_type = 2;
+    int32_t num_heads = 2, head_size = 64, causal = 1, mask_type = 2, num_kv_heads = 0;
     float scale = 0.0f;
     std::vector<PluginField> list;
     PluginFieldCollection fc{};
@@ -73,7 +73,8 @@ struct Fields
             PluginField(kFieldNames[kField_head_size], &head_size, PluginFieldType::kINT32, 1),
             PluginField(kFieldNames[kField_scale], &scale, PluginFieldType::kFLOAT32, 1),
             PluginField(kFieldNames[kField_causal], &causal, PluginFieldType::kINT32, 1),
-            PluginField(kFieldNames[kField_mask_type], &mask_type, PluginFieldType::kINT32, 1)};
+            PluginField(kFieldNames[kField_mask_type], &mask_type, PluginFieldType::kINT32, 1),
+            PluginField(kFieldNames[kField_num_kv_heads], &num_kv_heads, PluginFieldType::kINT32, 1)};
         fc.nbFields = static_cast<int32_t>(list.size());
         fc.fields = list.data();
         return &fc;
@@ -101,10 +102,12 @@ PluginTensorDesc desc(DataType type, Dims const& d)
     return out;
 }
 
-// Q, K, V (B=2, S_q=5, S_kv=7, hidden 128), lengths (B,), output.
-std::vector<PluginTensorDesc> io(DataType type, int64_t hidden = 128, DataType mask = DataType::kINT32)
+// Q (B=2, S_q=5, hidden), K, V (B, S_kv=7, kv_hidden; default: hidden), lengths (B,), output.
+std::vector<PluginTensorDesc> io(DataType type, int64_t hidden = 128, DataType mask = DataType::kINT32,
+    int64_t kv_hidden = 0)
 {
-    return {desc(type, dims({2, 5, hidden})), desc(type, dims({2, 7, hidden})), desc(type, dims({2, 7, hidden})),
+    int64_t const kv = kv_hidden ? kv_hidden : hidden;
+    return {desc(type, dims({2, 5, hidden})), desc(type, dims({2, 7, kv})), desc(type, dims({2, 7, kv})),
         desc(mask, dims({2})), desc(type, dims({2, 5, hidden}))};
 }
 
@@ -119,12 +122,13 @@ bool supports_all(std::vector<PluginTensorDesc> const& d, int32_t nb_inputs,
     return ok;
 }
 
-// Runs enqueue on host buffers and compares with a direct host-reference call.
+// Runs enqueue on host buffers and compares with a direct host-reference call of the same problem: 2 heads of 64
+// over 2 key/value heads by default; `gqa`: 4 query heads over 2 key/value heads, bottom-right causal.
 template <typename Plugin>
-void check_enqueue(Plugin* plugin)
+void check_enqueue(Plugin* plugin, bool gqa = false)
 {
-    int32_t const batch = 2, seq_q = 5, seq_kv = 7, hidden = 128;
-    std::vector<float> q(batch * seq_q * hidden), k(batch * seq_kv * hidden), v(k.size()), out(q.size(), -1.0f);
+    int32_t const batch = 2, seq_q = 5, seq_kv = 7, heads = gqa ? 4 : 2, hidden = heads * 64, kv_hidden = 128;
+    std::vector<float> q(batch * seq_q * hidden), k(batch * seq_kv * kv_hidden), v(k.size()), out(q.size(), -1.0f);
     for (size_t i = 0; i < k.size(); ++i)
     {
         k[i] = std::sin(0.37f * i);
@@ -135,11 +139,11 @@ void check_enqueue(Plugin* plugin)
         q[i] = std::sin(0.05f * i + 1.0f);
     }
     std::vector<int32_t> lengths = {3, 7};
-    auto const d = io(DataType::kFLOAT);
+    auto const d = io(DataType::kFLOAT, hidden, DataType::kINT32, kv_hidden);
     void const* inputs[] = {q.data(), k.data(), v.data(), lengths.data()};
     void* outputs[] = {out.data()};
     check(plugin->enqueue(d.data(), d.data() + 4, inputs, outputs, nullptr, nullptr) == 0, "enqueue succeeds");
-    EdfaProblem const p{batch, seq_q, seq_kv, 2, 64, 0, 2, 1, 0.0f};
+    EdfaProblem const p{batch, seq_q, seq_kv, heads, 64, 0, 2, gqa ? 2 : 1, 0.0f, gqa ? 2 : 0};
     std::vector<float> expected(q.size());
     edfa_host_attention(&p, q.data(), k.data(), v.data(), lengths.data(), expected.data());
     check(std::memcmp(out.data(), expected.data(), out.size() * sizeof(float)) == 0, "enqueue output = reference");
@@ -156,9 +160,14 @@ int main()
     check(std::strcmp(creator.getPluginNamespace(), edfa::spec::kNamespace) == 0, "creator namespace");
     check(creator.getFieldNames()->nbFields == edfa::spec::kFieldCount, "creator field count");
 
-    Fields good, bad_head, bad_mask;
+    Fields good, bad_head, bad_mask, gqa, bad_kv_heads;
     bad_head.head_size = 48;
     bad_mask.mask_type = 5;
+    gqa.num_heads = 4;
+    gqa.num_kv_heads = 2;
+    gqa.causal = 2;
+    bad_kv_heads.num_heads = 4;
+    bad_kv_heads.num_kv_heads = 3;
     int const errors_before = gLog.errors;
 #if EDFA_TRT_V3
     auto create = [&](Fields& f, TensorRTPhase phase = TensorRTPhase::kBUILD) {
@@ -170,8 +179,9 @@ int main()
     };
 #endif
     check(create(bad_head) == nullptr, "head_size 48 rejected at creation");
+    check(create(bad_kv_heads) == nullptr, "num_kv_heads 3 of 4 heads rejected at creation");
     check(create(bad_mask) == nullptr, "mask_type 5 rejected at creation");
-    check(gLog.errors == errors_before + 2 && gLog.last.find(edfa::spec::kFieldNames[edfa::spec::kField_mask_type]) != std::string::npos
+    check(gLog.errors == errors_before + 3 && gLog.last.find(edfa::spec::kFieldNames[edfa::spec::kField_mask_type]) != std::string::npos
             && gLog.last.find(edfa::spec::kName) != std::string::npos,
         "rejections logged through the TensorRT logger");
     auto* plugin = create(good);
@@ -239,6 +249,37 @@ int main()
     auto dynamic = io(DataType::kFLOAT);
     dynamic[0].dims = dims({-1, -1, 128});
     check(configure(dynamic), "dynamic batch / sequence accepted at configure");
+
+    auto* grouped = create(gqa);
+    check(grouped != nullptr, "grouped-query attributes create a plugin");
+    if (grouped != nullptr)
+    {
+#if EDFA_TRT_V3
+        auto configure_grouped = [&](std::vector<PluginTensorDesc> const& d) {
+            auto dyn = to_dyn(d);
+            return grouped->configurePlugin(dyn.data(), 4, dyn.data() + 4, 1) == 0;
+        };
+#else
+        auto configure_grouped = [&](std::vector<PluginTensorDesc> const& d) {
+            int const before = gLog.errors;
+            std::vector<DynamicPluginTensorDesc> dyn(d.size());
+            for (size_t i = 0; i < d.size(); ++i)
+            {
+                dyn[i].desc = d[i];
+            }
+            grouped->configurePlugin(dyn.data(), 4, dyn.data() + 4, 1);
+            return gLog.errors == before;
+        };
+#endif
+        check(configure_grouped(io(DataType::kFLOAT, 256, DataType::kINT32, 128)), "K/V of num_kv_heads configure");
+        check(!configure_grouped(io(DataType::kFLOAT, 256)), "K/V of num_heads rejected for num_kv_heads 2");
+        check_enqueue(grouped, true);
+#if EDFA_TRT_V3
+        delete grouped;
+#else
+        grouped->destroy();
+#endif
+    }
 
 #if EDFA_TRT_V3
     check(plugin->getNbOutputs() == 1, "one output");

@@ -2,6 +2,7 @@
 //
 // The reference walks the same tiles as the kernel (kBlockN keys at a time, merging each tile into the running
 // max and sum) and calls the same helpers (attention_math.cuh), so a CPU test of it checks the kernel's algorithm.
+// The decode kernel (a query length of 1) does the FP32 kernel's arithmetic for each row: the same reference.
 #include "attention_api.h"
 #include "attention_math.cuh"
 #include "fused_attention_spec.h"
@@ -27,6 +28,7 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
     int64_t const stride = head.stride;
     int64_t const q_base = head.q_head + qi * stride;
     int64_t const kv_head = head.kv_head;
+    int64_t const kv_stride = head.kv_stride;
     int32_t const block_m = kTensorCore ? kTcBlockM : kBlockM;
     int32_t const block_n = kTensorCore ? tc_block_n(d_head) : kBlockN;
     float const q_scale = kTensorCore ? 1.0f : prescale;
@@ -38,7 +40,7 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
         q[d] = load_as_float(query, q_base + d, dtype) * q_scale;
     }
     int32_t const kv_len = head.kv_len;
-    int32_t const kv_end = kv_end_for_block(qi - qi % block_m, kv_len, head.causal, block_m);
+    int32_t const kv_end = kv_end_for_block(qi - qi % block_m, kv_len, head.causal, block_m, head.past);
 
     RowState state = row_state_init();
     float scores[kTcMaxBlockN > kBlockN ? kTcMaxBlockN : kBlockN];
@@ -55,10 +57,10 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
             {
                 for (int32_t d = 0; d < d_head; ++d)
                 {
-                    dot = fmaf(q[d], load_as_float(key, kv_head + kj * stride + d, dtype), dot);
+                    dot = fmaf(q[d], load_as_float(key, kv_head + kj * kv_stride + d, dtype), dot);
                 }
             }
-            scores[j] = masked_or(dot * s_scale, kj < kv_end && key_visible(qi, kj, kv_len, head.causal, keep));
+            scores[j] = masked_or(dot * s_scale, kj < kv_end && key_visible(qi, kj, kv_len, head.causal, keep, head.past));
             tile_max = fmaxf(tile_max, scores[j]);
         }
         float const m_new = merged_max(state, tile_max);
@@ -75,7 +77,7 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
             tile_sum += pj;
             for (int32_t d = 0; d < d_head; ++d)
             {
-                acc[d] = fmaf(pj, load_as_float(value, kv_head + (k0 + j) * stride + d, dtype), acc[d]);
+                acc[d] = fmaf(pj, load_as_float(value, kv_head + (k0 + j) * kv_stride + d, dtype), acc[d]);
             }
         }
         state = merged_state(state, m_new, alpha, tile_sum);
@@ -149,7 +151,7 @@ extern "C" {
 
 int32_t edfa_abi_version(void)
 {
-    return 3;
+    return 4;
 }
 
 char const* edfa_error_string(int32_t code)
@@ -159,7 +161,10 @@ char const* edfa_error_string(int32_t code)
     case EDFA_OK: return "ok";
     case EDFA_ERR_HEAD_SIZE: return "unsupported head_size (supported: 32, 64, 128)";
     case EDFA_ERR_DTYPE: return "unsupported dtype (supported: 0 float32, 1 float16, 2 bfloat16)";
-    case EDFA_ERR_SHAPE: return "bad shape: batch, seq_q, seq_kv and num_heads must be positive";
+    case EDFA_ERR_SHAPE:
+        return "bad shape: batch, seq_q, seq_kv and num_heads must be positive, num_kv_heads (0: num_heads) must "
+               "divide num_heads";
+    case EDFA_ERR_CAUSAL: return "bad causal (0 none, 1 top-left aligned, 2 bottom-right aligned)";
     case EDFA_ERR_MASK: return "bad mask_type (0 none, 1 key padding mask, 2 valid lengths) or missing mask";
     case EDFA_ERR_NULL: return "null tensor pointer";
     case EDFA_ERR_CUDA: return "CUDA error while launching the kernel";
@@ -189,6 +194,15 @@ int32_t edfa_validate(EdfaProblem const* problem)
     if (problem->mask_type < 0 || problem->mask_type > 2)
     {
         return EDFA_ERR_MASK;
+    }
+    if (problem->num_kv_heads < 0 || problem->num_kv_heads > problem->num_heads
+        || (problem->num_kv_heads > 0 && problem->num_heads % problem->num_kv_heads != 0))
+    {
+        return EDFA_ERR_SHAPE;
+    }
+    if (problem->causal < 0 || problem->causal > 2)
+    {
+        return EDFA_ERR_CAUSAL;
     }
     return EDFA_OK;
 }

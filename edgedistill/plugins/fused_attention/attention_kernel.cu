@@ -1,6 +1,8 @@
 // Flash-style attention forward (FP32 arithmetic on CUDA cores, "simt"; FP16/BF16 go to the tensor-core kernels,
 // attention_kernel_mma.cu on sm_80+ and attention_kernel_tc.cu on sm_70/75, where the GPU has tensor cores for
-// them): Q, K, V tiles in shared memory, online softmax (running max and sum), FP32 accumulation, FP32/FP16/BF16 storage, head sizes 32/64/128, any sequence length, key padding and causal masks.
+// them): Q, K, V tiles in shared memory, online softmax (running max and sum), FP32 accumulation, FP32/FP16/BF16
+// storage, head sizes 32/64/128, any sequence length, grouped-query heads, key padding and causal masks; and the
+// decode kernel for a query length of 1 (any dtype).
 //
 // Work split: grid (query blocks, heads, batch); a block of kWarps warps owns kBlockM = kWarps * kRowsPerWarp query
 // rows. For each tile of kBlockN = 32 keys, lane j of a warp scores key j against the warp's rows, the warp reduces
@@ -91,7 +93,7 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
     int const h = blockIdx.y;
     int const b = blockIdx.z;
     HeadView const head = head_view(p, mask, b, h);
-    int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal);
+    int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal, kBlockM, head.past);
     int const row0 = warp * kRowsPerWarp;
     float* p_rows = p_tile + warp * kRowsPerWarp * kBlockN;
 
@@ -113,8 +115,8 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
     for (int k0 = 0; k0 < kv_end; k0 += kBlockN)
     {
         __syncthreads(); // previous tile fully consumed (and Q stored, on the first pass)
-        load_tile<kType, D>(k_tile, D + 1, key, head.kv_head, head.stride, k0, kBlockN, p.seq_kv, 1.0f);
-        load_tile<kType, D>(v_tile, D, value, head.kv_head, head.stride, k0, kBlockN, p.seq_kv, 1.0f);
+        load_tile<kType, D>(k_tile, D + 1, key, head.kv_head, head.kv_stride, k0, kBlockN, p.seq_kv, 1.0f);
+        load_tile<kType, D>(v_tile, D, value, head.kv_head, head.kv_stride, k0, kBlockN, p.seq_kv, 1.0f);
         __syncthreads();
 
         // Scores of key (k0 + lane) against the warp's rows: same fmaf order over d as the host reference.
@@ -148,7 +150,7 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
         for (int r = 0; r < kRowsPerWarp; ++r)
         {
             int const qpos = q0 + row0 + r;
-            bool const visible = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep);
+            bool const visible = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past);
             float const s = masked_or(score[r], visible);
             float const m_new = merged_max(state[r], warp_max(s));
             float const alpha = rescale_factor(state[r], m_new);
@@ -197,6 +199,120 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
     }
 }
 
+// Decode attention, a query length of 1 (the step after a KV cache): grid (num_kv_heads, batch), one warp per query
+// head of the group (num_heads / num_kv_heads of them, up to kDecodeMaxGroup), all reading the same shared tiles of
+// kBlockN keys, so a key/value head is read once per step rather than once per query head. Each warp's arithmetic
+// is the FP32 kernel's for one row (Q prescaled, fmaf over d in order, online softmax per 32-key tile), so
+// edfa_host_attention is its reference too.
+constexpr int kDecodeMaxGroup = 16;
+
+template <int D>
+size_t decode_shared_bytes(int group)
+{
+    // Q (group, D) | K (kBlockN, D + 1) | V (kBlockN, D) | P (group, kBlockN)
+    return sizeof(float) * (group * D + kBlockN * (D + 1) + kBlockN * D + group * kBlockN);
+}
+
+template <DType kType, int D>
+__global__ void __launch_bounds__(kDecodeMaxGroup* kWarpSize) decode_attention_kernel(EdfaProblem p,
+    typename StorageOf<kType>::type const* query, typename StorageOf<kType>::type const* key,
+    typename StorageOf<kType>::type const* value, int32_t const* mask, typename StorageOf<kType>::type* output,
+    float prescale)
+{
+    constexpr int kCols = D / kWarpSize;
+    int const group = p.num_heads / kv_heads_of(p);
+    extern __shared__ float4 shared_raw[];
+    float* q_rows = reinterpret_cast<float*>(shared_raw); // (group, D)
+    float* k_tile = q_rows + group * D;                    // (kBlockN, D + 1)
+    float* v_tile = k_tile + kBlockN * (D + 1);            // (kBlockN, D)
+    float* p_rows = v_tile + kBlockN * D;                  // (group, kBlockN)
+
+    int const warp = threadIdx.x / kWarpSize;
+    int const lane = threadIdx.x % kWarpSize;
+    int const b = blockIdx.y;
+    HeadView const head = head_view(p, mask, b, blockIdx.x * group + warp);
+    int const kv_end = kv_end_for_block(0, head.kv_len, head.causal, 1, head.past);
+    float* q = q_rows + warp * D;
+    float* p_row = p_rows + warp * kBlockN;
+    for (int d = lane; d < D; d += kWarpSize)
+    {
+        q[d] = load_as_float(query, head.q_head + d, kType) * prescale;
+    }
+
+    float acc[kCols];
+#pragma unroll
+    for (int c = 0; c < kCols; ++c)
+    {
+        acc[c] = 0.0f;
+    }
+    RowState state = row_state_init();
+    for (int k0 = 0; k0 < kv_end; k0 += kBlockN)
+    {
+        __syncthreads(); // previous tile fully consumed (and Q stored, on the first pass)
+        load_tile<kType, D>(k_tile, D + 1, key, head.kv_head, head.kv_stride, k0, kBlockN, p.seq_kv, 1.0f);
+        load_tile<kType, D>(v_tile, D, value, head.kv_head, head.kv_stride, k0, kBlockN, p.seq_kv, 1.0f);
+        __syncthreads();
+
+        int const kpos = k0 + lane;
+        int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
+            ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
+        float const* k_row = k_tile + lane * (D + 1);
+        float score = 0.0f;
+#pragma unroll 8
+        for (int d = 0; d < D; ++d)
+        {
+            score = fmaf(q[d], k_row[d], score);
+        }
+        bool const visible = kpos < kv_end && key_visible(0, kpos, head.kv_len, head.causal, keep, head.past);
+        float const s = masked_or(score, visible);
+        float const m_new = merged_max(state, warp_max(s));
+        float const alpha = rescale_factor(state, m_new);
+        float const prob = tile_probability(s, m_new);
+        state = merged_state(state, m_new, alpha, warp_sum(prob));
+        p_row[lane] = prob;
+#pragma unroll
+        for (int c = 0; c < kCols; ++c)
+        {
+            acc[c] *= alpha;
+        }
+        __syncwarp();
+        int const tile_keys = min(kBlockN, kv_end - k0);
+        for (int j = 0; j < tile_keys; ++j)
+        {
+#pragma unroll
+            for (int c = 0; c < kCols; ++c)
+            {
+                acc[c] = fmaf(p_row[j], v_tile[j * D + lane + kWarpSize * c], acc[c]);
+            }
+        }
+        __syncwarp();
+    }
+#pragma unroll
+    for (int c = 0; c < kCols; ++c)
+    {
+        store_from_float(output, head.q_head + lane + kWarpSize * c, finalize(acc[c], state), kType);
+    }
+}
+
+template <DType kType, int D>
+int32_t launch_decode_typed(EdfaProblem const& p, void const* query, void const* key, void const* value,
+    int32_t const* mask, void* output, cudaStream_t stream)
+{
+    using Storage = typename StorageOf<kType>::type;
+    int const group = p.num_heads / kv_heads_of(p);
+    size_t const smem = decode_shared_bytes<D>(group);
+    auto kernel = decode_attention_kernel<kType, D>;
+    if (!allow_shared_memory(kernel, smem))
+    {
+        return EDFA_ERR_CUDA;
+    }
+    dim3 const grid(kv_heads_of(p), p.batch);
+    kernel<<<grid, group * kWarpSize, smem, stream>>>(p, static_cast<Storage const*>(query),
+        static_cast<Storage const*>(key), static_cast<Storage const*>(value), mask, static_cast<Storage*>(output),
+        query_prescale(p.scale, D));
+    return cudaGetLastError() == cudaSuccess ? EDFA_OK : EDFA_ERR_CUDA;
+}
+
 template <DType kType, int D>
 int32_t launch_typed(EdfaProblem const& p, void const* query, void const* key, void const* value,
     int32_t const* mask, void* output, cudaStream_t stream)
@@ -217,10 +333,12 @@ int32_t launch_typed(EdfaProblem const& p, void const* query, void const* key, v
 
 template <DType kType>
 int32_t launch_for_dtype(EdfaProblem const& p, void const* q, void const* k, void const* v, int32_t const* mask,
-    void* out, cudaStream_t stream)
+    void* out, cudaStream_t stream, bool decode)
 {
-    return with_head_size(p.head_size,
-        [&](auto d) { return launch_typed<kType, decltype(d)::value>(p, q, k, v, mask, out, stream); });
+    return with_head_size(p.head_size, [&](auto d) {
+        return decode ? launch_decode_typed<kType, decltype(d)::value>(p, q, k, v, mask, out, stream)
+                      : launch_typed<kType, decltype(d)::value>(p, q, k, v, mask, out, stream);
+    });
 }
 
 } // namespace
@@ -229,6 +347,11 @@ char const* kernel_for(EdfaProblem const& p, void const* query, void const* key,
     void const* output)
 {
     char const* forced = std::getenv("EDFA_KERNEL");
+    if (p.seq_q == 1 && p.num_heads / kv_heads_of(p) <= kDecodeMaxGroup
+        && (forced == nullptr || std::strcmp(forced, "decode") == 0))
+    {
+        return "decode";
+    }
     bool const want_simt = forced != nullptr && std::strcmp(forced, "simt") == 0;
     bool const want_wmma = forced != nullptr && std::strcmp(forced, "wmma") == 0;
     int const major = want_simt ? 0 : tensor_core_major(p, query, key, value, output);
@@ -265,11 +388,13 @@ int32_t launch_attention(EdfaProblem const& p, void const* query, void const* ke
     {
         return launch_attention_wmma(p, query, key, value, mask, output, stream);
     }
+    bool const decode = std::strcmp(kernel, "decode") == 0;
     switch (static_cast<DType>(p.dtype))
     {
-    case DType::kFloat32: return launch_for_dtype<DType::kFloat32>(p, query, key, value, mask, output, stream);
-    case DType::kFloat16: return launch_for_dtype<DType::kFloat16>(p, query, key, value, mask, output, stream);
-    case DType::kBFloat16: return launch_for_dtype<DType::kBFloat16>(p, query, key, value, mask, output, stream);
+    case DType::kFloat32: return launch_for_dtype<DType::kFloat32>(p, query, key, value, mask, output, stream, decode);
+    case DType::kFloat16: return launch_for_dtype<DType::kFloat16>(p, query, key, value, mask, output, stream, decode);
+    case DType::kBFloat16:
+        return launch_for_dtype<DType::kBFloat16>(p, query, key, value, mask, output, stream, decode);
     }
     return EDFA_ERR_DTYPE;
 }

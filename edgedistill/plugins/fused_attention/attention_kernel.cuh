@@ -14,11 +14,14 @@ namespace edfa
 int32_t launch_attention(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     int32_t const* mask, void* output, cudaStream_t stream);
 
-// Which kernel launch_attention runs for these arguments, for FP16/BF16 tensors that are 16-byte aligned:
+// Which kernel launch_attention runs for these arguments:
+//   "decode" (attention_kernel.cu) for a query length of 1, any dtype, up to 16 query heads per key/value head;
+// and otherwise, for FP16/BF16 tensors that are 16-byte aligned:
 //   "mma"  (attention_kernel_mma.cu) on sm_80+;
 //   "wmma" (attention_kernel_tc.cu) for FP16 on sm_70/72/75;
 //   "simt" (attention_kernel.cu, FP32 arithmetic) otherwise, and for FP32.
-// The environment variable EDFA_KERNEL=simt|wmma forces that kernel where it can run (for comparisons).
+// The environment variable EDFA_KERNEL=simt|wmma forces that kernel where it can run (for comparisons), for a query
+// length of 1 too.
 char const* kernel_for(EdfaProblem const& problem, void const* query, void const* key, void const* value,
     void const* output);
 

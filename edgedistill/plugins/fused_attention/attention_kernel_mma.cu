@@ -227,7 +227,7 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
     int const q0 = blockIdx.x * L::kBlockM;
     int const b = blockIdx.z;
     HeadView const head = head_view(p, mask, b, blockIdx.y);
-    int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal, L::kBlockM);
+    int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal, L::kBlockM, head.past);
     int const tiles = (kv_end + BN - 1) / BN;
     int const warp_row0 = warp * L::kWarpRows; // first row of this warp in the block
     // This lane's ldmatrix row address inside a K / V stage, in bytes (see steps 1 and 3 below).
@@ -238,8 +238,8 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
     load_rows_async<T, D, L::kBlockM, LD>(q_tile, query, head.q_head, head.stride, q0, p.seq_q);
     if (tiles > 0)
     {
-        load_rows_async<T, D, BN, LD>(k_tiles, key, head.kv_head, head.stride, 0, p.seq_kv);
-        load_rows_async<T, D, BN, LD>(v_tiles, value, head.kv_head, head.stride, 0, p.seq_kv);
+        load_rows_async<T, D, BN, LD>(k_tiles, key, head.kv_head, head.kv_stride, 0, p.seq_kv);
+        load_rows_async<T, D, BN, LD>(v_tiles, value, head.kv_head, head.kv_stride, 0, p.seq_kv);
     }
     cp_async_commit();
     cp_async_wait_all();
@@ -282,9 +282,9 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
         int const k0 = j * BN;
         if (j + 1 < tiles) // the next tile loads while this one is computed
         {
-            load_rows_async<T, D, BN, LD>(k_tiles + (stage ^ 1) * L::kKvTile, key, head.kv_head, head.stride,
+            load_rows_async<T, D, BN, LD>(k_tiles + (stage ^ 1) * L::kKvTile, key, head.kv_head, head.kv_stride,
                 k0 + BN, p.seq_kv);
-            load_rows_async<T, D, BN, LD>(v_tiles + (stage ^ 1) * L::kKvTile, value, head.kv_head, head.stride,
+            load_rows_async<T, D, BN, LD>(v_tiles + (stage ^ 1) * L::kKvTile, value, head.kv_head, head.kv_stride,
                 k0 + BN, p.seq_kv);
         }
         cp_async_commit();
@@ -334,7 +334,7 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
         // 2. Mask (only tiles that need it: padding masks, the sequence tail, the causal diagonal), then the online
         //    softmax per row, scale included; P is packed into the A fragments of P.V.
         bool const needs_mask = head.mask_type == MaskType::kKeyPadding || k0 + BN > head.kv_len
-            || (head.causal && k0 + BN - 1 > q0 + warp_row0);
+            || (head.causal && k0 + BN - 1 > q0 + warp_row0 + head.past);
         uint32_t p_frag[M_ATOMS][2][L::kKeyBlocks]; // [atom][row g / g + 8][key block]
 #pragma unroll
         for (int a = 0; a < M_ATOMS; ++a)
@@ -356,7 +356,7 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
                             int const kpos = k0 + nb * 8 + quad_lane * 2 + e;
                             int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
                                 ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
-                            x[nb][e] = masked_or(x[nb][e], key_visible(qpos, kpos, head.kv_len, head.causal, keep));
+                            x[nb][e] = masked_or(x[nb][e], key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past));
                         }
                     }
                 }

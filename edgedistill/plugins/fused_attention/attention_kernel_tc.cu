@@ -119,7 +119,7 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
     int const h = blockIdx.y;
     int const b = blockIdx.z;
     HeadView const head = head_view(p, mask, b, h);
-    int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal, kTcBlockM);
+    int const kv_end = kv_end_for_block(q0, head.kv_len, head.causal, kTcBlockM, head.past);
 
     copy_rows<T, D>(q_tile, L::kLdQkv, query, head.q_head, head.stride, q0, kTcBlockM, p.seq_q);
     for (int idx = threadIdx.x; idx < kTcBlockM * L::kLdO; idx += blockDim.x)
@@ -139,8 +139,8 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
     for (int k0 = 0; k0 < kv_end; k0 += BN)
     {
         __syncthreads(); // previous K/V tile consumed (and Q, O initialised on the first pass)
-        copy_rows<T, D>(k_tile, L::kLdQkv, key, head.kv_head, head.stride, k0, BN, p.seq_kv);
-        copy_rows<T, D>(v_tile, L::kLdQkv, value, head.kv_head, head.stride, k0, BN, p.seq_kv);
+        copy_rows<T, D>(k_tile, L::kLdQkv, key, head.kv_head, head.kv_stride, k0, BN, p.seq_kv);
+        copy_rows<T, D>(v_tile, L::kLdQkv, value, head.kv_head, head.kv_stride, k0, BN, p.seq_kv);
         __syncthreads();
 
         // 1. S = Q_w . K^T (K row-major (BN, D) read as K^T column-major)
@@ -172,7 +172,7 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
             int const kpos = k0 + col;
             int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
                 ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
-            bool const visible = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep);
+            bool const visible = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past);
             score[c] = masked_or(s_rows[row * L::kLdS + col] * prescale, visible);
             tile_max = fmaxf(tile_max, score[c]);
         }

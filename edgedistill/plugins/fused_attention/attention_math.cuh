@@ -209,43 +209,57 @@ EDFA_HD int32_t visible_kv_len(MaskType mask_type, int32_t const* mask, int32_t 
     return len < 0 ? 0 : (len > seq_kv ? seq_kv : len);
 }
 
-// Whether query q_pos may attend key k_pos. Causal is top-left aligned (key <= query), as torch's is_causal.
-EDFA_HD bool key_visible(int32_t q_pos, int32_t k_pos, int32_t kv_len, bool causal, int32_t padding_keep)
+// Whether query q_pos may attend key k_pos: with causal, key <= query + past, where past is 0 when causal is
+// top-left aligned (torch's is_causal) and S_kv - S_q when bottom-right (the query rows follow a KV cache).
+EDFA_HD bool key_visible(int32_t q_pos, int32_t k_pos, int32_t kv_len, bool causal, int32_t padding_keep,
+    int32_t past = 0)
 {
-    return k_pos < kv_len && (!causal || k_pos <= q_pos) && padding_keep != 0;
+    return k_pos < kv_len && (!causal || k_pos <= q_pos + past) && padding_keep != 0;
 }
 
 // End (exclusive) of the keys a block of queries [q_begin, q_begin + block_m) must visit: later tiles are fully
-// masked. block_m: kBlockM for the FP32 kernel, kTcBlockM for the tensor-core kernel.
-EDFA_HD int32_t kv_end_for_block(int32_t q_begin, int32_t kv_len, bool causal, int32_t block_m = kBlockM)
+// masked. block_m: kBlockM for the FP32 kernel, kTcBlockM for the tensor-core kernel, 1 for the decode kernel.
+EDFA_HD int32_t kv_end_for_block(int32_t q_begin, int32_t kv_len, bool causal, int32_t block_m = kBlockM,
+    int32_t past = 0)
 {
     if (!causal)
     {
         return kv_len;
     }
-    int32_t const last_query = q_begin + block_m; // exclusive bound on visible keys for the block
+    int32_t const last_query = q_begin + block_m + past; // exclusive bound on visible keys for the block
     return last_query < kv_len ? last_query : kv_len;
 }
 
-// Where one (batch, head) lives in the (B, S, num_heads * head_size) tensors, and which keys it may see at all.
+// The key/value heads of a problem: num_kv_heads, 0 meaning one per query head.
+EDFA_HD int32_t kv_heads_of(EdfaProblem const& p)
+{
+    return p.num_kv_heads > 0 ? p.num_kv_heads : p.num_heads;
+}
+
+// Where one (batch, head) lives in the (B, S, heads * head_size) tensors, and which keys it may see at all.
 struct HeadView
 {
-    int64_t stride;  // elements between consecutive sequence positions
-    int64_t q_head;  // offset of position 0 of this head in query and output
-    int64_t kv_head; // the same in key and value
+    int64_t stride;    // elements between consecutive sequence positions of query and output
+    int64_t q_head;    // offset of position 0 of this head in query and output
+    int64_t kv_stride; // the same in key and value (num_kv_heads * head_size)
+    int64_t kv_head;   // offset of position 0 of the key/value head this query head reads
     MaskType mask_type;
     bool causal;
     int32_t kv_len; // visible_kv_len: the valid length, else seq_kv
+    int32_t past;   // where the first query sits for the causal mask: S_kv - S_q (causal 2), else 0
 };
 
 EDFA_HD HeadView head_view(EdfaProblem const& p, int32_t const* mask, int32_t b, int32_t h)
 {
+    int32_t const kv_heads = kv_heads_of(p);
     int64_t const stride = static_cast<int64_t>(p.num_heads) * p.head_size;
+    int64_t const kv_stride = static_cast<int64_t>(kv_heads) * p.head_size;
     int64_t const column = static_cast<int64_t>(h) * p.head_size;
+    int64_t const kv_column = static_cast<int64_t>(h / (p.num_heads / kv_heads)) * p.head_size;
     MaskType const mask_type = static_cast<MaskType>(p.mask_type);
-    return HeadView{stride, static_cast<int64_t>(b) * p.seq_q * stride + column,
-        static_cast<int64_t>(b) * p.seq_kv * stride + column, mask_type, p.causal != 0,
-        visible_kv_len(mask_type, mask, b, p.seq_kv)};
+    return HeadView{stride, static_cast<int64_t>(b) * p.seq_q * stride + column, kv_stride,
+        static_cast<int64_t>(b) * p.seq_kv * kv_stride + kv_column, mask_type, p.causal != 0,
+        visible_kv_len(mask_type, mask, b, p.seq_kv), p.causal == 2 ? p.seq_kv - p.seq_q : 0};
 }
 
 // ---- online softmax ----

@@ -163,6 +163,7 @@ Params Params::from_fields(PluginFieldCollection const* fc)
         case spec::kField_scale: params.scale = read_float(field); break;
         case spec::kField_causal: params.causal = static_cast<int32_t>(read_int(field)); break;
         case spec::kField_mask_type: params.mask_type = static_cast<int32_t>(read_int(field)); break;
+        case spec::kField_num_kv_heads: params.num_kv_heads = static_cast<int32_t>(read_int(field)); break;
         default: break;
         }
     }
@@ -180,7 +181,11 @@ void Params::validate() const
             + std::to_string(head_size) + " is not supported (32, 64 or 128)");
     expect(scale >= 0.0f && std::isfinite(scale), std::string(field_name(spec::kField_scale))
             + " must be finite and >= 0 (0: 1/sqrt(head_size))");
-    expect(causal == 0 || causal == 1, std::string(field_name(spec::kField_causal)) + " must be 0 or 1");
+    expect(causal >= 0 && causal <= 2, std::string(field_name(spec::kField_causal))
+            + " must be 0 (none), 1 (top-left) or 2 (bottom-right, after a KV cache)");
+    expect(num_kv_heads >= 0 && num_kv_heads <= num_heads && (num_kv_heads == 0 || num_heads % num_kv_heads == 0),
+        std::string(field_name(spec::kField_num_kv_heads)) + " " + std::to_string(num_kv_heads)
+            + " must divide num_heads " + std::to_string(num_heads) + " (0: num_heads)");
     expect(mask_type >= 0 && mask_type <= 2, std::string(field_name(spec::kField_mask_type))
             + " must be 0 (none), 1 (key padding mask) or 2 (valid lengths)");
 }
@@ -219,10 +224,13 @@ void check_shapes(Dims const* dims, int32_t nb_inputs, Params const& params)
     expect(q.nbDims == 3 && k.nbDims == 3 && v.nbDims == 3, "query/key/value must be (B, S, num_heads * head_size), got "
             + dims_string(q) + ", " + dims_string(k) + ", " + dims_string(v));
     int64_t const hidden = static_cast<int64_t>(params.num_heads) * params.head_size;
-    for (Dims const* t : {&q, &k, &v})
+    int64_t const kv_hidden = static_cast<int64_t>(params.kv_heads()) * params.head_size;
+    expect(!known(q.d[2]) || q.d[2] == hidden, "query's last dimension must be num_heads * head_size = "
+            + std::to_string(hidden) + ", got " + dims_string(q));
+    for (Dims const* t : {&k, &v})
     {
-        expect(!known(t->d[2]) || t->d[2] == hidden, "last dimension must be num_heads * head_size = "
-                + std::to_string(hidden) + ", got " + dims_string(*t));
+        expect(!known(t->d[2]) || t->d[2] == kv_hidden, "key/value's last dimension must be num_kv_heads * head_size = "
+                + std::to_string(kv_hidden) + ", got " + dims_string(*t));
     }
     expect(!known(q.d[0]) || !known(k.d[0]) || q.d[0] == k.d[0], "query and key batch differ");
     expect(!known(k.d[0]) || !known(v.d[0]) || k.d[0] == v.d[0], "key and value batch differ");
@@ -253,6 +261,7 @@ EdfaProblem make_problem(PluginTensorDesc const* inputs, Params const& params)
     problem.mask_type = params.mask_type;
     problem.causal = params.causal;
     problem.scale = params.scale;
+    problem.num_kv_heads = params.num_kv_heads;
     switch (inputs[0].type)
     {
     case DataType::kFLOAT: problem.dtype = static_cast<int32_t>(DType::kFloat32); break;
@@ -508,6 +517,7 @@ PluginFieldCollection const* FusedAttentionPlugin::getFieldsToSerialize() noexce
             case spec::kField_scale: data = &mParams.scale; break;
             case spec::kField_causal: data = &mParams.causal; break;
             case spec::kField_mask_type: data = &mParams.mask_type; break;
+            case spec::kField_num_kv_heads: data = &mParams.num_kv_heads; break;
             default: break;
             }
             mSerialFields.emplace_back(field_name(i), data, field_type(i), 1);
@@ -572,7 +582,7 @@ namespace
 {
 
 constexpr uint32_t kSerialMagic = 0x45444641u; // "EDFA"
-constexpr uint32_t kSerialVersion = 1u;
+constexpr uint32_t kSerialVersion = 2u; // 2: num_kv_heads
 
 struct SerialBlob
 {
@@ -583,6 +593,7 @@ struct SerialBlob
     float scale;
     int32_t causal;
     int32_t mask_type;
+    int32_t num_kv_heads;
 };
 
 } // namespace
@@ -601,7 +612,7 @@ FusedAttentionPlugin::FusedAttentionPlugin(void const* data, size_t length)
     expect(data != nullptr && length == sizeof(blob), "serialized plugin has the wrong size");
     std::memcpy(&blob, data, sizeof(blob));
     expect(blob.magic == kSerialMagic && blob.version == kSerialVersion, "serialized plugin has a foreign header");
-    mParams = Params{blob.num_heads, blob.head_size, blob.scale, blob.causal, blob.mask_type};
+    mParams = Params{blob.num_heads, blob.head_size, blob.scale, blob.causal, blob.mask_type, blob.num_kv_heads};
     mParams.validate();
 }
 
@@ -728,7 +739,7 @@ size_t FusedAttentionPlugin::getSerializationSize() const noexcept
 void FusedAttentionPlugin::serialize(void* buffer) const noexcept
 {
     SerialBlob const blob{kSerialMagic, kSerialVersion, mParams.num_heads, mParams.head_size, mParams.scale,
-        mParams.causal, mParams.mask_type};
+        mParams.causal, mParams.mask_type, mParams.num_kv_heads};
     std::memcpy(buffer, &blob, sizeof(blob));
 }
 

@@ -32,7 +32,12 @@ struct Params
     float scale{0.0f};
     int32_t causal{0};
     int32_t mask_type{0};
+    int32_t num_kv_heads{0}; // 0: num_heads
 
+    int32_t kv_heads() const
+    {
+        return num_kv_heads > 0 ? num_kv_heads : num_heads;
+    }
     // Parses a field collection (fields by spec name; unknown fields are reported and ignored). Throws on bad values.
     static Params from_fields(nvinfer1::PluginFieldCollection const* fc);
     // Throws std::invalid_argument naming the bad attribute.
