@@ -254,7 +254,8 @@ def run_generative(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any
         onnx_model = export(student, out, cfg.export, force=force)
         steps = task.quantize_steps(cfg)
         if steps:
-            data = pipeline_lm_quantize_data(cfg, steps) if any(needs_data(s) for s in steps) else None
+            data = pipeline_lm_quantize_data(cfg, steps, student.path.parent) if any(
+                needs_data(s) for s in steps) else None
             quantize(onnx_model, out, steps, force=force, data=data)
     evaluate_generative(cfg, out, force)
     return report(out, force)

@@ -215,7 +215,9 @@ def quantize(
     images: Annotated[Path | None, typer.Option(help="Image models: a folder of images (or of class folders), "
                                                      "calibration images first, then evaluation ones.")] = None,
     budget_min: Annotated[
-        float | None, typer.Option(help="Keep sensitive layers float until fidelity >= this.")
+        float | None, typer.Option(help="Keep sensitive layers float until fidelity >= this (weight-only: raise "
+                                        "them to INT8 until this share of the float top-1 agreement is kept; "
+                                        "MODEL is then the text-generation run).")
     ] = None,
     sensitivity: Annotated[bool | None, typer.Option("--sensitivity/--no-sensitivity",
                                                      help="Write a per-layer sensitivity table and plot.")] = None,
@@ -236,7 +238,8 @@ def quantize(
     from edgedistill import api
 
     def work() -> Any:
-        budget = {"metric": "fidelity_cosine", "min": budget_min} if budget_min is not None else None
+        metric = "top1_kept" if mode == ["weight-only"] else "fidelity_cosine"
+        budget = {"metric": metric, "min": budget_min} if budget_min is not None else None
         options = given(per_channel=per_channel, preset=preset, calibration=calibration,
                         calibration_size=calibration_size, budget=budget, sensitivity=sensitivity, bits=bits,
                         algorithm=algorithm, block_size=block_size, accuracy_level=accuracy_level, lm_head=lm_head)
@@ -245,10 +248,30 @@ def quantize(
         steps = steps_for(modes, options)
         size = max((getattr(s, "calibration_size", 0) for s in steps), default=0)
         data = samples_data(sample_list(texts, images), size) if texts or images else None
+        if metric == "top1_kept" and budget is not None:
+            data = lm_budget_data(model, data)
         return api.quantize(model, out, steps, task, force, data)
 
     for artifact in guarded(work):
         typer.echo(f"{artifact.name}: {artifact.path}")
+
+
+def lm_budget_data(model: Path, data: Any) -> Any:
+    """``data`` (QuantizeData or None) with the teacher's answers the run ``model`` kept, for a weight-only budget.
+
+    Raises:
+        InputError: ``model`` is not a text-generation run directory.
+    """
+    from dataclasses import replace
+
+    from edgedistill.errors import InputError
+    from edgedistill.pipeline_data import budget_targets
+    from edgedistill.quantize.data import QuantizeData
+
+    if not model.is_dir():
+        raise InputError(f"{model}: a weight-only --budget-min scores on the teacher's answers; give the "
+                         "text-generation run directory, not the ONNX file")
+    return replace(data or QuantizeData([]), targets=budget_targets(model / "distill"))
 
 
 def steps_for(modes: list[str], options: dict[str, Any]) -> list[Any]:

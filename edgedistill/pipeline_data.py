@@ -5,7 +5,7 @@ calibration and evaluation data, and hashes of data so new data redoes a stage."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edgedistill.artifacts import Artifact, sha256_json
 from edgedistill.config import Calibrated, PipelineConfig, QuantizeStep, WeightOnly
@@ -26,24 +26,50 @@ def data_fingerprint(data: QuantizeData | None) -> str | None:
 
     sts = (data.sts.sentences1, data.sts.sentences2, data.sts.scores.tolist()) if data.sts is not None else None
     qad = [str(data.qad.student), texts_hash(data.qad.texts), dump(data.qad.losses)] if data.qad else None
-    return sha256_json([data.calibration_texts, data.eval_texts, sts, data.max_length, qad])
+    targets = [sha256_json([t.input_ids.tolist(), t.response_start]) for t in data.targets]
+    return sha256_json([data.calibration_texts, data.eval_texts, sts, data.max_length, qad, targets])
 
 
 def needs_data(step: QuantizeStep) -> bool:
-    """Whether a step needs calibration or evaluation data: every calibrated mode does, and GPTQ."""
-    return isinstance(step, Calibrated) or (isinstance(step, WeightOnly) and step.algorithm == "gptq")
+    """Whether a step needs calibration or evaluation data: every calibrated mode does, GPTQ, and a weight-only
+    budget."""
+    return isinstance(step, Calibrated) or (isinstance(step, WeightOnly) and (
+        step.algorithm == "gptq" or step.budget is not None))
 
 
-def pipeline_lm_quantize_data(cfg: PipelineConfig, steps: list[QuantizeStep]) -> QuantizeData:
-    """GPTQ's calibration prompts for a text-generation run: its training texts, never the held-out ones."""
+def pipeline_lm_quantize_data(cfg: PipelineConfig, steps: list[QuantizeStep], distill_dir: Path) -> QuantizeData:
+    """What a text-generation run's weight-only steps take: GPTQ's calibration prompts from its training texts, and
+    for a budget the teacher's answers to training prompts the distill stage kept (never the held-out ones)."""
     from edgedistill.data.corpus import load_train_texts, split_holdout
     from edgedistill.quantize.data import QuantizeData
 
-    if not cfg.data.train:
-        raise InputError("quantize: weight-only gptq calibrates on data.train texts; give data.train or use rtn/hqq")
-    train, _ = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
-    size = max(s.calibration_size for s in steps if isinstance(s, WeightOnly))
-    return QuantizeData(calibration_texts=train[:size], max_length=cfg.distill.max_length)
+    weight_only = [s for s in steps if isinstance(s, WeightOnly)]
+    texts: list[str] = []
+    if any(s.algorithm == "gptq" for s in weight_only):
+        if not cfg.data.train:
+            raise InputError("quantize: weight-only gptq calibrates on data.train texts; give data.train or use "
+                             "rtn/hqq")
+        train, _ = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
+        texts = train[: max(s.calibration_size for s in weight_only)]
+    targets = budget_targets(distill_dir) if any(s.budget is not None for s in weight_only) else []
+    return QuantizeData(calibration_texts=texts, max_length=cfg.distill.max_length, targets=targets,
+                        threads=cfg.bench.threads)
+
+
+def budget_targets(distill_dir: Path) -> list[Any]:
+    """The teacher's answers to training prompts that a text-generation run's distill stage kept, which a
+    weight-only budget scores on.
+
+    Raises:
+        InputError: the distill stage did not keep them.
+    """
+    from edgedistill.lm.stage import TRAIN_TARGETS, load_targets, with_token_targets
+
+    path = distill_dir / TRAIN_TARGETS
+    if not path.is_file():
+        raise InputError(f"{path} is missing: a weight-only budget scores on the teacher's answers that a "
+                         "text-generation run's distill stage keeps; rerun distill with --force")
+    return [with_token_targets(t) for t in load_targets(path)]
 
 
 def pipeline_quantize_data(cfg: PipelineConfig, out: Path) -> QuantizeData:

@@ -101,33 +101,43 @@ def open_runner(spec: dict[str, Any]) -> tuple[Any, int]:
     raise ValueError(kind)
 
 
+def wanted(args: argparse.Namespace, label: str) -> bool:
+    """Whether ``--only`` keeps the artifacts whose labels start with ``label`` (checked before they are made)."""
+    return not args.only or any(word in label for word in args.only)
+
+
 def prepare(args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Every artifact to measure, made in ``args.work`` (reused when already there)."""
+    """Every artifact to measure, made in ``args.work`` (reused when already there; not made when ``--only`` leaves
+    it out)."""
     from edgedistill.models.locate import resolve_pkg_path
 
     gguf = resolve_pkg_path(args.gguf) if args.gguf.startswith("pkg:") else Path(args.gguf)
     work = args.work
-    teacher_hf = save_float_folder(gguf, work / "teacher-hf")
+    teacher = any(wanted(args, label) for label in ("teacher", "onnxruntime-genai"))
+    teacher_hf = save_float_folder(gguf, work / "teacher-hf") if teacher else work / "teacher-hf"
     specs = [{"label": "teacher torch", "kind": "torch", "path": teacher_hf}]
-    specs += our_artifacts("teacher", teacher_hf, work / "teacher-run", "dynamo", [WeightOnly(accuracy_level=4)])
-    specs += our_artifacts("teacher", teacher_hf, work / "teacher-fused", "genai-builder",
-                           [WeightOnly(bits=8, accuracy_level=4), WeightOnly(accuracy_level=4)])
-    if args.student:
+    if wanted(args, "teacher ONNX int4 rtn acc4"):
+        specs += our_artifacts("teacher", teacher_hf, work / "teacher-run", "dynamo", [WeightOnly(accuracy_level=4)])
+    if wanted(args, "teacher fused (genai builder) int4 int8 rtn acc4") or wanted(args, "onnxruntime-genai runtime"):
+        specs += our_artifacts("teacher", teacher_hf, work / "teacher-fused", "genai-builder",
+                               [WeightOnly(bits=8, accuracy_level=4), WeightOnly(accuracy_level=4)])
+    if args.student and wanted(args, "student torch ONNX fused (genai builder) int4 rtn acc4 asym int8-head"):
         specs.append({"label": "student torch", "kind": "torch", "path": args.student})
         specs += our_artifacts("student", args.student, work / "student-run", "dynamo", [])
         specs += our_artifacts("student", args.student, work / "student-fused", "genai-builder",
                                [WeightOnly(accuracy_level=4), WeightOnly(accuracy_level=4, symmetric=False,
                                                                          lm_head="int8", embedding="quantize")])
+    for label, path in (a.split("=", 1) for a in args.onnx):
+        specs.append({"label": label, "kind": "onnx", "path": Path(path)})
     if have("llama_cpp"):
         specs.append({"label": "llama.cpp Q4_1 (teacher GGUF)", "kind": "llama.cpp", "path": gguf,
                       "context": args.pp + args.tg + 8})
-    if have("onnxruntime_genai"):
+    if have("onnxruntime_genai") and wanted(args, "onnxruntime-genai builder runtime"):
         builder = genai_builder(teacher_hf, work / "genai-int4")
         specs.append({"label": "onnxruntime-genai builder INT4 (teacher)", "kind": "genai", "path": builder})
         specs.append({"label": "onnxruntime-genai runtime, our fused teacher INT4", "kind": "genai",
                       "path": work / "teacher-fused" / "quantize" / "int4-rtn-b32-acc4"})
-    return [{**s, "threads": args.threads} for s in specs
-            if not args.only or any(word in str(s["label"]) for word in args.only)]
+    return [{**s, "threads": args.threads} for s in specs if wanted(args, str(s["label"]))]
 
 
 def save_float_folder(gguf: Path, folder: Path) -> Path:
@@ -246,6 +256,8 @@ def main() -> None:
     parser.add_argument("--tg", type=int, default=128, help="generated tokens (default: 128)")
     parser.add_argument("--only", nargs="*", default=[], help="measure only the artifacts whose label holds one "
                                                                  "of these words (e.g. llama.cpp fused)")
+    parser.add_argument("--onnx", nargs="*", default=[], metavar="LABEL=PATH",
+                        help="more exported decoders to measure (e.g. a weight-only budget's artifact)")
     parser.add_argument("--ttft-tokens", type=int, default=64, help="prompt tokens for time to first token")
     add_work(parser, "llm-token-rate")
     add_out(parser, Path(__file__).parent, "token-rate")

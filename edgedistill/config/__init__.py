@@ -49,6 +49,7 @@ from edgedistill.config.quantize import (
     Step,
     TrtInt8,
     WeightOnly,
+    WeightOnlyBudget,
     quantize_step,
 )
 from edgedistill.config.student import FromTeacher, StudentConfig
@@ -85,6 +86,7 @@ __all__ = [
     "PositiveInt",
     "QUANTIZE_MODES",
     "QuantizeBudget",
+    "WeightOnlyBudget",
     "QuantizeStep",
     "Range",
     "Shape",

@@ -44,6 +44,28 @@ class QuantizeBudget(StrictModel):
         return self
 
 
+class WeightOnlyBudget(StrictModel):
+    """The quality a weight-only model may lose, in the Task's metric: teacher-forced agreement with the teacher on
+    its answers, against the float model. Groups the budget needs are raised to ``keep``."""
+
+    metric: Literal["top1_kept", "kl_rise"] = Field(
+        description="top1_kept: the quantized model's top-1 agreement with the teacher over the float model's; "
+        "kl_rise: its KL to the teacher minus the float model's.")
+    min: float | None = Field(None, gt=0, le=1, description="Lowest top1_kept allowed (e.g. 0.98).")
+    max: float | None = Field(None, ge=0, description="Most KL (nats/token) that may be added (e.g. 0.02).")
+    group_by: Literal["layer", "kind", "matmul"] = Field(
+        "layer", description="Unit raised together: a transformer layer, one projection in every layer "
+        "(kind: mlp/down_proj), or one MatMul.")
+    keep: Literal["int8", "float"] = Field("int8", description="Precision of the groups the budget raises.")
+
+    @model_validator(mode="after")
+    def _bound(self) -> WeightOnlyBudget:
+        need = "min" if self.metric == "top1_kept" else "max"
+        if getattr(self, need) is None:
+            raise ValueError(f"budget metric {self.metric} needs '{need}'")
+        return self
+
+
 class Step(StrictModel):
     """What every quantization step has: its mode and the label of its folder and artifact."""
 
@@ -180,13 +202,16 @@ class WeightOnly(Step):
     embedding: Literal["float", "quantize"] = Field("float", description="The input embedding's Gather "
                                                     "(quantize: GatherBlockQuantized, rtn only).")
     calibration_size: PositiveInt = Field(32, description="Calibration prompts (gptq).")
+    budget: WeightOnlyBudget | None = Field(None, description="Raise the most sensitive groups to `keep` "
+                                            "precision until this holds (needs the teacher's answers).")
 
     @property
     def label(self) -> str:
         acc = f"-acc{self.accuracy_level}" if self.accuracy_level else ""
         zero = "" if self.symmetric else "-asym"
         head = {"quantize": "", "int8": "-h8", "float": "-hfp"}[self.lm_head]
-        return f"int{self.bits}-{self.algorithm}-b{self.block_size}{acc}{zero}{head}"
+        budget = "-budget" if self.budget is not None else ""
+        return f"int{self.bits}-{self.algorithm}-b{self.block_size}{acc}{zero}{head}{budget}"
 
     @model_validator(mode="after")
     def _algorithm_bits(self) -> WeightOnly:

@@ -33,6 +33,8 @@ from edgedistill.progress import console, progress_bar
 HELDOUT = "heldout.txt"
 HELDOUT_ANSWERS = "heldout_answers.jsonl"
 HELDOUT_TARGETS = "heldout_targets.npz"
+TRAIN_TARGETS = "train_targets.npz"  # the teacher's answers to some training prompts: what choices score on
+TRAIN_TARGETS_KEPT = 64
 NOTES = "notes.json"
 
 
@@ -140,6 +142,7 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
     say_vocab_relation(teacher, tokenizer, rows)
     if world.main:
         write_heldout(out, heldout_texts, heldout_answers)
+        save_targets(out / TRAIN_TARGETS, [t for _, t in train_answers[:TRAIN_TARGETS_KEPT]])
         save_model(student, tokenizer, out / "untrained")
     untrained_score = selection_score(student, [t for _, t in heldout_answers]) if heldout_answers else None
     live = teacher.model if any(s.white_box for s in config.distill.losses) else None

@@ -21,6 +21,7 @@ from edgedistill.config import Calibrated, QuantizeBudget
 from edgedistill.quantize.common import ONNX_NAME
 from edgedistill.quantize.data import QuantizeData
 from edgedistill.quantize.latency import median_latency_ms
+from edgedistill.quantize.mixes import chosen_mix, greedy_mixes
 from edgedistill.quantize.quality import Quality, Reference
 from edgedistill.quantize.sensitivity import analyse, write_report
 from edgedistill.quantize.static import CalibratedModel, quantize_nodes
@@ -49,30 +50,27 @@ def greedy(cal: CalibratedModel, ranking: list[str], reference: Reference, budge
            excluded: set[str]) -> list[Mix]:
     """Mixes with 0, 1, 2 … of the most sensitive groups in float, stopping at the first that meets the budget."""
     nodes = {g.label: set(g.nodes) for g in cal.groups}
-    mixes: list[Mix] = []
-    for k in range(len(ranking) + 1):
-        kept = ranking[:k]
+
+    def make(kept: list[str]) -> Mix:
         quantized = cal.all_nodes - excluded - set().union(*(nodes[label] for label in kept))
-        path = quantize_nodes(cal, folder / f"mix{k}" / ONNX_NAME, quantized)
-        mixes.append(Mix(kept, path, reference.score(path), len(quantized)))
-        log.info("budget: %d groups in float → %s", k, mixes[-1].quality)
-        if meets(budget, mixes[-1].quality, reference.sts):
-            break
-    return mixes
+        path = quantize_nodes(cal, folder / f"mix{len(kept)}" / ONNX_NAME, quantized)
+        mix = Mix(kept, path, reference.score(path), len(quantized))
+        log.info("budget: %d groups in float → %s", len(kept), mix.quality)
+        return mix
+
+    return greedy_mixes(ranking, make, lambda m: meets(budget, m.quality, reference.sts))
 
 
 def choose(mixes: list[Mix], budget: QuantizeBudget, float_sts: float | None) -> tuple[Mix, bool]:
     """The first mix meeting the budget, else the best-scoring one that still quantizes something."""
-    for mix in mixes:
-        if meets(budget, mix.quality, float_sts):
-            return mix, True
-    candidates = [m for m in mixes if m.quantized_nodes] or mixes
-    key = (lambda m: m.quality.fidelity_cosine) if budget.metric == "fidelity_cosine" else (
-        lambda m: m.quality.sts_spearman or 0.0)
-    best = max(candidates, key=key)
-    log.warning("quantize budget %s cannot be met even with every group in float; keeping the best mix "
-                "(%s in float)", budget.model_dump(exclude_none=True), ", ".join(best.kept_float) or "none")
-    return best, False
+    def value(m: Mix) -> float:
+        return m.quality.fidelity_cosine if budget.metric == "fidelity_cosine" else m.quality.sts_spearman or 0.0
+
+    best, met = chosen_mix(mixes, lambda m: meets(budget, m.quality, float_sts), value, lambda m: m.quantized_nodes > 0)
+    if not met:
+        log.warning("quantize budget %s cannot be met even with every group in float; keeping the best mix "
+                    "(%s in float)", budget.model_dump(exclude_none=True), ", ".join(best.kept_float) or "none")
+    return best, met
 
 
 def decision_costs(cal: CalibratedModel, mixes: list[Mix], threads: int | None) -> tuple[float, list[float]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,3 +51,4 @@ class QuantizeData:
     batch_size: int = 32
     threads: int | None = None
     qad: QadData | None = None  # needed by mode qad-int8 only
+    targets: list[Any] = field(default_factory=list)  # a weight-only budget's: the teacher's answers (SequenceTargets)

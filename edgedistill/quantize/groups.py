@@ -3,8 +3,10 @@
 Only nodes with a constant weight are quantized (MatMul/Gemm/Conv whose second input is an
 initializer); MatMuls of two activations — attention scores and attention × values — stay in float,
 where the fused attention path runs them. Each weight node is named by the module it came from
-(``encoder.layer.0.attention.self.query``, read from the dynamo exporter's ``name_scopes`` metadata),
-and grouped per node (``matmul``) or per transformer layer (``layer``).
+(``encoder.layer.0.attention.self.query``, read from the dynamo exporter's ``name_scopes`` metadata, else the
+node's own name, as onnxruntime-genai's builder writes ``/model/layers.0/mlp/down_proj/MatMul``), and grouped per
+node (``matmul``), per transformer layer (``layer``), or per projection across layers (``kind``:
+``layers.*/mlp/down_proj``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import onnx
 
 from edgedistill.errors import InputError
 
-LAYER = re.compile(r"layer[._](\d+)")
+LAYER = re.compile(r"layers?[._](\d+)")
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,17 @@ def module_name(node: onnx.NodeProto) -> str:
     return names[-2].removeprefix("backbone.") if len(names) >= 2 else node.name
 
 
+def group_label(name: str, group_by: str) -> str:
+    """``name``'s group: ``layer.3`` (layer), the name with its layer index starred (kind), or the name (matmul);
+    a node outside any layer (the output projection) is its own group."""
+    match = LAYER.search(name)
+    if match is None or group_by == "matmul":
+        return name
+    if group_by == "layer":
+        return f"layer.{match.group(1)}"
+    return LAYER.sub(lambda m: m.group(0)[: -len(m.group(1))] + "*", name).removesuffix("/MatMul")
+
+
 def node_groups(model: onnx.ModelProto, op_types: Iterable[str], group_by: str) -> list[NodeGroup]:
     """The weight nodes grouped per node or per layer, in graph order.
 
@@ -58,9 +71,7 @@ def node_groups(model: onnx.ModelProto, op_types: Iterable[str], group_by: str) 
     groups: dict[str, list[str]] = {}
     for node in nodes:
         label = module_name(node)
-        if group_by == "layer":
-            match = LAYER.search(label)
-            label = f"layer.{match.group(1)}" if match else label
+        label = group_label(label, group_by)
         groups.setdefault(label, []).append(node.name)
     return [NodeGroup(label, tuple(names)) for label, names in groups.items()]
 

@@ -8,8 +8,10 @@ budget search keeps in float first. Written as ``sensitivity.json``, ``sensitivi
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from edgedistill.artifacts import atomic_write_bytes
 from edgedistill.progress import progress_bar
@@ -49,8 +51,9 @@ def markdown(rows: list[GroupSensitivity]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot(rows: list[GroupSensitivity], path: Path) -> None:
-    """Horizontal bars of the drop per group, most sensitive on top (log scale: drops span decades)."""
+def plot(rows: Sequence[GroupSensitivity | Any], path: Path,
+         xlabel: str = "1 − fidelity cosine with only this group in INT8") -> None:
+    """Horizontal bars of each row's ``drop``, most sensitive on top (log scale: drops span decades)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -59,7 +62,7 @@ def plot(rows: list[GroupSensitivity], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(rows) + 1.2))
     ax.barh([r.label for r in rows][::-1], [max(r.drop, 1e-9) for r in rows][::-1], color="tab:red")
     ax.set_xscale("log")
-    ax.set_xlabel("1 − fidelity cosine with only this group in INT8")
+    ax.set_xlabel(xlabel)
     ax.set_title("quantization sensitivity")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

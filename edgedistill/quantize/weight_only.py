@@ -153,28 +153,58 @@ def set_accuracy_level(proto: onnx.ModelProto, level: int) -> None:
             node.attribute.extend([*kept, onnx.helper.make_attribute("accuracy_level", level)])
 
 
-def quantize_weights(src: Path, dest: Path, step: WeightOnly, data: QuantizeData | None) -> dict[str, Any]:
-    """Quantize ``src`` into ``dest``; returns what was quantized (counts by op, the MatMuls left float)."""
+def prepared(src: Path, step: WeightOnly) -> onnx.ModelProto:
+    """``src`` loaded for quantization: a tied head's transposed table folded into a weight (unless the head stays
+    float, when it keeps reading the table and no float copy of it is made)."""
     proto = onnx.load(str(src))
-    if step.lm_head != "float":  # a float head keeps reading the table (no float copy of it is made)
+    if step.lm_head != "float":
         fold_transposed_weights(proto.graph)
+    return proto
+
+
+def quantize_proto(proto: onnx.ModelProto, step: WeightOnly, data: QuantizeData | None, src: Path,
+                   raised: frozenset[str] = frozenset(), keep: str = "int8") -> onnx.ModelProto:
+    """``proto`` with its MatMul weights at ``step.bits``, except the head (per ``lm_head``) and the ``raised`` nodes,
+    which take 8 bits (``keep: int8``) or stay float. ``proto`` is consumed (ONNX Runtime's quantizer edits it)."""
     matmuls = weight_matmuls(proto.graph)
     if not matmuls:
         raise InputError(f"{src}: weight-only quantization found no MatMul with a constant weight")
     check_block_size(matmuls, step.block_size, src)
-    head = lm_head_nodes(proto.graph, matmuls)
-    excluded = head if step.lm_head != "quantize" else []
-    result = run_quantizer(proto, step, excluded, algo_config(step, data, src))
-    if step.lm_head == "int8":  # what is left with a constant weight is the head
-        eight = step.model_copy(update={"bits": 8, "algorithm": "rtn", "embedding": "float"})
-        result = run_quantizer(result, eight, [], algo_config(eight, None, src))
+    head = set(lm_head_nodes(proto.graph, matmuls))
+    low_excluded = (head if step.lm_head != "quantize" else set()) | raised
+    result = run_quantizer(proto, step, sorted(low_excluded), algo_config(step, data, src))
+    eight = (head if step.lm_head == "int8" else set()) | (raised if keep == "int8" else set())
+    if eight:  # a second pass at 8 bits over those; what else is still float stays so
+        still_float = {n.name for n, _ in weight_matmuls(result.graph)} - eight
+        eight_step = step.model_copy(update={"bits": 8, "algorithm": "rtn", "embedding": "float"})
+        result = run_quantizer(result, eight_step, sorted(still_float), algo_config(eight_step, None, src))
     if step.accuracy_level:
         set_accuracy_level(result, step.accuracy_level)
+    return result
+
+
+def save_quantized(result: onnx.ModelProto, src: Path, dest: Path) -> dict[str, Any]:
+    """Write ``result`` to ``dest`` (external data when the source had it); returns the counts by op."""
     large = is_large(src)
     onnx.save(result, str(dest), save_as_external_data=large, location=f"{ONNX_NAME}.data" if large else None)
-    ops = [n.op_type for n in result.graph.node]
+    return op_counts(result)
+
+
+def op_counts(proto: onnx.ModelProto) -> dict[str, Any]:
+    ops = [n.op_type for n in proto.graph.node]
     return {"quantized": {op: ops.count(op) for op in sorted(NBITS_OPS) if op in ops},
-            "float_matmuls": ops.count("MatMul"), "excluded": excluded}
+            "float_matmuls": ops.count("MatMul")}
+
+
+def counts(path: Path) -> dict[str, Any]:
+    return op_counts(onnx.load(str(path), load_external_data=False))
+
+
+def quantize_weights(src: Path, dest: Path, step: WeightOnly, data: QuantizeData | None) -> dict[str, Any]:
+    """Quantize ``src`` into ``dest``; returns what was quantized (counts by op, the MatMuls left float)."""
+    proto = prepared(src, step)
+    excluded = lm_head_nodes(proto.graph, weight_matmuls(proto.graph)) if step.lm_head != "quantize" else []
+    return {**save_quantized(quantize_proto(proto, step, data, src), src, dest), "excluded": excluded}
 
 
 def run_quantizer(proto: onnx.ModelProto, step: WeightOnly, excluded: list[str], config: Any) -> onnx.ModelProto:
@@ -191,12 +221,18 @@ def weight_only(step: WeightOnly, model: Artifact, out: Path, data: QuantizeData
 
     Raises:
         InputError: not a float ONNX model, nothing to quantize, a block size that does not divide the weights,
-            or gptq without calibration prompts.
+            gptq without calibration prompts, or a budget without the teacher's answers (``data.targets``).
     """
     check_float_model(model)
     with staging(out) as folder:
         staged = folder / ONNX_NAME
-        summary = quantize_weights(model.path, staged, step, data)
+        if step.budget is None:
+            summary = quantize_weights(model.path, staged, step, data)
+        else:
+            from edgedistill.quantize.weight_budget import search
+
+            record = search(model.path, staged, step, data, folder / "work", out)
+            summary = {**counts(staged), **record}
         if not summary["quantized"]:
             raise InputError(f"{model.path}: weight-only quantization quantized nothing")
         return publish(staged, out, model, step, {

@@ -88,6 +88,23 @@ def test_run_distills_evaluates_and_reports(tmp_path: Path, teacher: Path) -> No
     # unchanged config: every stage is skipped, nothing is asked of the teacher again
     again = CliRunner().invoke(app, ["run", str(cfg), "--out", str(out)])
     assert again.exit_code == 0 and "teacher answering" not in again.output
+    weight_only_budget_from_the_run(out, tmp_path / "budget")
+
+
+def weight_only_budget_from_the_run(run: Path, out: Path) -> None:
+    """``quantize RUN --mode weight-only --budget-min``: scored on the teacher's answers to training prompts that
+    distill kept (not the held-out ones); an ONNX file alone has none, one line."""
+    kept = np.load(run / "distill" / "train_targets.npz", allow_pickle=False)
+    held = np.load(run / "distill" / "heldout_targets.npz", allow_pickle=False)
+    assert not set(map(str, kept.files)) - set(map(str, held.files))  # the same format as the held-out file
+    args = ["quantize", str(run), "--out", str(out), "--mode", "weight-only", "--block-size", "32"]
+    result = CliRunner().invoke(app, [*args, "--budget-min", "0.5"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((out / "manifest.json").read_text())["stages"]["quantize"]["metrics"]["artifacts"][0]["meta"]
+    assert meta["budget"]["metric"] == "top1_kept" and meta["budget"]["float_quality"]["top1_agreement"] > 0
+    onnx_file = CliRunner().invoke(app, ["quantize", str(run / "export" / "model.onnx"), *args[2:],
+                                         "--budget-min", "0.5", "--force"])
+    one_line_error(onnx_file, "give the text-generation run directory")
 
 
 def test_student_keeps_tied_embeddings_and_cached_targets_match_teacher(tmp_path: Path, teacher: Path) -> None:
