@@ -50,8 +50,7 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
         for (int32_t j = 0; j < block_n; ++j)
         {
             int32_t const kj = k0 + j;
-            int32_t const keep = (head.mask_type == MaskType::kKeyPadding && kj < p.seq_kv)
-                ? mask[static_cast<int64_t>(b) * p.seq_kv + kj] : 1;
+            int32_t const keep = padding_keep(head.mask_type, mask, b, kj, p.seq_kv);
             float dot = 0.0f;
             if (kj < kv_end)
             {
@@ -60,7 +59,8 @@ void reference_row(EdfaProblem const& p, Storage const* query, Storage const* ke
                     dot = fmaf(q[d], load_as_float(key, kv_head + kj * kv_stride + d, dtype), dot);
                 }
             }
-            scores[j] = masked_or(dot * s_scale, kj < kv_end && key_visible(qi, kj, kv_len, head.causal, keep, head.past));
+            bool const visible = kj < kv_end && key_visible(qi, kj, kv_len, head.causal, keep, head.past);
+            scores[j] = masked_or(dot * s_scale, visible);
             tile_max = fmaxf(tile_max, scores[j]);
         }
         float const m_new = merged_max(state, tile_max);

@@ -74,6 +74,19 @@ __device__ __forceinline__ void load_tile(float* tile, int tile_stride, typename
     }
 }
 
+// The block's next tile of kBlockN keys and values in shared memory (K rows padded to D + 1), once the previous
+// one is consumed (and Q stored, on the first pass).
+template <DType kType, int D>
+__device__ __forceinline__ void next_kv_tile(float* k_tile, float* v_tile,
+    typename StorageOf<kType>::type const* key, typename StorageOf<kType>::type const* value, HeadView const& head,
+    int k0, int seq_kv)
+{
+    __syncthreads();
+    load_tile<kType, D>(k_tile, D + 1, key, head.kv_head, head.kv_stride, k0, kBlockN, seq_kv, 1.0f);
+    load_tile<kType, D>(v_tile, D, value, head.kv_head, head.kv_stride, k0, kBlockN, seq_kv, 1.0f);
+    __syncthreads();
+}
+
 template <DType kType, int D>
 __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(EdfaProblem p,
     typename StorageOf<kType>::type const* query, typename StorageOf<kType>::type const* key,
@@ -114,15 +127,11 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
 
     for (int k0 = 0; k0 < kv_end; k0 += kBlockN)
     {
-        __syncthreads(); // previous tile fully consumed (and Q stored, on the first pass)
-        load_tile<kType, D>(k_tile, D + 1, key, head.kv_head, head.kv_stride, k0, kBlockN, p.seq_kv, 1.0f);
-        load_tile<kType, D>(v_tile, D, value, head.kv_head, head.kv_stride, k0, kBlockN, p.seq_kv, 1.0f);
-        __syncthreads();
+        next_kv_tile<kType, D>(k_tile, v_tile, key, value, head, k0, p.seq_kv);
 
         // Scores of key (k0 + lane) against the warp's rows: same fmaf order over d as the host reference.
         int const kpos = k0 + lane;
-        int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
-            ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
+        int const keep = padding_keep(head.mask_type, mask, b, kpos, p.seq_kv);
         float score[kRowsPerWarp];
 #pragma unroll
         for (int r = 0; r < kRowsPerWarp; ++r)
@@ -150,7 +159,8 @@ __global__ void __launch_bounds__(kWarps* kWarpSize) fused_attention_kernel(Edfa
         for (int r = 0; r < kRowsPerWarp; ++r)
         {
             int const qpos = q0 + row0 + r;
-            bool const visible = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past);
+            bool const visible
+                = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past);
             float const s = masked_or(score[r], visible);
             float const m_new = merged_max(state[r], warp_max(s));
             float const alpha = rescale_factor(state[r], m_new);
@@ -248,14 +258,10 @@ __global__ void __launch_bounds__(kDecodeMaxGroup* kWarpSize) decode_attention_k
     RowState state = row_state_init();
     for (int k0 = 0; k0 < kv_end; k0 += kBlockN)
     {
-        __syncthreads(); // previous tile fully consumed (and Q stored, on the first pass)
-        load_tile<kType, D>(k_tile, D + 1, key, head.kv_head, head.kv_stride, k0, kBlockN, p.seq_kv, 1.0f);
-        load_tile<kType, D>(v_tile, D, value, head.kv_head, head.kv_stride, k0, kBlockN, p.seq_kv, 1.0f);
-        __syncthreads();
+        next_kv_tile<kType, D>(k_tile, v_tile, key, value, head, k0, p.seq_kv);
 
         int const kpos = k0 + lane;
-        int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
-            ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
+        int const keep = padding_keep(head.mask_type, mask, b, kpos, p.seq_kv);
         float const* k_row = k_tile + lane * (D + 1);
         float score = 0.0f;
 #pragma unroll 8

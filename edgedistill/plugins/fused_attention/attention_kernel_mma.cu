@@ -354,9 +354,9 @@ __device__ void mma_attention_body(EdfaProblem const& p, T const* query, T const
                         if (needs_mask)
                         {
                             int const kpos = k0 + nb * 8 + quad_lane * 2 + e;
-                            int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
-                                ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
-                            x[nb][e] = masked_or(x[nb][e], key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past));
+                            int const keep = padding_keep(head.mask_type, mask, b, kpos, p.seq_kv);
+                            x[nb][e] = masked_or(
+                                x[nb][e], key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past));
                         }
                     }
                 }

@@ -170,9 +170,9 @@ __device__ void tc_attention_body(EdfaProblem const& p, T const* query, T const*
         {
             int const col = part * kHalfCols + c;
             int const kpos = k0 + col;
-            int const keep = (head.mask_type == MaskType::kKeyPadding && kpos < p.seq_kv)
-                ? mask[static_cast<int64_t>(b) * p.seq_kv + kpos] : 1;
-            bool const visible = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past);
+            int const keep = padding_keep(head.mask_type, mask, b, kpos, p.seq_kv);
+            bool const visible
+                = kpos < kv_end && key_visible(qpos, kpos, head.kv_len, head.causal, keep, head.past);
             score[c] = masked_or(s_rows[row * L::kLdS + col] * prescale, visible);
             tile_max = fmaxf(tile_max, score[c]);
         }

@@ -217,6 +217,12 @@ EDFA_HD bool key_visible(int32_t q_pos, int32_t k_pos, int32_t kv_len, bool caus
     return k_pos < kv_len && (!causal || k_pos <= q_pos + past) && padding_keep != 0;
 }
 
+// A key-padding mask's verdict on key k_pos of batch row b (1 = keep; 1 without such a mask or past the sequence).
+EDFA_HD int32_t padding_keep(MaskType mask_type, int32_t const* mask, int32_t b, int32_t k_pos, int32_t seq_kv)
+{
+    return (mask_type == MaskType::kKeyPadding && k_pos < seq_kv) ? mask[static_cast<int64_t>(b) * seq_kv + k_pos] : 1;
+}
+
 // End (exclusive) of the keys a block of queries [q_begin, q_begin + block_m) must visit: later tiles are fully
 // masked. block_m: kBlockM for the FP32 kernel, kTcBlockM for the tensor-core kernel, 1 for the decode kernel.
 EDFA_HD int32_t kv_end_for_block(int32_t q_begin, int32_t kv_len, bool causal, int32_t block_m = kBlockM,
