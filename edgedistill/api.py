@@ -114,13 +114,16 @@ def fuse(model: Path | Artifact, out: Path, config: FuseConfig | None = None, ta
         VerificationError: fused and unfused outputs differ beyond tolerance (nothing is published).
         InputError: not an ONNX model, or the form needs a newer opset.
     """
+    from edgedistill.config.base import GENERATIVE_TASK
+    from edgedistill.fuse import decoder_stage
     from edgedistill.fuse import stage as fusion
 
     source = pick(model, ("export",), task)
     cfg = config or FuseConfig()
+    stage = decoder_stage if source.task == GENERATIVE_TASK else fusion
     made = RunDir(out, force).made(
         "fuse", dump(cfg), {"model": source.path}, [ONNX_NAME],
-        lambda partial: [fusion.run(cfg, source, partial)], summary=("attention", "verification"))
+        lambda partial: [stage.run(cfg, source, partial)], summary=("attention", "verification"))
     fusion.warn_unfused(made[0])
     return made[0]
 
@@ -239,8 +242,9 @@ def evaluate(models: list[Artifact], out: Path, teacher: Artifact | None, heldou
 
 
 def run_generative(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
-    """The stages of a text-generation run: distill → export (decoder with a KV cache) → quantize (weight-only by
-    default) → evaluate every artifact with the Task's metrics → report; says which stages the Task skips."""
+    """The stages of a text-generation run: distill → export (decoder with a KV cache) → fuse (our dynamo export;
+    onnxruntime-genai's builder writes its graph fused) → quantize (weight-only by default) → evaluate every artifact
+    with the Task's metrics → report; says which stages the Task skips."""
     from edgedistill.progress import console
     from edgedistill.tasks import get_task
 
@@ -252,11 +256,13 @@ def run_generative(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any
     student = distill(cfg, out, force)
     if "export" in task.stages and cfg.export is not None:
         onnx_model = export(student, out, cfg.export, force=force)
+        fused = cfg.fuse is not None and cfg.export.exporter == "dynamo"
+        deployed = fuse(onnx_model, out, cfg.fuse, force=force) if fused else onnx_model
         steps = task.quantize_steps(cfg)
         if steps:
             data = pipeline_lm_quantize_data(cfg, steps, student.path.parent) if any(
                 needs_data(s) for s in steps) else None
-            quantize(onnx_model, out, steps, force=force, data=data)
+            quantize(deployed, out, steps, force=force, data=data)
     evaluate_generative(cfg, out, force)
     return report(out, force)
 

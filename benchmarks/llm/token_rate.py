@@ -2,8 +2,9 @@
 mean ± sd over 5 repetitions, time to first token, decode p50/p99 per token, peak RSS, file size), against the peers
 a user would pick, on the same CPU and thread count, interleaved repetition by repetition:
 
-- ours: the teacher in torch, its ONNX export (fp32), weight-only INT8 and INT4 (MatMulNBits), and the same for a
-  distilled student when ``--student`` names one;
+- ours: the teacher in torch, its ONNX export (fp32), fused by our decoder passes (GroupQueryAttention,
+  SkipSimplifiedLayerNormalization) or by onnxruntime-genai's builder, weight-only INT8 and INT4 (MatMulNBits), and
+  the same for a distilled student when ``--student`` names one;
 - llama.cpp through llama-cpp-python, on the teacher's own Q4_1 GGUF;
 - onnxruntime-genai's model builder, INT4, on the teacher (and onnxruntime-genai running our INT4 export);
 - Optimum's ORTModelForCausalLM, where it installs (reported as missing otherwise).
@@ -118,12 +119,17 @@ def prepare(args: argparse.Namespace) -> list[dict[str, Any]]:
     specs = [{"label": "teacher torch", "kind": "torch", "path": teacher_hf}]
     if wanted(args, "teacher ONNX int4 rtn acc4"):
         specs += our_artifacts("teacher", teacher_hf, work / "teacher-run", "dynamo", [WeightOnly(accuracy_level=4)])
+    if wanted(args, "teacher fused (ours) int4 rtn acc4"):
+        specs += our_artifacts("teacher", teacher_hf, work / "teacher-ours", "dynamo", [WeightOnly(accuracy_level=4)],
+                               fuse=True)
     if wanted(args, "teacher fused (genai builder) int4 int8 rtn acc4") or wanted(args, "onnxruntime-genai runtime"):
         specs += our_artifacts("teacher", teacher_hf, work / "teacher-fused", "genai-builder",
                                [WeightOnly(bits=8, accuracy_level=4), WeightOnly(accuracy_level=4)])
-    if args.student and wanted(args, "student torch ONNX fused (genai builder) int4 rtn acc4 asym int8-head"):
+    if args.student and wanted(args, "student torch ONNX fused (ours) (genai builder) int4 rtn acc4 asym int8-head"):
         specs.append({"label": "student torch", "kind": "torch", "path": args.student})
         specs += our_artifacts("student", args.student, work / "student-run", "dynamo", [])
+        specs += our_artifacts("student", args.student, work / "student-ours", "dynamo",
+                               [WeightOnly(accuracy_level=4)], fuse=True)
         specs += our_artifacts("student", args.student, work / "student-fused", "genai-builder",
                                [WeightOnly(accuracy_level=4), WeightOnly(accuracy_level=4, symmetric=False,
                                                                          lm_head="int8", embedding="quantize")])
@@ -151,13 +157,17 @@ def save_float_folder(gguf: Path, folder: Path) -> Path:
     return folder
 
 
-def our_artifacts(name: str, folder: Path, run: Path, exporter: str, steps: list[Any]) -> list[dict[str, Any]]:
-    """The export of ``folder`` by ``exporter`` (verified against torch) and its quantized ``steps``."""
+def our_artifacts(name: str, folder: Path, run: Path, exporter: str, steps: list[Any],
+                  fuse: bool = False) -> list[dict[str, Any]]:
+    """The export of ``folder`` by ``exporter`` (verified against torch), fused by our decoder passes when ``fuse``
+    (verified against the export), and its quantized ``steps``."""
     from edgedistill import api
     from edgedistill.config import ExportConfig
 
     onnx = api.export(folder, run, ExportConfig(exporter=exporter))  # type: ignore[arg-type]
-    form = "fused (genai builder)" if exporter == "genai-builder" else "ONNX"
+    if fuse:
+        onnx = api.fuse(onnx, run)
+    form = "fused (genai builder)" if exporter == "genai-builder" else "fused (ours)" if fuse else "ONNX"
     specs = [{"label": f"{name} {form} fp32", "kind": "onnx", "path": onnx.path}]
     for quantized in api.quantize(onnx, run, steps) if steps else []:
         meta = quantized.meta

@@ -60,7 +60,9 @@ class FuseConfig(StrictModel):
     form: Literal["ort", "onnx", "trt-plugin"] = Field(
         "ort", description="Fused attention op: ort (com.microsoft.MultiHeadAttention; with pack_qkv, self-attention "
         "becomes com.microsoft.Attention), onnx (opset-23 Attention), "
-        "trt-plugin (the FusedMultiHeadAttention TensorRT plugin node)."
+        "trt-plugin (the FusedMultiHeadAttention TensorRT plugin node). A text-generation decoder: ort "
+        "(GroupQueryAttention with rotary, SkipSimplifiedLayerNormalization), onnx (an opset-23 export's Attention "
+        "given the KV cache)."
     )
     pack_qkv: bool = Field(
         True, description="ort form: self-attention whose Q/K/V projections read one tensor becomes "

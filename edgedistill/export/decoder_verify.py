@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from edgedistill import verification
-from edgedistill.config import ExportConfig
+from edgedistill.config import ExportConfig, FuseConfig
 from edgedistill.lm.decoder_io import position_ids
 from edgedistill.lm.decoders import Decoder, TorchDecoder
 from edgedistill.lm.generate import generate_ids, left_padded, steps, stop_ids
@@ -73,11 +73,21 @@ def torch_greedy(model: Any, prompt: list[int], new_tokens: int, stops: set[int]
     return tokens, torch.stack(out.logits)[:, 0].float().numpy()
 
 
-def compare_greedy(model: Any, got: Decoder, prompts: list[list[int]], stops: set[int], pad_id: int) -> dict[str, Any]:
-    """Greedy answers of the export against torch's ``generate``, token for token."""
+def decoder_greedy(decoder: Decoder, prompt: list[int], new_tokens: int, stops: set[int],
+                   pad_id: int) -> tuple[list[int], np.ndarray]:
+    """Greedy answer of another decoder (an unfused graph, for a fused one): new tokens and their logits (T, V)."""
+    made = list(steps(decoder, [prompt], new_tokens, Sampling(), stops, pad_id))
+    return [int(s.tokens[0]) for s in made], np.stack([s.logits[0] for s in made])
+
+
+def compare_greedy(reference: Any, got: Decoder, prompts: list[list[int]], stops: set[int],
+                   pad_id: int) -> dict[str, Any]:
+    """Greedy answers of ``got`` against ``reference`` token for token: torch's ``generate`` on a torch model, or
+    the same loop on a reference :class:`Decoder`."""
     identical, divergences = 0, []
     for n, prompt in enumerate(prompts):
-        want, logits = torch_greedy(model, prompt, GREEDY_TOKENS, stops)
+        want, logits = (decoder_greedy(reference, prompt, GREEDY_TOKENS, stops, pad_id)
+                        if isinstance(reference, Decoder) else torch_greedy(reference, prompt, GREEDY_TOKENS, stops))
         have = generate_ids(got, [prompt], GREEDY_TOKENS, Sampling(), stops, pad_id)[0]
         first = next((i for i, (a, b) in enumerate(zip(want, have, strict=False)) if a != b),
                      None if len(want) == len(have) else min(len(want), len(have)))
@@ -91,16 +101,18 @@ def compare_greedy(model: Any, got: Decoder, prompts: list[list[int]], stops: se
             "divergences": divergences, "passed": not divergences}
 
 
-def verify_decoder(model: Any, tokenizer: Any, got: Decoder, cfg: ExportConfig,
+def verify_decoder(model: Any, tokenizer: Any, got: Decoder, cfg: ExportConfig | FuseConfig,
                    prompts: list[str] | None = None) -> dict[str, Any]:
-    """The verification report of ``got`` against the torch ``model`` (see the module doc)."""
+    """The verification report of ``got`` against ``model``: the torch model (an export), or the unfused
+    :class:`Decoder` (a fusion); see the module doc."""
     ids = prompt_ids(tokenizer, prompts or PROMPTS)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    stops = stop_ids(tokenizer, model)
-    batches = [ids[:2]] if got.left_padding else [[prompt] for prompt in ids[:2]]
-    rows = [r for batch in batches for r in compare_logits(TorchDecoder(model), got, batch, pad_id, cfg.atol,
-                                                           cfg.min_cosine)]
-    report = verification.report(rows, cfg.atol, cfg.min_cosine, "torch")
+    is_decoder = isinstance(model, Decoder)
+    stops = stop_ids(tokenizer, None if is_decoder else model)
+    ref = model if is_decoder else TorchDecoder(model)
+    batches = [ids[:2]] if got.left_padding and ref.left_padding else [[prompt] for prompt in ids[:2]]
+    rows = [r for batch in batches for r in compare_logits(ref, got, batch, pad_id, cfg.atol, cfg.min_cosine)]
+    report = verification.report(rows, cfg.atol, cfg.min_cosine, "unfused ONNX decoder" if is_decoder else "torch")
     greedy = compare_greedy(model, got, ids, stops, pad_id)
     return {**report, "greedy": greedy, "passed": report["passed"] and greedy["passed"]}
 

@@ -25,9 +25,8 @@ class TextGeneration(TextTask):
     export_stage = "edgedistill.lm.export_stage"
     evaluate_stage = "edgedistill.lm.evaluate_stage"
     generative = True
-    # A decoder ships unfused (the GQA fusion passes are not written yet) and its token rates are measured by
-    # benchmarks/llm/token_rate.py, not by a bench stage yet; a run says it skips those two.
-    stages: ClassVar[tuple[str, ...]] = ("distill", "export", "quantize", "evaluate", "report")
+    # Its token rates are measured by benchmarks/llm/token_rate.py, not by a bench stage yet; a run says it skips it.
+    stages: ClassVar[tuple[str, ...]] = ("distill", "export", "fuse", "quantize", "evaluate", "report")
 
     def quantize_steps(self, config: Any) -> list[Any]:
         """The config's steps when it names any (``[]`` for none), else weight-only INT4 (RTN, blocks of 32)."""

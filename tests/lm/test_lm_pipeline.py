@@ -1,5 +1,5 @@
-"""A text-generation run end to end on a tiny random causal LM: distill → export → quantize (weight-only INT4) →
-evaluate every artifact → report (fuse and bench said to be skipped; other tests stop after distill with
+"""A text-generation run end to end on a tiny random causal LM: distill → export → fuse → quantize (weight-only INT4) →
+evaluate every artifact → report (bench said to be skipped; other tests stop after distill with
 export: null), the teacher's answers cached and reused, and the bad inputs of the Task."""
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def write_config(root: Path, teacher_dir: Path, **overrides: object) -> Path:
 
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_tiny_lm(tmp_path_factory.mktemp("lm") / "teacher")
+    return make_tiny_lm(tmp_path_factory.mktemp("lm") / "teacher", hidden=64)  # head size 16, as GQA's kernels take
 
 
 def test_run_distills_evaluates_and_reports(tmp_path: Path, teacher: Path) -> None:
@@ -63,14 +63,18 @@ def test_run_distills_evaluates_and_reports(tmp_path: Path, teacher: Path) -> No
     out = tmp_path / "run"
     result = CliRunner().invoke(app, ["run", str(cfg), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "skips fuse, bench" in result.output
+    assert "skips bench" in result.output
     metrics = json.loads((out / "evaluate" / "metrics.json").read_text())
     assert metrics["task"] == "text-generation"
-    assert metrics["order"] == ["teacher", "student-untrained", "student", "student-onnx", "student-int4-rtn-b32"]
+    assert metrics["order"] == ["teacher", "student-untrained", "student", "student-onnx", "student-fused",
+                                "student-int4-rtn-b32"]
     rows = metrics["artifacts"]
     assert rows["student-onnx"]["backend"] == "onnxruntime"
-    for key in ("top1_agreement", "kl", "perplexity", "exact_match"):  # the fp32 export is the student
-        assert rows["student-onnx"][key] == pytest.approx(rows["student"][key], rel=1e-3, abs=1e-4)
+    for name in ("student-onnx", "student-fused"):  # the fp32 exports are the student
+        for key in ("top1_agreement", "kl", "perplexity", "exact_match"):
+            assert rows[name][key] == pytest.approx(rows["student"][key], rel=1e-3, abs=1e-4)
+    fusion = json.loads((out / "fuse" / "fusion.json").read_text())
+    assert fusion["passes"][0]["patterns"] == {"rotary_gqa_with_past": 2} and fusion["verification"]["passed"]
     assert rows["student-int4-rtn-b32"]["file_mb"] < rows["student-onnx"]["file_mb"]
     assert (out / "quantize" / "int4-rtn-b32" / "genai_config.json").is_file()
     for name in ("student-untrained", "student", "student-onnx", "student-int4-rtn-b32"):
@@ -81,7 +85,8 @@ def test_run_distills_evaluates_and_reports(tmp_path: Path, teacher: Path) -> No
     for row in metrics["artifacts"].values():
         assert 0.0 <= row["mc_acc"] <= 1.0 and 0.0 <= row["mc_acc_norm"] <= 1.0
     manifest = json.loads((out / "manifest.json").read_text())["stages"]
-    assert set(manifest) >= {"distill", "export", "quantize", "evaluate", "report"} and "fuse" not in manifest
+    assert set(manifest) >= {"distill", "export", "fuse", "quantize", "evaluate", "report"}
+    assert manifest["quantize"]["inputs"]["model"] == manifest["fuse"]["outputs"]["model.onnx"]  # INT4 of the fused
     student = json.loads((out / "distill" / "student" / "config.json").read_text())
     assert student["num_hidden_layers"] == 2
     assert (out / "report" / "report.md").is_file()
@@ -300,4 +305,4 @@ def test_hidden_states_distil_through_the_adapter(tmp_path: Path, teacher: Path,
         {"name": "sparse_kl"}, {"name": "hidden_mse", "weight": 0.5, "layers": [[0, 0], [1, 3]]}]})
     result = CliRunner().invoke(app, ["distill", str(cfg), "--out", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
-    assert len(seen) == 2 * 3 and all(shape[-1] == 32 for shape in seen)  # 2 pairs x 3 steps, hidden 32
+    assert len(seen) == 2 * 3 and all(shape[-1] == 64 for shape in seen)  # 2 pairs x 3 steps, hidden 64
