@@ -416,6 +416,35 @@ def heads_of(g: Graph, splits: list[HeadSplit]) -> tuple[int, int] | None:
     return heads.pop(), sizes.pop()
 
 
+@dataclass(frozen=True)
+class ScoredBlock:
+    """The part every Softmax-anchored matcher shares: scaled scores (+ mask) → Softmax (+ NaN guard) → ``probs @ v``
+    → heads merged into ``output``, with the scales on Q and K stripped off (``query``/``key`` before them)."""
+
+    pv: onnx.NodeProto
+    guard_nodes: tuple[onnx.NodeProto, ...]
+    scores: Scores
+    output: str
+    context_nodes: tuple[onnx.NodeProto, ...]
+    query: str
+    query_scale: float
+    query_nodes: tuple[onnx.NodeProto, ...]
+    key: str
+    key_scale: float
+    key_nodes: tuple[onnx.NodeProto, ...]
+
+
+def match_scored_block(g: Graph, softmax: onnx.NodeProto) -> ScoredBlock | None:
+    guard = match_softmax_guard(g, softmax)
+    scores = match_scores(g, softmax) if guard else None
+    context = match_context(g, guard[0]) if guard and scores else None
+    if guard is None or scores is None or context is None:
+        return None
+    q, q_scale, q_nodes = strip_scale(g, scores.query)
+    k, k_scale, k_nodes = strip_scale(g, scores.key)
+    return ScoredBlock(guard[0], guard[1], scores, context[0], context[1], q, q_scale, q_nodes, k, k_scale, k_nodes)
+
+
 def match_decomposed_attention(g: Graph, softmax: onnx.NodeProto) -> AttentionMatch | None:
     """Attention written out op by op (anchor: the Softmax)::
 
@@ -428,16 +457,13 @@ def match_decomposed_attention(g: Graph, softmax: onnx.NodeProto) -> AttentionMa
     ``eager_scaled_scores*``: the scale on the scores (Hugging Face eager attention). ``*_with_mask``: an additive
     mask is added before the softmax (its meaning is checked by the mask probe before any rewrite).
     """
-    guard = match_softmax_guard(g, softmax)
-    scores = match_scores(g, softmax) if guard else None
-    context = match_context(g, guard[0]) if guard and scores else None
-    if guard is None or scores is None or context is None:
+    block = match_scored_block(g, softmax)
+    if block is None:
         return None
-    pv, guard_nodes = guard
-    q, q_scale, q_nodes = strip_scale(g, scores.query)
-    k, k_scale, k_nodes = strip_scale(g, scores.key)
-    q_split = match_head_split(g, q, HEADS_FIRST)
-    k_split = match_key(g, k) if q_split else None
+    pv, guard_nodes, scores = block.pv, block.guard_nodes, block.scores
+    q_scale, q_nodes, k_scale, k_nodes = block.query_scale, block.query_nodes, block.key_scale, block.key_nodes
+    q_split = match_head_split(g, block.query, HEADS_FIRST)
+    k_split = match_key(g, block.key) if q_split else None
     v_split = match_head_split(g, pv.input[1], HEADS_FIRST) if k_split else None
     if q_split is None or k_split is None or v_split is None:
         return None
@@ -449,8 +475,9 @@ def match_decomposed_attention(g: Graph, softmax: onnx.NodeProto) -> AttentionMa
     pattern += "_with_mask" if scores.mask else ""
     nodes = (*q_split.nodes, *k_split.nodes, *v_split.nodes, *q_nodes, *k_nodes, *scores.nodes, *guard_nodes, pv)
     return AttentionMatch(
-        pattern, q_split.source, k_split.source, v_split.source, context[0], heads[0], heads[1],
-        float(np.float64(q_scale) * k_scale * scores.scale), scores.mask, False, (*nodes, *context[1]), softmax,
+        pattern, q_split.source, k_split.source, v_split.source, block.output, heads[0], heads[1],
+        float(np.float64(q_scale) * k_scale * scores.scale), scores.mask, False, (*nodes, *block.context_nodes),
+        softmax,
     )
 
 

@@ -25,9 +25,7 @@ from edgedistill.fuse.attention_match import (
     attr,
     heads_transposed,
     hidden_size,
-    match_context,
-    match_scores,
-    match_softmax_guard,
+    match_scored_block,
     match_swap_last_two,
     produced_by,
     strip_scale,
@@ -187,10 +185,18 @@ def match_repeat_kv(g: Graph, name: str) -> tuple[str, int, tuple[onnx.NodeProto
     return unsqueeze.input[0], int(repeats.reshape(-1)[0]), (reshape, expand, unsqueeze)
 
 
-def head_count(g: Graph, source: str, head_size: int) -> int:
-    """Heads of a (B, S, heads*head_size) projection output, from its width (0 when unknown or not a multiple)."""
-    width = hidden_size(g, source)
-    return width // head_size if width and width % head_size == 0 else 0
+def split_heads(g: Graph, name: str) -> tuple[onnx.NodeProto, onnx.NodeProto, int, int] | None:
+    """(Reshape, Transpose, heads, head_size) of heads-first ``name``; heads from the projection's width where the
+    reshape says -1."""
+    split = heads_transposed(g, name, HEADS_FIRST, known=1)
+    if split is None:
+        return None
+    reshape, transpose, (heads, head_size) = split
+    width = hidden_size(g, reshape.input[0]) if heads <= 0 else None
+    heads = heads if heads > 0 else width // head_size if width and width % head_size == 0 else 0
+    if heads <= 0:
+        return miss(f"the head count of '{reshape.input[0]}' is neither in its head split nor in its projection")
+    return reshape, transpose, heads, head_size
 
 
 @dataclass(frozen=True)
@@ -226,13 +232,10 @@ def match_cached_heads(g: Graph, name: str, rotary: bool) -> CachedHeads | None:
         if rot is None:
             return None
         new = rot.source
-    split = heads_transposed(g, new, HEADS_FIRST, known=1)
+    split = split_heads(g, new)
     if split is None:
         return None
-    reshape, transpose, (heads, head_size) = split
-    heads = heads if heads > 0 else head_count(g, reshape.input[0], head_size)
-    if heads <= 0:
-        return miss(f"the head count of '{reshape.input[0]}' is neither in its head split nor in its projection")
+    reshape, transpose, heads, head_size = split
     nodes = (*cache.nodes, *(rot.nodes if rot else ()), reshape, transpose)
     return CachedHeads(reshape.input[0], cache.past, cache.present, heads, head_size, rot, nodes)
 
@@ -266,14 +269,10 @@ def match_attention_op_with_cache(g: Graph, node: onnx.NodeProto) -> AttentionOp
 
 def match_decoder_attention(g: Graph, softmax: onnx.NodeProto) -> DecoderAttentionMatch | None:
     """A decoder's cached self-attention block (anchor: its Softmax); see the module drawing."""
-    guard = match_softmax_guard(g, softmax)
-    scores = match_scores(g, softmax) if guard else None
-    context = match_context(g, guard[0]) if guard and scores else None
-    if guard is None or scores is None or context is None:
+    block = match_scored_block(g, softmax)
+    if block is None:
         return None
-    pv, guard_nodes = guard
-    q, q_scale, q_scale_nodes = strip_scale(g, scores.query)
-    k, k_scale, k_scale_nodes = strip_scale(g, scores.key)
+    pv, scores, q, k = block.pv, block.scores, block.query, block.key
     q_node = g.producer(q)
     q_rot = match_rotary(g, q) if q_node is not None and q_node.op_type == "Add" else None
     swap = match_swap_last_two(g, k)
@@ -281,7 +280,7 @@ def match_decoder_attention(g: Graph, softmax: onnx.NodeProto) -> DecoderAttenti
         return None
     key = match_cached_heads(g, swap[0], rotary=q_rot is not None)
     value = match_cached_heads(g, pv.input[1], rotary=False) if key else None
-    q_split = heads_transposed(g, q_rot.source if q_rot else q, HEADS_FIRST, known=1) if value else None
+    q_split = split_heads(g, q_rot.source if q_rot else q) if value else None
     if key is None or value is None or q_split is None:
         return None
     frequencies = match_frequencies(g, q_rot) if q_rot else None
@@ -290,15 +289,14 @@ def match_decoder_attention(g: Graph, softmax: onnx.NodeProto) -> DecoderAttenti
             return None
         if key.rotary is None or (key.rotary.cos, key.rotary.sin) != (q_rot.cos, q_rot.sin):
             return miss("query and key are rotated with different cos/sin")
-    reshape, transpose, (heads, head_size) = q_split
-    heads = heads if heads > 0 else head_count(g, reshape.input[0], head_size)
-    if heads <= 0 or heads % key.kv_heads or {key.head_size, value.head_size} != {head_size} or \
+    reshape, transpose, heads, head_size = q_split
+    if heads % key.kv_heads or {key.head_size, value.head_size} != {head_size} or \
             value.kv_heads != key.kv_heads:
         return miss(f"query heads {heads}x{head_size} and key/value heads {key.kv_heads}x{key.head_size}, "
                     f"{value.kv_heads}x{value.head_size} do not group")
     pattern = ("rotary_" if q_rot else "") + ("gqa" if heads != key.kv_heads else "mha") + "_with_past"
-    nodes = (reshape, transpose, *(q_rot.nodes if q_rot else ()), *q_scale_nodes, *k_scale_nodes, *swap[1],
-             *key.nodes, *value.nodes, *scores.nodes, *guard_nodes, pv, *context[1])
-    return DecoderAttentionMatch(pattern, reshape.input[0], key, value, context[0], heads, head_size,
-                                 float(np.float64(q_scale) * k_scale * scores.scale), scores.mask, frequencies,
-                                 nodes, softmax)
+    nodes = (reshape, transpose, *(q_rot.nodes if q_rot else ()), *block.query_nodes, *block.key_nodes, *swap[1],
+             *key.nodes, *value.nodes, *scores.nodes, *block.guard_nodes, pv, *block.context_nodes)
+    scale = float(np.float64(block.query_scale) * block.key_scale * scores.scale)
+    return DecoderAttentionMatch(pattern, reshape.input[0], key, value, block.output, heads, head_size, scale,
+                                 scores.mask, frequencies, nodes, softmax)

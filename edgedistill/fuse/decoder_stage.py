@@ -30,7 +30,7 @@ from edgedistill.fuse.base import FusionCounts
 from edgedistill.fuse.decoder_attention import DecoderAttentionFusion, DecoderAttentionOpFusion
 from edgedistill.fuse.graph import Graph
 from edgedistill.fuse.rms_norm import RMSNormFusion, SkipRMSNormFusion
-from edgedistill.fuse.stage import REPORT_NAME, summarise_counts, with_external_data
+from edgedistill.fuse.stage import REPORT_NAME, check_all_fused, summarise_counts, with_external_data
 from edgedistill.lm.decoders import OrtDecoder
 from edgedistill.lm.runtime import tokenizer_beside
 from edgedistill.models.onnx_file import ONNX_NAME, check_onnx_file, onnx_size_mb, publish_onnx, save_onnx
@@ -56,8 +56,7 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
     model = check_onnx_file(src)
     external = with_external_data(model, src)
     counts = [c.as_dict() for c in fuse_decoder(model, cfg.form)]
-    if cfg.require_all and (skipped := [s for c in counts for s in c["skipped"]]):
-        raise InputError(f"'{skipped[0]['node']}' was not fused: {skipped[0]['reason']}")
+    check_all_fused(cfg, counts)
     save_onnx(model, dst, external)
     return {"form": cfg.form, "passes": counts}
 

@@ -38,8 +38,7 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
     model = check_onnx_file(src)
     external = with_external_data(model, src)
     counts = [c.as_dict() for c in fuse_attention(model, cfg.form)]
-    if cfg.require_all and (skipped := [s for c in counts for s in c["skipped"]]):
-        raise InputError(f"attention at '{skipped[0]['node']}' was not fused: {skipped[0]['reason']}")
+    check_all_fused(cfg, counts, "attention at ")
     packing = pack_qkv(model).as_dict() if cfg.form == "ort" and cfg.pack_qkv else None
     fast_path = (add_unpadded_fast_path(model, cfg.unpadded_min_scores)
                  if cfg.form == "ort" and cfg.unpadded_fast_path else None)
@@ -51,6 +50,12 @@ def fuse_file(cfg: FuseConfig, src: Path, dst: Path) -> dict[str, Any]:
         optimised.replace(dst)
     return {"form": cfg.form, "attention": counts, "qkv_packing": packing, "unpadded_fast_path": fast_path,
             "ort_fusions": extra}
+
+
+def check_all_fused(cfg: FuseConfig, counts: list[dict[str, Any]], what: str = "") -> None:
+    """With ``require_all``: InputError naming the first block a pass left unfused, and why."""
+    if cfg.require_all and (skipped := [s for c in counts for s in c["skipped"]]):
+        raise InputError(f"{what}'{skipped[0]['node']}' was not fused: {skipped[0]['reason']}")
 
 
 def has_external_data(model: onnx.ModelProto) -> bool:

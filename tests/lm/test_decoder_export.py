@@ -14,7 +14,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from support.cli import one_line_error
-from support.tiny_lm import make_tiny_lm
+from support.tiny_lm import genai_greedy, make_tiny_lm
 from support.tiny_models import make_tiny_bert
 from typer.testing import CliRunner
 
@@ -181,15 +181,7 @@ def test_onnxruntime_genai_loads_the_export_and_agrees(lm: Path, exported: Path)
     og = pytest.importorskip("onnxruntime_genai")
     model, tokenizer = load_causal_lm(lm)
     prompt = encode_prompt(tokenizer, PROMPT, chat=True)
-    genai = og.Model(str(exported.parent))
-    params = og.GeneratorParams(genai)
-    params.set_search_options(max_length=len(prompt) + 16, do_sample=False)
-    generator = og.Generator(genai, params)
-    generator.append_tokens(np.array([prompt], dtype=np.int32))
-    tokens = []
-    while not generator.is_done():
-        generator.generate_next_token()
-        tokens.append(int(generator.get_next_tokens()[0]))
+    tokens = genai_greedy(og, exported.parent, prompt, 16)
     want = model.generate(torch.tensor([prompt]), max_new_tokens=16, do_sample=False)[0, len(prompt):].tolist()
     assert tokens == want
 

@@ -13,7 +13,7 @@ import onnx
 import pytest
 import torch
 from support.cli import one_line_error
-from support.tiny_lm import make_tiny_lm
+from support.tiny_lm import genai_greedy, make_tiny_lm
 from typer.testing import CliRunner
 
 from edgedistill import api
@@ -112,15 +112,7 @@ def test_onnxruntime_genai_runs_the_fused_decoder(gqa: tuple[Path, Path], fused:
     og = pytest.importorskip("onnxruntime_genai")
     model, tokenizer = load_causal_lm(gqa[0])
     prompt = encode_prompt(tokenizer, PROMPTS[1], chat=True)
-    genai = og.Model(str(fused.parent))
-    params = og.GeneratorParams(genai)
-    params.set_search_options(max_length=len(prompt) + 12, do_sample=False)
-    generator = og.Generator(genai, params)
-    generator.append_tokens(np.array([prompt], dtype=np.int32))
-    tokens = []
-    while not generator.is_done():
-        generator.generate_next_token()
-        tokens.append(int(generator.get_next_tokens()[0]))
+    tokens = genai_greedy(og, fused.parent, prompt, 12)
     want = model.generate(torch.tensor([prompt]), max_new_tokens=12, do_sample=False)[0, len(prompt):].tolist()
     assert tokens == want
 

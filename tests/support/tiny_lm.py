@@ -68,3 +68,19 @@ def make_tiny_lm(out: Path, seed: int = 0, layers: int | None = None, family: st
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.save_pretrained(out)
     return out
+
+
+def genai_greedy(og: Any, folder: Path, prompt: list[int], new_tokens: int) -> list[int]:
+    """The greedy answer onnxruntime-genai (module ``og``) generates from the model folder ``folder``."""
+    import numpy as np
+
+    model = og.Model(str(folder))
+    params = og.GeneratorParams(model)
+    params.set_search_options(max_length=len(prompt) + new_tokens, do_sample=False)
+    generator = og.Generator(model, params)
+    generator.append_tokens(np.array([prompt], dtype=np.int32))
+    tokens = []
+    while not generator.is_done():
+        generator.generate_next_token()
+        tokens.append(int(generator.get_next_tokens()[0]))
+    return tokens
