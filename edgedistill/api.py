@@ -46,24 +46,31 @@ if TYPE_CHECKING:
     from edgedistill.trt.options import BuildOptions
 
 __all__ = ["artifact_from_path", "bench", "build", "distill", "estimate", "evaluate", "export", "fuse", "package",
-           "pick", "quantize", "report", "run"]
+           "pick", "quantize", "report", "run", "search"]
 
 
 def as_config(config: PipelineConfig | str | Path) -> PipelineConfig:
     return config if isinstance(config, PipelineConfig) else load_config(config)
 
 
-def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> Artifact:
+def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False,
+            cache_dir: Path | None = None) -> Artifact:
     """Distil the configured teacher into a student; returns the student (a Hugging Face folder).
+
+    ``cache_dir``: the teacher-label store (default ``out/cache``); a search's candidates share the search's.
 
     Raises:
         ConfigError, InputError: bad config or data, before any training.
     """
 
     from edgedistill.distill.distributed import current_world
+    from edgedistill.errors import ConfigError
     from edgedistill.tasks import get_task
 
     cfg = as_config(config)
+    if cfg.student.search is not None:
+        raise ConfigError("student.search: a searched student is found by `edgedistill search` (or `run`, which "
+                          "searches first); `distill` needs student.from_teacher, hf_config or factory")
     stage = importlib.import_module(get_task(cfg.teacher.task).distill_stage)
     world = current_world()  # under torchrun: every rank runs this, rank 0 writes
     run = RunDir(out, force)
@@ -73,12 +80,55 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False)
     def make(partial: Path) -> list[Artifact]:
         from edgedistill.distill.stage import untrained_artifact
 
-        student = stage.run(cfg, partial, cache_dir=run.root / "cache", refresh_cache=force)
+        student = stage.run(cfg, partial, cache_dir=cache_dir or run.root / "cache", refresh_cache=force)
         return [student, untrained_artifact(cfg, partial)]
 
     made = run.made("distill", section, inputs, ["student", "untrained", stage.HELDOUT], make,
                     summary=None, world=world)
     return made[0]
+
+
+SEARCH_SECTIONS = ("teacher", "student", "data", "distill", "export", "fuse", "quantize", "evaluate", "bench")
+
+
+def search(config: PipelineConfig | str | Path, out: Path, force: bool = False) -> dict[str, Any]:
+    """Search for the fastest student keeping ``student.search.min_quality`` of the teacher (into ``out/search/``:
+    every candidate's record, the Pareto front and plot, ``chosen.json``); returns ``chosen.json``'s content.
+
+    Raises:
+        ConfigError: the config has no search, or its space does not fit the teacher.
+        InputError: the budget cannot train one candidate, or no candidate meets the floor (nothing is published;
+            the records stay in ``out/search.partial/`` and a re-run resumes from them).
+    """
+    from edgedistill.artifacts import read_json
+    from edgedistill.errors import ConfigError
+    from edgedistill.search import stage as search_stage
+
+    cfg = as_config(config)
+    if cfg.student.search is None:
+        raise ConfigError("student.search: this config has no search section; give student.search (see README, "
+                          "'Student search') or use `edgedistill run`")
+    run = RunDir(out, force)
+    section = {k: dump(getattr(cfg, k)) for k in SEARCH_SECTIONS}
+    made = run.made("search", section, {"teacher": cfg.teacher.path} if cfg.teacher.path else {},
+                    list(search_stage.OUTPUTS),
+                    lambda partial: [search_stage.run(cfg, partial, run.root / "cache")], summary=("candidate",))
+    chosen: dict[str, Any] = read_json(made[0].path)
+    return chosen
+
+
+def searched(cfg: PipelineConfig, out: Path, force: bool) -> PipelineConfig:
+    """Run the search, then hand the pipeline the chosen student: the config with it in place of the search, and
+    the chosen finalist's distill, export and fuse stages taken into ``out`` (made under that same config, so the
+    pipeline skips them)."""
+    from edgedistill.config import FromTeacher
+    from edgedistill.search.configs import candidate_config
+
+    chosen = search(cfg, out, force)
+    resolved = candidate_config(cfg, FromTeacher.model_validate(chosen["student"]["from_teacher"]),
+                                [chosen["precision"]])
+    RunDir(out).adopt(out / "search" / chosen["run_dir"], ("distill", "export", "fuse"))
+    return resolved
 
 
 def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None, task: str | None = None,
@@ -351,6 +401,8 @@ def run_stages(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
     task = get_task(cfg.teacher.task)
     if task.generative:
         return run_generative(cfg, out, force)
+    if cfg.student.search is not None:
+        cfg = searched(cfg, out, force)
     student = distill(cfg, out, force)
     assert cfg.export is not None  # the config allows null for text-generation only
     onnx_model = export(student, out, cfg.export, force=force, fuse_form=cfg.fuse.form if cfg.fuse else None)

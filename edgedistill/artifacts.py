@@ -22,7 +22,7 @@ from edgedistill.config.base import DEFAULT_TASK
 
 MANIFEST = "manifest.json"
 ArtifactKind = Literal["hf", "gguf", "onnx", "trt", "bundle", "metrics", "results", "report",
-                       "estimate"]
+                       "estimate", "search"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,8 @@ class Artifact:
 
     ``kind`` is ``hf`` (a Hugging Face model folder, run by torch), ``onnx`` (a file, run by ONNX Runtime), ``trt``
     (a TensorRT engine) or ``bundle`` (a device bundle folder, built on the device) for a model; ``metrics``
-    (evaluate), ``results`` (bench), ``report`` or ``estimate`` for what a stage measured about models.
+    (evaluate), ``results`` (bench), ``report``, ``estimate`` or ``search`` (the chosen student) for what a stage
+    measured about models.
     ``task`` is the model's task (its output is an embedding or logits).
     """
 

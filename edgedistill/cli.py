@@ -96,6 +96,20 @@ def run(config: Annotated[Path, typer.Argument(help="Pipeline YAML.")], out: Out
 
 
 @app.command()
+def search(config: Annotated[Path, typer.Argument(help="Pipeline YAML with student.search.")], out: OutOpt,
+           force: ForceOpt = False) -> None:
+    """Find the fastest student keeping student.search.min_quality of the teacher (records, Pareto front and plot in
+    OUT/search/); `run` does the same first and then carries the chosen student through the pipeline."""
+    from edgedistill import api
+
+    chosen = guarded(lambda: api.search(config, out, force))
+    typer.echo(f"chosen: {chosen['candidate']}: quality {chosen['quality']:.4f} of the teacher's {chosen['metric']} "
+               f"(floor {chosen['floor']:g}), {chosen['latency_ms']:.3g} ms ({chosen['latency_kind']})")
+    typer.echo(f"why: {chosen['why']}")
+    typer.echo(f"records, front and plot: {Path(out) / 'search'}")
+
+
+@app.command()
 def distill(
     config: Annotated[Path, typer.Argument(help="Pipeline YAML.")], out: OutOpt, force: ForceOpt = False
 ) -> None:

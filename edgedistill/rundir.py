@@ -153,6 +153,20 @@ class RunDir:
         self.stage(name, config, inputs, outputs, work, world)
         return stage_artifacts(self.root).get(name, [])
 
+    def adopt(self, source: Path, stages: tuple[str, ...]) -> None:
+        """Take ``stages`` as another run directory ``source`` made them (folders and manifest rows, which hold
+        paths relative to their run directory), unless this one already holds them under the same key. A stage
+        whose config or inputs then differ from what the caller asks for is redone as usual."""
+        other = Manifest(source)
+        for name in stages:
+            entry = other.stage(name)
+            if entry is None or (self.manifest.stage(name) or {}).get("key") == entry["key"]:
+                continue
+            shutil.rmtree(self.path(name), ignore_errors=True)
+            shutil.copytree(source / name, self.path(name), symlinks=True)
+            self.manifest.data["stages"][name] = entry
+            atomic_write_json(self.manifest.path, self.manifest.data)
+
     def prepare_partial(self, name: str, key: str, made_under: dict[str, Any]) -> None:
         """Keep ``<stage>.partial`` only if it was started under ``key`` (then the stage resumes from it); say why
         it is discarded otherwise. ``force`` always discards it."""

@@ -99,9 +99,9 @@ def optimum_sts(path: Path, tokenizer: Any, pairs: StsPairs) -> float:
     return round(sts_spearman(embed(pairs.sentences1), embed(pairs.sentences2), pairs.scores), 2)
 
 
-def time_all(files: dict[str, Path], rounds: int, per_round: int) -> dict[str, dict[str, float]]:
-    """Median and IQR of ms per call at 1×128, all models interleaved in this one process."""
-    feeds = make_feeds(SHAPE, text_spec(VOCAB), seed=128)
+def time_all(files: dict[str, Path], rounds: int, per_round: int, shape: Shape = SHAPE) -> dict[str, dict[str, float]]:
+    """Median and IQR of ms per call at ``shape`` (1×128), all models interleaved in this one process."""
+    feeds = make_feeds(shape, text_spec(VOCAB), seed=128)
     calls = {}
     for name, path in files.items():
         session = OrtSession(path, os.cpu_count() or 1).session

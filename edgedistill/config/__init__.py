@@ -52,6 +52,7 @@ from edgedistill.config.quantize import (
     WeightOnlyBudget,
     quantize_step,
 )
+from edgedistill.config.search import SearchConfig, SearchSpace
 from edgedistill.config.student import FromTeacher, StudentConfig
 from edgedistill.config.teacher import HttpTeacherConfig, TeacherConfig
 
@@ -76,6 +77,8 @@ __all__ = [
     "EvaluateConfig",
     "ExportConfig",
     "FromTeacher",
+    "SearchConfig",
+    "SearchSpace",
     "FuseConfig",
     "HttpTeacherConfig",
     "LOSS_NAMES",

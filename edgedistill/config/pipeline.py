@@ -44,6 +44,7 @@ class PipelineConfig(StrictModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> PipelineConfig:
+        check_search(self)
         if self.export is None and self.teacher.task != "text-generation":
             raise ValueError("export: null stops a text-generation run after distill; every other task ships an "
                              "ONNX export, so give an export section or leave it out")
@@ -66,6 +67,24 @@ class PipelineConfig(StrictModel):
                 "folder of the tokenizer the student should read with"
             )
         return self
+
+
+def check_search(cfg: PipelineConfig) -> None:
+    """Raise ValueError for a student search the rest of the config cannot serve."""
+    search = cfg.student.search
+    if search is None:
+        return
+    if not cfg.teacher.white_box or cfg.teacher.source != "huggingface":
+        raise ValueError(f"student.search derives students from the teacher's layers, so it needs teacher.source "
+                         f"'huggingface', not '{cfg.teacher.source}'")
+    if cfg.teacher.task == "text-generation":
+        raise ValueError("student.search: the search runs for encoder tasks (sentence-embedding, "
+                         "sequence-classification, image-classification) so far; for text-generation give "
+                         "student.from_teacher")
+    if cfg.export is None:
+        raise ValueError("student.search measures exported candidates, so it needs an export section")
+    for i, shape in enumerate(search.shapes or []):
+        check_shape_in_range(shape, cfg.export.dynamic, where=f"student.search.shapes[{i}]")
 
 
 def check_losses_fit_task(task: str, distill: DistillConfig) -> None:

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from edgedistill.config.base import PositiveInt, StrictModel, resolve_path
+from edgedistill.config.search import SearchConfig
 
 
 class FromTeacher(StrictModel):
@@ -64,10 +65,12 @@ class FromTeacher(StrictModel):
 
 class StudentConfig(StrictModel):
     """The student: exactly one of ``from_teacher`` (layers of the teacher, optionally narrower), ``hf_config``
-    (a Hugging Face ``config.json``, randomly initialised, using the teacher's tokenizer) or ``factory``
-    (``module.path:function`` returning a TaskModel or a Hugging Face model)."""
+    (a Hugging Face ``config.json``, randomly initialised, using the teacher's tokenizer), ``factory``
+    (``module.path:function`` returning a TaskModel or a Hugging Face model) or ``search`` (the fastest student of
+    the teacher's layers and widths that keeps a quality floor; the run then carries the chosen one on)."""
 
     from_teacher: FromTeacher | None = None
+    search: SearchConfig | None = None
     hf_config: Path | None = Field(None, description="A Hugging Face config.json (or its folder): random init.")
     factory: str | None = Field(
         None, description="`module.path:function` called with no arguments; returns a TaskModel or a HF model.")
@@ -87,8 +90,8 @@ class StudentConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> StudentConfig:
-        given = [k for k in ("from_teacher", "hf_config", "factory") if getattr(self, k) is not None]
+        given = [k for k in ("from_teacher", "hf_config", "factory", "search") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of from_teacher, hf_config, factory; got "
+            raise ValueError("give exactly one of from_teacher, hf_config, factory, search; got "
                              + (", ".join(given) or "none"))
         return self

@@ -80,6 +80,7 @@ def markdown_report(report: dict[str, Any], image: str | None = None) -> str:
     parts += [LM_LEGEND if report.get("task") == "text-generation" else LEGEND, ""]
     parts += fusion_lines(report.get("fusion"))
     parts += comparison_lines(report.get("comparisons") or [])
+    parts += search_lines(report.get("search"))
     parts += distill_lines(report.get("distill"))
     if image:
         parts += [f"![quality vs latency]({image})", ""]
@@ -111,6 +112,19 @@ def unfused_note(fusion: dict[str, Any] | None) -> str | None:
 def fusion_lines(fusion: dict[str, Any] | None) -> list[str]:
     note = unfused_note(fusion)
     return [f"> **Attention left unfused.** {note}.", ""] if note else []
+
+
+def search_lines(search: dict[str, Any] | None) -> list[str]:
+    """Which candidate the student search chose and why (nothing when the student was not searched)."""
+    if not search:
+        return []
+    latency = ", ".join(f"{shape} {ms:.3g} ms" for shape, ms in search["latency"].items())
+    return [f"Student search: **{search['candidate']}** chosen of {search['candidates']} candidates "
+            f"({search['finalists']} fully distilled, shipped as {search['shipped']}), keeping "
+            f"{search['quality']:.4f} of the teacher's {search['metric']} (floor {search['floor']:g}) at {latency}, "
+            f"{search['latency_kind']}. Why: "
+            f"{search['why']} The search took {search['search_s'] / 60:.1f} min; its records, Pareto front and plot "
+            "are in `search/`.", ""]
 
 
 def distill_lines(distill: dict[str, Any] | None) -> list[str]:

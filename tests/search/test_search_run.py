@@ -1,0 +1,157 @@
+"""The student search end to end on the tiny BERT: chosen, carried through the pipeline, resumed, and refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import write_search_config
+
+from edgedistill import api
+from edgedistill.artifacts import read_json, read_manifest
+from edgedistill.errors import ConfigError, InputError
+
+
+@pytest.fixture(scope="module")
+def searched_run(tmp_path_factory: pytest.TempPathFactory, deep_teacher: Path, tiny_texts: list[str]) -> Path:
+    """One whole run with a search whose floor only the full depth meets untrained (promising 4: some dropped)."""
+    tmp = tmp_path_factory.mktemp("search")
+    config = write_search_config(tmp, deep_teacher, tiny_texts, min_quality=0.6, promising=4)
+    api.run(config, tmp / "run")
+    return tmp / "run"
+
+
+def test_the_chosen_is_the_fastest_shipped_candidate_meeting_the_floor(searched_run: Path) -> None:
+    records = read_json(searched_run / "search" / "records.json")
+    chosen = read_json(searched_run / "search" / "chosen.json")
+    cands = records["candidates"]
+    assert len(cands) == 12 and chosen["quality"] >= 0.6
+    assert cands[chosen["candidate"]]["status"] == "chosen"
+    for name, cand in cands.items():  # every faster one says why it lost
+        assert cand["latency_kind"].startswith("measured") and set(cand["latency"]) == {"1x16", "2x16"}
+        if cand["latency_ms"] < chosen["latency_ms"]:
+            assert cand.get("reason") or cand["final"]["quality"] < 0.6, name
+        assert cand["status"] != "dropped" or cand["reason"]
+    dropped = [a for a in records["architectures"].values() if a["status"] == "dropped"]
+    assert any("dominated untrained" in a["reason"] or "beyond the promising" in a["reason"] for a in dropped)
+    front = read_json(searched_run / "search" / "front.json")
+    assert chosen["candidate"] in {p["name"] for p in front["front"]}
+    assert (searched_run / "search" / "search.png").stat().st_size > 10_000
+
+
+def test_the_pipeline_carries_the_chosen_finalist_on(searched_run: Path) -> None:
+    chosen = read_json(searched_run / "search" / "chosen.json")
+    finalist = read_manifest(searched_run / "search" / chosen["run_dir"])["stages"]
+    stages = read_manifest(searched_run)["stages"]
+    for stage in ("distill", "export", "fuse"):  # taken from the finalist, not redone
+        assert stages[stage]["key"] == finalist[stage]["key"]
+    assert stages["distill"]["config"]["student"]["from_teacher"]["layers"] == \
+        chosen["student"]["from_teacher"]["layers"]
+    assert {"evaluate", "bench", "report"} <= set(stages)
+    report = (searched_run / "report" / "report.md").read_text()
+    assert f"Student search: **{chosen['candidate']}** chosen of 12 candidates (1 fully distilled" in report
+
+
+def test_a_killed_search_resumes_without_training_again(tmp_path: Path, deep_teacher: Path, tiny_texts: list[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from edgedistill.search import stage
+
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts, min_quality=0.5,
+                                 space={"layers": [1, 2], "precision": ["fp32"]})  # none meets it untrained
+    calls: list[str] = []
+    distill = api.distill
+
+    def counted(cfg: Any, out: Path, force: bool = False, cache_dir: Path | None = None) -> Any:
+        calls.append(out.name)
+        return distill(cfg, out, force, cache_dir)
+
+    def killed(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(api, "distill", counted)
+    monkeypatch.setattr(stage, "finish", killed)
+    with pytest.raises(KeyboardInterrupt):
+        api.search(config, tmp_path / "run")
+    before = read_json(tmp_path / "run" / "search.partial" / "records.json")
+    proxies = [c for c in calls if c.startswith("proxy-")]
+    assert proxies
+    monkeypatch.undo()
+    monkeypatch.setattr(api, "distill", counted)
+    calls.clear()
+    chosen = api.search(config, tmp_path / "run")
+    assert not [c for c in calls if c.startswith("proxy-")], f"proxies {proxies} were trained again"
+    after = read_json(tmp_path / "run" / "search" / "records.json")
+    for name, arch in before["architectures"].items():
+        assert after["architectures"][name]["rungs"] == arch["rungs"]
+    assert after["spent_s"] >= before["spent_s"] and chosen["candidate"]
+
+
+def test_a_floor_no_candidate_meets_names_the_best_and_publishes_nothing(tmp_path: Path, deep_teacher: Path,
+                                                                         tiny_texts: list[str]) -> None:
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts, min_quality=1.2,
+                                 space={"layers": [1], "precision": ["fp32"]})
+    with pytest.raises(InputError, match=r"no candidate keeps 1.2 of the teacher's fidelity_cosine: the best found, "
+                                         r"L1-H32-A2-F64-fp32, keeps 0\.\d+ \(final\)"):
+        api.run(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "search").exists() and not (tmp_path / "run" / "distill").exists()
+    assert (tmp_path / "run" / "search.partial" / "records.json").is_file()  # for the user to read
+
+
+def test_a_budget_too_small_for_one_candidate(tmp_path: Path, deep_teacher: Path, tiny_texts: list[str]) -> None:
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts, budget_minutes=0.001,
+                                 space={"layers": [1], "precision": ["fp32"]})
+    with pytest.raises(InputError, match="budget_minutes 0.001 is too small to train even one candidate"):
+        api.search(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "search").exists()
+
+
+def test_a_space_with_more_layers_than_the_teacher(tmp_path: Path, deep_teacher: Path, tiny_texts: list[str]) -> None:
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts, space={"layers": [1, 4]})
+    with pytest.raises(ConfigError, match="4 layers asked for, but the teacher has 3"):
+        api.search(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "cache").exists()  # refused before the teacher labelled anything
+
+
+def test_an_unknown_target_is_refused_when_the_config_loads(tmp_path: Path, deep_teacher: Path,
+                                                            tiny_texts: list[str]) -> None:
+    from edgedistill.config import load_config
+
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts, target="jetson-orin-nan-8gb")
+    with pytest.raises(ConfigError, match=r"student.search.target: .*did you mean 'jetson-orin-nano-8gb'"):
+        load_config(config)
+
+
+def test_search_is_for_encoders_so_far(tmp_path: Path, deep_teacher: Path, tiny_texts: list[str]) -> None:
+    from edgedistill.config import load_config
+
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts)
+    cfg = yaml.safe_load(config.read_text())
+    cfg["teacher"]["task"] = "text-generation"
+    config.write_text(yaml.safe_dump(cfg))
+    with pytest.raises(ConfigError, match="student.search: the search runs for encoder tasks"):
+        load_config(config)
+
+
+def test_distill_alone_refuses_a_searched_student(search_config: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="found by `edgedistill search`"):
+        api.distill(search_config, tmp_path / "run")
+
+
+def test_the_cli_searches_and_says_bad_input_in_one_line(tmp_path: Path, deep_teacher: Path,
+                                                         tiny_texts: list[str]) -> None:
+    from support.cli import one_line_error
+    from typer.testing import CliRunner
+
+    from edgedistill.cli import app
+
+    runner = CliRunner()
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts, space={"layers": [1, 4]})
+    one_line_error(runner.invoke(app, ["search", str(config), "--out", str(tmp_path / "run")]),
+                   "4 layers asked for, but the teacher has 3")
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts, min_quality=0.1,
+                                 space={"layers": [1], "precision": ["fp32"]})
+    done = runner.invoke(app, ["search", str(config), "--out", str(tmp_path / "run")])
+    assert done.exit_code == 0, done.output
+    assert "chosen: L1-H32-A2-F64-fp32: quality" in done.output and "why: the fastest shipped" in done.output

@@ -1,0 +1,51 @@
+"""The search space: architectures cut from the teacher, and the spaces that do not fit it."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgedistill.config import SearchSpace
+from edgedistill.errors import ConfigError
+from edgedistill.search.space import Architecture, TeacherShape, architectures, candidates
+
+MINILM = TeacherShape(layers=6, hidden_size=384, heads=12, head_size=32, intermediate_size=1536)
+
+
+def test_widths_keep_the_teachers_head_size_and_ffn_ratio() -> None:
+    space = SearchSpace(layers=[1, 2, 3], hidden_size=[384, 256], precision=["fp32", "int8"])
+    found = architectures(space, MINILM)
+    assert len(found) == 6
+    assert Architecture(2, 256, 8, 1024) in found and Architecture(3, 384, 12, 1536) in found
+    assert len(candidates(space, MINILM)) == 12
+    assert [c.name for c in candidates(space, MINILM)][:2] == ["L1-H384-A12-F1536-fp32", "L1-H384-A12-F1536-int8"]
+
+
+def test_the_spec_names_only_what_differs_from_the_teacher() -> None:
+    assert Architecture(2, 384, 12, 1536).from_teacher(MINILM).model_dump(exclude_defaults=True) == {
+        "layers": "search", "num_layers": 2}
+    narrow = Architecture((0, 5), 256, 8, 1024).from_teacher(MINILM).model_dump(exclude_defaults=True)
+    assert narrow == {"layers": [0, 5], "heads": 8, "intermediate_size": 1024, "hidden_size": 256}
+    assert Architecture(2, 384, 12, 1536).from_teacher(MINILM, layers=[0, 5]).layers == [0, 5]
+
+
+def test_explicit_heads_and_ffn_multiply_out() -> None:
+    space = SearchSpace(layers=[[0, 5]], heads=[12, 6], intermediate_size=[1536, 768])
+    assert len(architectures(space, MINILM)) == 4
+    assert Architecture((0, 5), 384, 12, 1536).name == "L0+5-H384-A12-F1536"
+
+
+@pytest.mark.parametrize(("space", "says"), [
+    ({"layers": [2, 7]}, "7 layers asked for, but the teacher has 6"),
+    ({"layers": [[0, 6]]}, "layer 6 does not exist; the teacher's layers are 0-5"),
+    ({"layers": [2], "hidden_size": [512]}, "hidden_size: 512 is wider than the teacher's 384"),
+    ({"layers": [2], "heads": [16]}, "heads: 16 is wider than the teacher's 12"),
+])
+def test_a_space_beyond_the_teacher_is_a_config_error(space: dict, says: str) -> None:
+    with pytest.raises(ConfigError, match="student.search.space") as err:
+        architectures(SearchSpace.model_validate(space), MINILM)
+    assert says in str(err.value)
+
+
+def test_explicit_layers_must_increase() -> None:
+    with pytest.raises(ValueError, match="distinct and increasing"):
+        SearchSpace.model_validate({"layers": [[5, 0]]})
