@@ -27,16 +27,12 @@ def measured(artifacts: list[Artifact], bench: BenchConfig, shapes: list[Shape],
     return {a.name: {s.label: float(p50[f"{a.name}@{s.label}"]) for s in shapes} for a in artifacts}
 
 
-def estimated(artifacts: list[Artifact], precisions: list[str], target: str,
-              shapes: list[Shape]) -> dict[str, dict[str, float]]:
-    """Roofline ms per candidate and shape on ``target``, each at its candidate's precision."""
+def estimated(items: list[tuple[str, Path, str]], target: str, shapes: list[Shape]) -> dict[str, dict[str, float]]:
+    """Roofline ms per candidate and shape on ``target``: ``items`` are (candidate, float graph, precision)."""
     from edgedistill.estimate import estimate
 
-    found: dict[str, dict[str, float]] = {}
-    for artifact, precision in zip(artifacts, precisions):
-        found[artifact.name] = {s.label: estimate(artifact.path, target, precision, dims(s)).unfused_ms
-                                for s in shapes}
-    return found
+    return {name: {s.label: estimate(path, target, precision, dims(s)).unfused_ms for s in shapes}
+            for name, path, precision in items}
 
 
 def dims(shape: Shape) -> dict[str, int]:

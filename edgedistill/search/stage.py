@@ -185,11 +185,9 @@ def time_candidates(search: Search) -> None:
         per_shape = latency.measured(shipped, search.cfg.bench, shapes, search.out / "latency",
                                      search.spec.latency_iterations)
     else:
-        fp32 = [search.scored[search.records.candidate(a.name)["architecture"]].artifacts.get("fp32", a)
-                for a in shipped]
-        precisions = [search.records.candidate(a.name)["precision"] for a in shipped]
-        per_shape = latency.estimated(fp32, precisions, search.spec.target, shapes)
-        per_shape = {a.name: per_shape[f.name] for a, f in zip(shipped, fp32)}
+        items = [(a.name, s.artifacts.get("fp32", a).path, p) for s in search.scored.values()
+                 for p, a in s.artifacts.items()]  # the target's engine is built from the float graph
+        per_shape = latency.estimated(items, search.spec.target, shapes)
     for name, times in per_shape.items():
         search.records.candidate(name).update(latency=times, latency_ms=latency.rank_ms(times),
                                               latency_kind=latency.latency_kind(search.spec.target))
