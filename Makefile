@@ -10,12 +10,13 @@ TORCH_INSTALL ?= torch==2.13.0
 RUN    ?= runs/minilm-cpu
 RUN_LLM ?= runs/smollm2-cpu
 RUN_SEARCH ?= runs/minilm-search-cpu
+RUN_SEARCH_LLM ?= runs/smollm2-search-cpu
 # The fused-attention kernel library (host reference + CUDA kernel where nvcc exists). One CUDA arch keeps
 # CI's nvcc build short; `cmake -S . -B build` without it builds the default list (see plugins README).
 NATIVE_BUILD ?= build/native
 CUDA_ARCHS   ?= 87
 
-.PHONY: setup demo demo-llm demo-search test lint typecheck typecheck-trt unit slow plugins clean
+.PHONY: setup demo demo-llm demo-search demo-search-llm test lint typecheck typecheck-trt unit slow plugins clean
 
 setup: $(STAMP)
 
@@ -36,6 +37,10 @@ demo-llm: setup
 # The student search: the fastest all-MiniLM-L6-v2 student keeping 97% of the teacher, then the pipeline on it.
 demo-search: setup
 	$(VENV)/bin/edgedistill run edgedistill/examples/minilm-search-cpu.yaml --out $(RUN_SEARCH)
+
+# The language-model student search: the fastest SmolLM2 decoder keeping 60% top-1 agreement, then the pipeline.
+demo-search-llm: setup
+	$(VENV)/bin/edgedistill run edgedistill/examples/smollm2-search-cpu.yaml --out $(RUN_SEARCH_LLM)
 
 test: setup lint typecheck typecheck-trt unit
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from edgedistill.trt.options import BuildOptions
 
 __all__ = ["artifact_from_path", "bench", "build", "distill", "estimate", "evaluate", "export", "fuse", "package",
-           "pick", "quantize", "report", "run", "search"]
+           "pick", "quantize", "report", "run", "search", "ship"]
 
 
 def as_config(config: PipelineConfig | str | Path) -> PipelineConfig:
@@ -129,6 +129,22 @@ def searched(cfg: PipelineConfig, out: Path, force: bool) -> PipelineConfig:
                                 [chosen["precision"]])
     RunDir(out).adopt(out / "search" / chosen["run_dir"], ("distill", "export", "fuse"))
     return resolved
+
+
+def ship(cfg: PipelineConfig, student: Artifact, out: Path, steps: list[QuantizeStep], force: bool = False,
+         data: QuantizeData | None = None) -> tuple[Artifact, Artifact, list[Artifact]]:
+    """Export ``student`` as the config says, fuse it where the config fuses (an encoder's fuse section; a decoder's
+    after our dynamo export, onnxruntime-genai's builder writing its graph fused) and quantize the deployed graph
+    by ``steps``; returns (export, deployed: the fused graph or the export itself, the quantized artifacts)."""
+    from edgedistill.config.base import GENERATIVE_TASK
+
+    assert cfg.export is not None  # the config allows null for text-generation only, and then nothing ships
+    generative = cfg.teacher.task == GENERATIVE_TASK
+    form = cfg.fuse.form if cfg.fuse is not None and not generative else None
+    onnx_model = export(student, out, cfg.export, force=force, fuse_form=form)
+    fused = cfg.fuse is not None and (not generative or cfg.export.exporter == "dynamo")
+    deployed = fuse(onnx_model, out, cfg.fuse, force=force) if fused else onnx_model
+    return onnx_model, deployed, quantize(deployed, out, steps, force=force, data=data)
 
 
 def export(model: Path | Artifact, out: Path, config: ExportConfig | None = None, task: str | None = None,
@@ -305,14 +321,10 @@ def run_generative(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any
                       "(not available for this task yet)")
     student = distill(cfg, out, force)
     if "export" in task.stages and cfg.export is not None:
-        onnx_model = export(student, out, cfg.export, force=force)
-        fused = cfg.fuse is not None and cfg.export.exporter == "dynamo"
-        deployed = fuse(onnx_model, out, cfg.fuse, force=force) if fused else onnx_model
         steps = task.quantize_steps(cfg)
-        if steps:
-            data = pipeline_lm_quantize_data(cfg, steps, student.path.parent) if any(
-                needs_data(s) for s in steps) else None
-            quantize(deployed, out, steps, force=force, data=data)
+        data = pipeline_lm_quantize_data(cfg, steps, student.path.parent) if any(
+            needs_data(s) for s in steps) else None
+        ship(cfg, student, out, steps, force, data)
     evaluate_generative(cfg, out, force)
     return report(out, force)
 
@@ -399,16 +411,13 @@ def run_stages(cfg: PipelineConfig, out: Path, force: bool) -> dict[str, Any]:
     from edgedistill.tasks import get_task
 
     task = get_task(cfg.teacher.task)
-    if task.generative:
-        return run_generative(cfg, out, force)
     if cfg.student.search is not None:
         cfg = searched(cfg, out, force)
+    if task.generative:
+        return run_generative(cfg, out, force)
     student = distill(cfg, out, force)
-    assert cfg.export is not None  # the config allows null for text-generation only
-    onnx_model = export(student, out, cfg.export, force=force, fuse_form=cfg.fuse.form if cfg.fuse else None)
-    deployed = fuse(onnx_model, out, cfg.fuse, force=force) if cfg.fuse is not None else onnx_model
     data = pipeline_quantize_data(cfg, out) if any(needs_data(s) for s in cfg.quantize) else None
-    quantized = quantize(deployed, out, cfg.quantize, force=force, data=data)
+    onnx_model, deployed, quantized = ship(cfg, student, out, cfg.quantize, force, data)
     onnx_models = [onnx_model, deployed] if deployed is not onnx_model else [onnx_model]
     found = run_artifacts(out)
     teacher = teacher_artifact(cfg)

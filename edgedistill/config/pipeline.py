@@ -7,12 +7,13 @@ from typing import Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from edgedistill.config.base import GENERATIVE_LOSSES, StrictModel
+from edgedistill.config.base import GENERATIVE_LOSSES, GENERATIVE_TASK, StrictModel
 from edgedistill.config.bench import BenchConfig, EvaluateConfig, Shape
 from edgedistill.config.data import DataConfig
 from edgedistill.config.distill import DistillConfig
 from edgedistill.config.export import DynamicAxes, ExportConfig, FuseConfig
-from edgedistill.config.quantize import DynamicInt8, QuantizeStep, known_mode
+from edgedistill.config.quantize import DynamicInt8, QuantizeStep, WeightOnly, known_mode
+from edgedistill.config.search import DECODER_PRECISIONS, DECODER_SEARCH_METRICS, ENCODER_PRECISIONS
 from edgedistill.config.student import StudentConfig
 from edgedistill.config.teacher import TeacherConfig
 from edgedistill.errors import ConfigError
@@ -77,14 +78,39 @@ def check_search(cfg: PipelineConfig) -> None:
     if not cfg.teacher.white_box or cfg.teacher.source != "huggingface":
         raise ValueError(f"student.search derives students from the teacher's layers, so it needs teacher.source "
                          f"'huggingface', not '{cfg.teacher.source}'")
-    if cfg.teacher.task == "text-generation":
-        raise ValueError("student.search: the search runs for encoder tasks (sentence-embedding, "
-                         "sequence-classification, image-classification) so far; for text-generation give "
-                         "student.from_teacher")
     if cfg.export is None:
         raise ValueError("student.search measures exported candidates, so it needs an export section")
+    generative = cfg.teacher.task == GENERATIVE_TASK
+    allowed = DECODER_PRECISIONS if generative else ENCODER_PRECISIONS
+    other = [p for p in search.space.precision if p not in allowed]
+    if other:
+        raise ValueError(f"student.search.space.precision: {other[0]} is not shipped for task {cfg.teacher.task}; "
+                         f"choose from {', '.join(allowed)}")
+    if generative:
+        check_decoder_search(cfg)
+        return
     for i, shape in enumerate(search.shapes or []):
         check_shape_in_range(shape, cfg.export.dynamic, where=f"student.search.shapes[{i}]")
+
+
+def check_decoder_search(cfg: PipelineConfig) -> None:
+    """A text-generation search: an agreement metric (the teacher's own is 1 by definition), held-out prompts to
+    score on, and weight-only steps that need no calibration (untrained candidates have no training prompts yet)."""
+    search = cfg.student.search
+    assert search is not None
+    if search.metric is not None and search.metric not in DECODER_SEARCH_METRICS:
+        raise ValueError(f"student.search.metric: '{search.metric}' for text-generation; the floor is a share of "
+                         f"the teacher's agreement with itself: choose {', '.join(DECODER_SEARCH_METRICS)}")
+    if search.shapes is not None:
+        raise ValueError("student.search.shapes: a decoder is timed generating student.search.decode_tokens "
+                         "tokens; remove shapes")
+    if not cfg.data.heldout_prompts:
+        raise ValueError("student.search scores decoders on held-out teacher answers: data.heldout_prompts must "
+                         "be at least 1")
+    for i, step in enumerate(cfg.quantize):
+        if isinstance(step, WeightOnly) and (step.algorithm == "gptq" or step.budget is not None):
+            raise ValueError(f"quantize[{i}]: a searched decoder ships with rtn or hqq weight-only steps (gptq and "
+                             "budgets need the student's training prompts, which untrained candidates lack)")
 
 
 def check_losses_fit_task(task: str, distill: DistillConfig) -> None:

@@ -9,16 +9,20 @@ from pydantic import Field, field_validator
 from edgedistill.config.base import PositiveInt, StrictModel
 from edgedistill.config.bench import Shape
 
-Precision = Literal["fp32", "int8", "fp16"]
+Precision = Literal["fp32", "int8", "fp16", "int4"]
 LOCAL = "local"  # latency measured on this machine; any other target is estimated (roofline)
+ENCODER_PRECISIONS = ("fp32", "int8", "fp16")  # dynamic INT8 / FP16 of the graph
+DECODER_PRECISIONS = ("fp32", "int8", "int4")  # weight-only (MatMulNBits) for text-generation
+DECODER_SEARCH_METRICS = ("top1_agreement", "exact_match", "rouge_l")  # agreement with the teacher, 1 for itself
 
 
 class SearchSpace(StrictModel):
     """The students tried: every combination of depth, width and precision (narrower than the teacher only).
 
-    ``layers``: layer counts (the layers themselves are chosen by untrained fidelity, as ``layers: search``) or
-    explicit lists of teacher layers. ``heads`` / ``intermediate_size``: none keeps the teacher's head size and
-    FFN ratio at each ``hidden_size``.
+    ``layers``: layer counts (the layers themselves are chosen by untrained fidelity) or explicit lists of teacher
+    layers. ``heads`` / ``intermediate_size``: none keeps the teacher's head size (an encoder) or its heads (a
+    decoder, whose narrowing keeps ``head_dim``) and its FFN ratio at each ``hidden_size``. A decoder's heads go in
+    whole KV groups, so each must be a multiple of the teacher's query heads per KV head.
     """
 
     layers: list[PositiveInt | list[Annotated[int, Field(ge=0)]]] = Field(
@@ -31,7 +35,8 @@ class SearchSpace(StrictModel):
         None, description="FFN units per layer to try (none: the teacher's FFN ratio times hidden_size).")
     precision: list[Precision] = Field(
         ["fp32", "int8"], min_length=1, description="Precisions to ship in: fp32, int8 (the config's INT8 "
-        "quantize step, or dynamic INT8), fp16.")
+        "quantize step, or dynamic INT8; for text-generation weight-only INT8), fp16 (encoders), int4 "
+        "(text-generation: the config's 4-bit weight-only step, or RTN with blocks of 32).")
 
     @field_validator("layers")
     @classmethod
@@ -50,11 +55,15 @@ class SearchConfig(StrictModel):
     min_quality: float = Field(gt=0, le=1.5, description="Floor: the candidate's metric over the teacher's, "
                                "e.g. 0.97.")
     metric: str | None = Field(None, description="The Task's metric the floor applies to (default: its "
-                               "selection metric, e.g. sts_eval_spearman on the eval set).")
+                               "selection metric, e.g. sts_eval_spearman on the eval set; for text-generation "
+                               "top1_agreement with the teacher, or exact_match / rouge_l of greedy answers).")
     target: str = Field(LOCAL, description="`local` (latency measured here) or a targets/*.yaml name (latency "
                         "from the roofline estimate, labelled as an estimate).")
     shapes: list[Shape] | None = Field(None, description="Shapes latency is taken at (default: bench.shapes); "
-                                       "candidates are ranked by the geometric mean of their p50s.")
+                                       "candidates are ranked by the geometric mean of their p50s. Encoders only: "
+                                       "a decoder is timed generating `decode_tokens`.")
+    decode_tokens: PositiveInt = Field(128, description="text-generation: tokens one timed repetition generates "
+                                       "from an empty cache (tg128 in llama-bench's terms); ranked by ms per token.")
     space: SearchSpace
     budget_minutes: float = Field(gt=0, description="Wall-clock budget of the whole search, in minutes.")
     proxy_steps: PositiveInt | None = Field(None, description="Steps of the first proxy rung (default: "
@@ -65,9 +74,10 @@ class SearchConfig(StrictModel):
                                    "untrained Pareto front first).")
     finalists: PositiveInt = Field(1, description="Candidates fully distilled, exported and quantized at the end.")
     heldout: PositiveInt = Field(256, description="Held-out texts for the untrained fidelity scores.")
-    latency_iterations: PositiveInt = Field(20, description="Timed runs per candidate and shape (in bench.rounds "
-                                            "interleaved rounds, at most 5): enough to rank candidates; the chosen "
-                                            "one is timed again by the bench stage with bench.iterations.")
+    latency_iterations: PositiveInt | None = Field(
+        None, description="Timed runs per candidate and shape, interleaved (default 20 for an encoder, in "
+        "bench.rounds rounds of at most 5; 5 tgN repetitions for a decoder): enough to rank candidates; the chosen "
+        "one is timed again by the bench stage with bench.iterations.")
 
     @field_validator("target")
     @classmethod

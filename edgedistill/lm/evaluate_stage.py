@@ -58,22 +58,33 @@ def mc_items(config: PipelineConfig) -> list[dict[str, Any]]:
 
 def measure(model: Any, tokenizer: Any, held: HeldOut, config: PipelineConfig, teacher: Any,
             is_teacher: bool) -> dict[str, float]:
-    from edgedistill.lm.metrics import greedy_agreement, multiple_choice, perplexity, teacher_forcing
+    from edgedistill.lm.metrics import multiple_choice, perplexity
 
     found: dict[str, float] = {}
     if held.texts:
         found["perplexity"] = perplexity(model, tokenizer, held.texts, config.distill.max_length)
     if held.targets and not is_teacher:
-        agreement = teacher_forcing(model, held.targets, teacher)
-        found.update(top1_agreement=agreement["top1_agreement"], kl=agreement["kl"])
-        prompts = [prompt_text(tokenizer, Prompt(g.prompt, g.messages)) for g in held.answers]
-        greedy = greedy_agreement(model, tokenizer, prompts, [g.response for g in held.answers],
-                                  config.teacher.generation.max_new_tokens, add_special_tokens=False)
-        found.update(exact_match=greedy["exact_match"], rouge_l=greedy["rouge_l"])
+        found.update(agreement(model, tokenizer, held, config, teacher))
     items = mc_items(config)
     if items:
         mc = multiple_choice(model, tokenizer, items)
         found.update(mc_acc=mc["acc"], mc_acc_norm=mc["acc_norm"])
+    return found
+
+
+def agreement(model: Any, tokenizer: Any, held: HeldOut, config: PipelineConfig, teacher: Any = None,
+              greedy: bool = True) -> dict[str, float]:
+    """Agreement with the teacher on its held-out answers: top-1 and KL under teacher forcing (full-vocabulary KL
+    against a white-box ``teacher``), and with ``greedy`` exact match and ROUGE-L of greedy answers."""
+    from edgedistill.lm.metrics import greedy_agreement, teacher_forcing
+
+    forced = teacher_forcing(model, held.targets, teacher)
+    found = {"top1_agreement": forced["top1_agreement"], "kl": forced["kl"]}
+    if greedy:
+        prompts = [prompt_text(tokenizer, Prompt(g.prompt, g.messages)) for g in held.answers]
+        answers = greedy_agreement(model, tokenizer, prompts, [g.response for g in held.answers],
+                                   config.teacher.generation.max_new_tokens, add_special_tokens=False)
+        found.update(exact_match=answers["exact_match"], rouge_l=answers["rouge_l"])
     return found
 
 

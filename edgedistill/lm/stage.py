@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from edgedistill.distill.trainer import CHECKPOINT
 from edgedistill.lm.answers import gather_prompts, split_prompts, teacher_answers, text_targets
 from edgedistill.lm.records import Generation, SequenceTargets
 from edgedistill.lm.students import derive_lm_student, non_embedding_params
-from edgedistill.lm.teacher_base import LMTeacher
+from edgedistill.lm.teacher_base import LMTeacher, Prompt
 from edgedistill.lm.teachers import load_lm_teacher, student_tokenizer
 from edgedistill.lm.token_align import aligned_fraction, check_token_ids, relation_line, vocab_relation
 from edgedistill.lm.trainer import LMData, train_lm
@@ -118,25 +119,60 @@ def selection_score(model: Any, heldout: list[SequenceTargets]) -> float:
     return float(teacher_forcing(model, [with_token_targets(t) for t in heldout])["top1_agreement"])
 
 
+@dataclass
+class TeacherData:
+    """What the teacher gave, split as every distillation of this config splits it: real text (trained on, held
+    out for perplexity) and prompts with the teacher's answers (trained on, held out for agreement)."""
+
+    texts: list[str]
+    heldout_texts: list[str]
+    train_prompts: list[Prompt]
+    heldout_prompts: list[Prompt]
+    answers: list[tuple[Generation, SequenceTargets]]
+    cache: Any
+
+    @property
+    def train_answers(self) -> list[tuple[Generation, SequenceTargets]]:
+        return self.answers[: len(self.train_prompts)]
+
+    @property
+    def heldout_answers(self) -> list[tuple[Generation, SequenceTargets]]:
+        return self.answers[len(self.train_prompts):]
+
+    def calibration_texts(self) -> list[str]:
+        """Texts to rank the teacher's layers and units on: held-out real text, else the training text."""
+        return self.heldout_texts or self.texts
+
+
+def teacher_data(config: PipelineConfig, teacher: LMTeacher, tokenizer: Any, cache_dir: Path, refresh: bool,
+                 world: Any) -> TeacherData:
+    """Split the texts, gather the prompts and have the teacher answer them (cached in ``cache_dir``: a second
+    distillation of the same config, such as a search's candidates, reads the answers back)."""
+    texts, heldout_texts = split_holdout(load_train_texts(config.data.train), config.data.holdout,
+                                         config.distill.seed) if config.data.train else ([], [])
+    prompts = gather_prompts(config, teacher, cache_dir, refresh, world)
+    train_prompts, heldout_prompts = split_prompts(prompts, config.data.heldout_prompts, config.distill.seed)
+    answers, cache = teacher_answers(config, teacher, tokenizer, train_prompts + heldout_prompts, cache_dir,
+                                     refresh, world)
+    return TeacherData(texts, heldout_texts, train_prompts, heldout_prompts, answers, cache)
+
+
 def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool = False) -> Artifact:
     """Distil a text-generation teacher into the configured student inside ``out``; returns the student (``meta``:
     the stage metrics: student shape, losses, teacher usage, cache size, notes)."""
     world = current_world()
     teacher = load_lm_teacher(config.teacher)
     tokenizer = student_tokenizer(config, teacher)
-    texts, heldout_texts = split_holdout(load_train_texts(config.data.train), config.data.holdout,
-                                         config.distill.seed) if config.data.train else ([], [])
-    prompts = gather_prompts(config, teacher, cache_dir, refresh_cache, world)
-    train_prompts, heldout_prompts = split_prompts(prompts, config.data.heldout_prompts, config.distill.seed)
-    answers, cache = teacher_answers(config, teacher, tokenizer, train_prompts + heldout_prompts, cache_dir,
-                                     refresh_cache, world)
-    train_answers, heldout_answers = answers[: len(train_prompts)], answers[len(train_prompts):]
+    given = teacher_data(config, teacher, tokenizer, cache_dir, refresh_cache, world)
+    texts, heldout_texts, answers, cache = given.texts, given.heldout_texts, given.answers, given.cache
+    train_prompts, heldout_prompts = given.train_prompts, given.heldout_prompts
+    train_answers, heldout_answers = given.train_answers, given.heldout_answers
     seqs = [t for _, t in train_answers if t.response_length > 0]
     k = config.teacher.generation.top_logprobs if teacher.logprobs else 0
     if teacher.white_box and texts and k and config.distill.text_kd:
         seqs += text_targets(teacher, texts, config.distill.max_length, k, tokenizer, cache_dir, refresh_cache,
                              world)
-    student, metrics = derive_lm_student(config, teacher.model, tokenizer, heldout_texts or texts)
+    student, metrics = derive_lm_student(config, teacher.model, tokenizer, given.calibration_texts())
     rows = student.get_input_embeddings().weight.shape[0]
     check_token_ids(seqs, rows, "the training data")
     say_vocab_relation(teacher, tokenizer, rows)

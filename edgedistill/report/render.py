@@ -118,7 +118,8 @@ def search_lines(search: dict[str, Any] | None) -> list[str]:
     """Which candidate the student search chose and why (nothing when the student was not searched)."""
     if not search:
         return []
-    latency = ", ".join(f"{shape} {ms:.3g} ms" for shape, ms in search["latency"].items())
+    latency = ", ".join(f"{shape} {ms:.3g} ms" + (f"/token ({1e3 / ms:.1f} tokens/s)" if shape.startswith("tg")
+                                                   else "") for shape, ms in search["latency"].items())
     return [f"Student search: **{search['candidate']}** chosen of {search['candidates']} candidates "
             f"({search['finalists']} fully distilled, shipped as {search['shipped']}), keeping "
             f"{search['quality']:.4f} of the teacher's {search['metric']} (floor {search['floor']:g}) at {latency}, "

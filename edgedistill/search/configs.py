@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from edgedistill.config import DynamicInt8, FromTeacher, PipelineConfig, QuantizeStep, StudentConfig
+from edgedistill.config import DynamicInt8, FromTeacher, PipelineConfig, QuantizeStep, StudentConfig, WeightOnly
+from edgedistill.config.base import GENERATIVE_TASK
 from edgedistill.config.quantize import Fp16
 
+Makes = tuple[str, Callable[[QuantizeStep], bool], QuantizeStep]  # precision, which step makes it, the default
 
-def precision_steps(cfg: PipelineConfig, precisions: Sequence[str]) -> list[QuantizeStep]:
-    """Quantize steps making ``precisions`` (fp32 needs none): the config's own dynamic-int8 / fp16 step where it
-    lists one (with its options), else the default one."""
-    steps: list[QuantizeStep] = []
-    for precision, mode, default in (("int8", "dynamic-int8", DynamicInt8()), ("fp16", "fp16", Fp16())):
-        if precision in precisions:
-            steps.append(next((s for s in cfg.quantize if s.mode == mode), default))
-    return steps
+
+def makers(task: str) -> tuple[Makes, ...]:
+    """How each quantized precision is made for ``task``: a graph's dynamic INT8 / FP16, or a decoder's
+    weight-only INT8 / INT4 (MatMulNBits)."""
+    if task == GENERATIVE_TASK:
+        return (("int8", lambda s: isinstance(s, WeightOnly) and s.bits == 8, WeightOnly(bits=8)),
+                ("int4", lambda s: isinstance(s, WeightOnly) and s.bits == 4, WeightOnly()))
+    return (("int8", lambda s: s.mode == "dynamic-int8", DynamicInt8()),
+            ("fp16", lambda s: s.mode == "fp16", Fp16()))
+
+
+def precision_steps(cfg: PipelineConfig, precisions: Sequence[str]) -> list[tuple[str, QuantizeStep]]:
+    """(precision, quantize step) making each of ``precisions`` but fp32 (which needs none): the config's own step
+    for it where it lists one (with its options), else the default one."""
+    return [(precision, next((s for s in cfg.quantize if made_by(s)), default))
+            for precision, made_by, default in makers(cfg.teacher.task) if precision in precisions]
 
 
 def candidate_config(cfg: PipelineConfig, spec: FromTeacher, precisions: Sequence[str], steps: int | None = None,
@@ -25,7 +35,7 @@ def candidate_config(cfg: PipelineConfig, spec: FromTeacher, precisions: Sequenc
     distillation (that many steps, no keep-better comparison); none: the config's own distillation, unchanged,
     so the chosen finalist's stages are the ones the pipeline would run."""
     update: dict[str, Any] = {"student": StudentConfig(from_teacher=spec),
-                              "quantize": precision_steps(cfg, precisions)}
+                              "quantize": [s for _, s in precision_steps(cfg, precisions)]}
     if name is not None:
         update["name"] = name
     if steps is not None:

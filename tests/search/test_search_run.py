@@ -6,8 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
-from conftest import write_search_config
+from support.search_configs import write_search_config
 
 from edgedistill import api
 from edgedistill.artifacts import read_json, read_manifest
@@ -123,14 +122,12 @@ def test_an_unknown_target_is_refused_when_the_config_loads(tmp_path: Path, deep
         load_config(config)
 
 
-def test_search_is_for_encoders_so_far(tmp_path: Path, deep_teacher: Path, tiny_texts: list[str]) -> None:
+def test_an_encoder_search_refuses_a_decoder_precision(tmp_path: Path, deep_teacher: Path,
+                                                       tiny_texts: list[str]) -> None:
     from edgedistill.config import load_config
 
-    config = write_search_config(tmp_path, deep_teacher, tiny_texts)
-    cfg = yaml.safe_load(config.read_text())
-    cfg["teacher"]["task"] = "text-generation"
-    config.write_text(yaml.safe_dump(cfg))
-    with pytest.raises(ConfigError, match="student.search: the search runs for encoder tasks"):
+    config = write_search_config(tmp_path, deep_teacher, tiny_texts, space={"layers": [1], "precision": ["int4"]})
+    with pytest.raises(ConfigError, match="int4 is not shipped for task sentence-embedding; choose from fp32, int8"):
         load_config(config)
 
 
