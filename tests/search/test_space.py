@@ -28,6 +28,26 @@ def test_the_spec_names_only_what_differs_from_the_teacher() -> None:
     assert Architecture(2, 384, 12, 1536).from_teacher(MINILM, layers=[0, 5]).layers == [0, 5]
 
 
+SMOLLM2 = TeacherShape(layers=30, hidden_size=576, heads=9, head_size=64, intermediate_size=1536, kv_heads=3)
+
+
+def test_a_decoder_keeps_its_heads_when_narrowed_and_cuts_them_in_kv_groups() -> None:
+    space = SearchSpace(layers=[20], hidden_size=[576, 384], precision=["int4"])
+    assert architectures(space, SMOLLM2) == [Architecture(20, 576, 9, 1536), Architecture(20, 384, 9, 1024)]
+    spec = Architecture(20, 384, 6, 1024).from_teacher(SMOLLM2, layers=list(range(20)))
+    assert spec.kv_groups == 2 and spec.heads is None and spec.hidden_size == 384  # 6 query heads = 2 groups of 3
+    with pytest.raises(ConfigError, match="4 heads would split a KV group; .* give a multiple of 3"):
+        architectures(SearchSpace(layers=[20], heads=[6, 4]), SMOLLM2)
+
+
+def test_the_decoder_shape_is_read_from_the_causal_lm(tmp_path) -> None:
+    from support.tiny_lm import make_tiny_lm
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(make_tiny_lm(tmp_path / "lm", hidden=64))
+    assert TeacherShape.of_decoder(model) == TeacherShape(4, 64, 4, 16, 64, kv_heads=2)
+
+
 def test_explicit_heads_and_ffn_multiply_out() -> None:
     space = SearchSpace(layers=[[0, 5]], heads=[12, 6], intermediate_size=[1536, 768])
     assert len(architectures(space, MINILM)) == 4
