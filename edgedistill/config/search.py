@@ -74,6 +74,12 @@ class SearchConfig(StrictModel):
                                    "untrained Pareto front first).")
     finalists: PositiveInt = Field(1, description="Candidates fully distilled, exported and quantized at the end.")
     heldout: PositiveInt = Field(256, description="Held-out texts for the untrained fidelity scores.")
+    untrained_atol: float = Field(
+        1e-3, gt=0, description="Export and fusion tolerance for the untrained candidates (scored and timed, never "
+        "shipped), relative to the outputs' magnitude as export.atol is: a cut that keeps a layer's massive "
+        "activations without the layers that cancel them is ill-conditioned (SmolLM2's 12-layer cut: residual "
+        "stream near 1.3e4, torch's own fp32 logits 2.7e-5 of their scale off fp64). The finalists are verified "
+        "at export.atol / fuse.atol; greedy answers must be identical either way.")
     latency_iterations: PositiveInt | None = Field(
         None, description="Timed runs per candidate and shape, interleaved (default 20 for an encoder, in "
         "bench.rounds rounds of at most 5; 5 tgN repetitions for a decoder): enough to rank candidates; the chosen "

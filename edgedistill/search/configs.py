@@ -42,3 +42,16 @@ def candidate_config(cfg: PipelineConfig, spec: FromTeacher, precisions: Sequenc
         update["distill"] = cfg.distill.model_copy(update={"steps": steps, "keep_better": False,
                                                            "eval_every": None})
     return cfg.model_copy(update=update)
+
+
+def untrained_config(cfg: PipelineConfig) -> PipelineConfig:
+    """``cfg`` with the export and fusion tolerances loosened to ``search.untrained_atol`` (never tightened), for
+    the untrained candidates' shipping."""
+    assert cfg.student.search is not None
+    atol = cfg.student.search.untrained_atol
+    update: dict[str, Any] = {}
+    if cfg.export is not None:
+        update["export"] = cfg.export.model_copy(update={"atol": max(cfg.export.atol, atol)})
+    if cfg.fuse is not None:
+        update["fuse"] = cfg.fuse.model_copy(update={"atol": max(cfg.fuse.atol, atol)})
+    return cfg.model_copy(update=update)

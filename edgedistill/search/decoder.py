@@ -112,8 +112,8 @@ class DecoderSearch(TaskSearch):
             save_model(student, self.tokenizer, partial)
             partial.rename(hf)
         fidelity = self.agreement(student)
-        shipped = self.ship(Artifact(architecture.name, "hf", hf, cfg.teacher.task), folder / "untrained", cfg,
-                            ["fp32", *(p for p in precisions if p != "fp32")])
+        shipped = self.ship_untrained(Artifact(architecture.name, "hf", hf, cfg.teacher.task), folder / "untrained",
+                                      ["fp32", *(p for p in precisions if p != "fp32")])
         self.float_graphs[architecture.name] = shipped["fp32"].path  # what FLOPs are counted on
         shipped = {p: shipped[p] for p in precisions}
         named = {p: replace(a, name=Candidate(architecture, p).name) for p, a in shipped.items()}

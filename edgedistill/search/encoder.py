@@ -94,8 +94,8 @@ class EncoderSearch(TaskSearch):
         if not (hf / "config.json").is_file():
             save_task_model(student, tokenizer, hf)
         score = fidelity(student, tokenizer, heldout, teacher_heldout, cfg.distill.max_length)
-        shipped = self.ship(Artifact(architecture.name, "hf", hf, cfg.teacher.task), folder / "untrained", cfg,
-                            precisions)
+        shipped = self.ship_untrained(Artifact(architecture.name, "hf", hf, cfg.teacher.task), folder / "untrained",
+                                      precisions)
         named = {p: replace(a, name=Candidate(architecture, p).name) for p, a in shipped.items()}
         return Scored(architecture, pinned.model_dump(mode="json", exclude_defaults=True), float(score), named)
 

@@ -119,18 +119,47 @@ def check_space(space: SearchSpace, teacher: TeacherShape) -> None:
     if split:
         raise ConfigError(f"{where}.heads: {split[0]} heads would split a KV group; the teacher's query heads come "
                           f"{teacher.group_size} per KV head, so give a multiple of {teacher.group_size}")
+    if teacher.decoder:
+        check_decoder_widths(space, teacher)
+
+
+def decoder_heads(hidden: int, teacher: TeacherShape) -> int | None:
+    """A decoder's query heads at ``hidden`` when the space gives none: the most, in whole KV groups and at most
+    the teacher's, that divide ``hidden`` (transformers' Llama / Qwen2 configs require ``hidden % heads == 0``
+    even with an explicit ``head_dim``); none when no count does."""
+    counts = range(teacher.heads, 0, -teacher.group_size)
+    return next((h for h in counts if hidden % h == 0), None)
+
+
+def check_decoder_widths(space: SearchSpace, teacher: TeacherShape) -> None:
+    """Raises ConfigError for a decoder hidden size that no head count of the space (or in whole KV groups)
+    divides, naming the nearest sizes that work."""
+    g = teacher.group_size
+    for hidden in space.hidden_size or []:
+        heads: list[int | None] = [*space.heads] if space.heads else [decoder_heads(hidden, teacher)]
+        bad = next((h for h in heads if h is None or hidden % h), 0)
+        if bad == 0:
+            continue
+        step = bad or g
+        what = (f"is not a multiple of {bad} heads" if bad else
+                f"is divided by no count of query heads in whole KV groups ({g} per KV head, at most {teacher.heads})")
+        near = (hidden - hidden % step, hidden + step - hidden % step)
+        raise ConfigError(f"student.search.space.hidden_size: {hidden} {what}, and transformers' decoder configs "
+                          f"require hidden_size % num_attention_heads == 0; try {near[0]} or {near[1]}")
 
 
 def architectures(space: SearchSpace, teacher: TeacherShape) -> list[Architecture]:
     """Every architecture of the space (checked against the teacher first), in the order the space lists them.
 
-    Unset ``heads`` keep the teacher's head size at each hidden size (an encoder) or its heads (a decoder, whose
-    ``head_dim`` is explicit); unset ``intermediate_size`` its FFN ratio.
+    Unset ``heads`` keep the teacher's head size at each hidden size (an encoder) or the most of its heads, in
+    whole KV groups, that divide the hidden size (a decoder, whose ``head_dim`` is explicit: see
+    :func:`decoder_heads`); unset ``intermediate_size`` its FFN ratio.
     """
     check_space(space, teacher)
     found: list[Architecture] = []
     for depth, hidden in itertools.product(space.layers, space.hidden_size or [teacher.hidden_size]):
-        heads = space.heads or [teacher.heads if teacher.decoder else max(1, hidden // teacher.head_size)]
+        heads = space.heads or [decoder_heads(hidden, teacher) or teacher.heads if teacher.decoder
+                                else max(1, hidden // teacher.head_size)]
         ffns = space.intermediate_size or [teacher.intermediate_size * hidden // teacher.hidden_size]
         layers = depth if isinstance(depth, int) else tuple(depth)
         found += [Architecture(layers, hidden, h, f) for h, f in itertools.product(heads, ffns)]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from edgedistill.artifacts import Artifact
 from edgedistill.config import PipelineConfig, SearchConfig
-from edgedistill.search.configs import precision_steps
+from edgedistill.search.configs import precision_steps, untrained_config
 from edgedistill.search.space import Architecture, TeacherShape
 
 
@@ -97,6 +97,10 @@ class TaskSearch(ABC):
     def ship(self, source: Artifact, run_dir: Path, cfg: PipelineConfig,
              precisions: Sequence[str]) -> dict[str, Artifact]:
         return ship(source, run_dir, cfg, precisions)
+
+    def ship_untrained(self, source: Artifact, run_dir: Path, precisions: Sequence[str]) -> dict[str, Artifact]:
+        """:meth:`ship` for an untrained candidate, verified at ``search.untrained_atol``."""
+        return self.ship(source, run_dir, untrained_config(self.cfg), precisions)
 
 
 def task_search(cfg: PipelineConfig, out: Path, cache_dir: Path) -> TaskSearch:

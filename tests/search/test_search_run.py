@@ -53,6 +53,18 @@ def test_the_pipeline_carries_the_chosen_finalist_on(searched_run: Path) -> None
     assert f"Student search: **{chosen['candidate']}** chosen of 12 candidates (1 fully distilled" in report
 
 
+def test_untrained_candidates_are_verified_loosely_and_the_finalist_at_the_configs_tolerance(
+        searched_run: Path) -> None:
+    """An untrained cut is ill-conditioned: its export and fusion are checked at search.untrained_atol (1e-3),
+    the shipped finalist at export.atol / fuse.atol, the config's own."""
+    chosen = read_json(searched_run / "search" / "chosen.json")
+    untrained = read_manifest(searched_run / "search" / chosen["architecture"] / "untrained")["stages"]
+    finalist = read_manifest(searched_run / "search" / chosen["run_dir"])["stages"]
+    assert untrained["export"]["config"]["atol"] == untrained["fuse"]["config"]["atol"] == 1e-3
+    assert finalist["export"]["config"]["atol"] == 1e-4  # the defaults
+    assert finalist["fuse"]["config"]["atol"] == 1e-5
+
+
 def test_a_killed_search_resumes_without_training_again(tmp_path: Path, deep_teacher: Path, tiny_texts: list[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from edgedistill.search import stage

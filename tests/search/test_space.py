@@ -32,12 +32,22 @@ SMOLLM2 = TeacherShape(layers=30, hidden_size=576, heads=9, head_size=64, interm
 
 
 def test_a_decoder_keeps_its_heads_when_narrowed_and_cuts_them_in_kv_groups() -> None:
-    space = SearchSpace(layers=[20], hidden_size=[576, 384], precision=["int4"])
-    assert architectures(space, SMOLLM2) == [Architecture(20, 576, 9, 1536), Architecture(20, 384, 9, 1024)]
+    space = SearchSpace(layers=[20], hidden_size=[576, 480, 384, 369], precision=["int4"])
+    assert architectures(space, SMOLLM2) == [Architecture(20, 576, 9, 1536), Architecture(20, 480, 6, 1280),
+                                             Architecture(20, 384, 6, 1024), Architecture(20, 369, 9, 984)]
     spec = Architecture(20, 384, 6, 1024).from_teacher(SMOLLM2, layers=list(range(20)))
     assert spec.kv_groups == 2 and spec.heads is None and spec.hidden_size == 384  # 6 query heads = 2 groups of 3
     with pytest.raises(ConfigError, match="4 heads would split a KV group; .* give a multiple of 3"):
         architectures(SearchSpace(layers=[20], heads=[6, 4]), SMOLLM2)
+
+
+def test_a_decoder_hidden_size_no_head_count_divides_names_sizes_that_work() -> None:
+    """transformers' Llama config requires hidden_size % num_attention_heads == 0, head_dim explicit or not."""
+    with pytest.raises(ConfigError, match=r"hidden_size: 448 is divided by no count of query heads in "
+                                          r"whole KV groups \(3 per KV head, at most 9\).* try 447 or 450"):
+        architectures(SearchSpace(layers=[20], hidden_size=[448]), SMOLLM2)
+    with pytest.raises(ConfigError, match=r"hidden_size: 480 is not a multiple of 9 heads.* try 477 or 486"):
+        architectures(SearchSpace(layers=[20], hidden_size=[480], heads=[6, 9]), SMOLLM2)
 
 
 def test_the_decoder_shape_is_read_from_the_causal_lm(tmp_path) -> None:
