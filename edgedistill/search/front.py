@@ -54,8 +54,9 @@ def plot(rows: list[dict[str, Any]], floor: float, latency_label: str, path: Pat
         ax.scatter([r["latency_ms"] for r in mine], [r["quality"] for r in mine], marker=marker, alpha=0.8,
                    label={"untrained": "untrained", "proxy": "after a proxy rung",
                           "final": "fully distilled, shipped"}[stage])
-    for r in rows:
-        ax.annotate(r["name"], (r["latency_ms"], r["quality"]), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    for i, r in enumerate(sorted(rows, key=lambda r: r["latency_ms"])):  # neighbours' names above and below
+        ax.annotate(r["name"], (r["latency_ms"], r["quality"]), textcoords="offset points",
+                    xytext=(4, 3 if i % 2 == 0 else -10), fontsize=7)
     front = pareto([r for r in rows if r["stage"] == "final"])
     ax.plot([r["latency_ms"] for r in front], [r["quality"] for r in front], color="tab:green", alpha=0.6)
     chosen = [r for r in rows if r["status"] == "chosen"]
@@ -64,7 +65,9 @@ def plot(rows: list[dict[str, Any]], floor: float, latency_label: str, path: Pat
                    edgecolors="black", zorder=5, label=f"chosen: {chosen[0]['name']}")
     ax.axhline(floor, color="gray", linestyle="--", linewidth=1, label=f"floor {floor:g} of the teacher")
     ax.set_xscale("log")
-    ax.set_xlabel(f"latency, ms (log): {latency_label}")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())  # 5, 6, 8 ms rather than 5x10^0
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.set_xlabel(f"latency, ms (log)\n{latency_label}", fontsize=8)
     ax.set_ylabel("quality / teacher's")
     ax.legend(loc="best", fontsize=7, framealpha=0.6)
     fig.tight_layout()

@@ -317,8 +317,8 @@ def run(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Artifact:
     chosen = choose(search)
     rows = points(search.records.data)
     atomic_write_json(out / FRONT, {"front": pareto([r for r in rows if r["stage"] == "final"]), "points": rows})
-    shapes = ", ".join(chosen["latency"])
-    plot(rows, spec.min_quality, f"geometric mean over {shapes}, {search.task.latency_kind()}", out / PLOT)
+    over = f"geometric mean over {', '.join(chosen['latency'])}; " if len(chosen["latency"]) > 1 else ""
+    plot(rows, spec.min_quality, f"{over}{search.task.latency_kind()}", out / PLOT)
     atomic_write_json(out / CHOSEN, chosen)
     prune_untrained(out, search.scored)
     return Artifact("search", "search", out / CHOSEN, cfg.teacher.task, chosen)
