@@ -7,6 +7,7 @@ An :class:`Architecture` is what training sees (one distillation serves every pr
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -140,10 +141,10 @@ def check_decoder_widths(space: SearchSpace, teacher: TeacherShape) -> None:
         bad = next((h for h in heads if h is None or hidden % h), 0)
         if bad == 0:
             continue
-        step = bad or g
+        step = math.lcm(*(h for h in heads if h)) if bad else g  # a size every listed count divides
         what = (f"is not a multiple of {bad} heads" if bad else
                 f"is divided by no count of query heads in whole KV groups ({g} per KV head, at most {teacher.heads})")
-        near = (hidden - hidden % step, hidden + step - hidden % step)
+        near = (max(step, hidden - hidden % step), hidden + step - hidden % step)
         raise ConfigError(f"student.search.space.hidden_size: {hidden} {what}, and transformers' decoder configs "
                           f"require hidden_size % num_attention_heads == 0; try {near[0]} or {near[1]}")
 

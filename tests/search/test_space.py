@@ -46,7 +46,8 @@ def test_a_decoder_hidden_size_no_head_count_divides_names_sizes_that_work() -> 
     with pytest.raises(ConfigError, match=r"hidden_size: 448 is divided by no count of query heads in "
                                           r"whole KV groups \(3 per KV head, at most 9\).* try 447 or 450"):
         architectures(SearchSpace(layers=[20], hidden_size=[448]), SMOLLM2)
-    with pytest.raises(ConfigError, match=r"hidden_size: 480 is not a multiple of 9 heads.* try 477 or 486"):
+    # the sizes offered suit every count listed: multiples of both 6 and 9
+    with pytest.raises(ConfigError, match=r"hidden_size: 480 is not a multiple of 9 heads.* try 468 or 486"):
         architectures(SearchSpace(layers=[20], hidden_size=[480], heads=[6, 9]), SMOLLM2)
 
 
