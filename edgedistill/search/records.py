@@ -4,6 +4,7 @@
 
     {"teacher": {metric: value}, "floor": 0.97, "metric": "sts_eval_spearman", "started": epoch seconds,
      "spent_s": seconds of search work before this process (a resumed search keeps its clock),
+     "phases_s": {phase: seconds spent in it, across resumes} (prepare, layers, untrained, timing, proxies, final),
      "architectures": {name: {"spec": from_teacher, "layers": [...], "untrained": {...},
                               "rungs": {steps: {"quality", "metric", "wall_s"}}, "status", "reason"}},
      "candidates": {name: {"architecture", "precision", "latency": {shape: ms}, "latency_ms", "latency_kind",
@@ -13,6 +14,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +39,17 @@ class Records:
     def spent_s(self) -> float:
         """Seconds of search work so far, across resumes."""
         return self.spent_before + time.perf_counter() - self.clock
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Add the seconds spent inside the block to ``phases_s[name]`` (saved, kept across resumes)."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            phases = self.data.setdefault("phases_s", {})
+            phases[name] = round(phases.get(name, 0.0) + time.perf_counter() - start, 2)
+            self.save()
 
     def architecture(self, name: str) -> dict[str, Any]:
         return self.data["architectures"].setdefault(name, {"rungs": {}, "status": "scored"})
