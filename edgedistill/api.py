@@ -54,13 +54,16 @@ def as_config(config: PipelineConfig | str | Path) -> PipelineConfig:
 
 
 def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False,
-            cache_dir: Path | None = None) -> Artifact:
+            cache_dir: Path | None = None, stop_after: int | None = None) -> Artifact:
     """Distil the configured teacher into a student; returns the student (a Hugging Face folder).
 
     ``cache_dir``: the teacher-label store (default ``out/cache``); a search's candidates share the search's.
+    ``stop_after``: train the schedule only up to that step and raise :class:`~edgedistill.distill.pause.Paused`
+    with a snapshot; a later call with the same config resumes there (a stage already complete is returned as is).
 
     Raises:
         ConfigError, InputError: bad config or data, before any training.
+        Paused: ``stop_after`` came before the end of the schedule.
     """
 
     from edgedistill.distill.distributed import current_world
@@ -80,7 +83,8 @@ def distill(config: PipelineConfig | str | Path, out: Path, force: bool = False,
     def make(partial: Path) -> list[Artifact]:
         from edgedistill.distill.stage import untrained_artifact
 
-        student = stage.run(cfg, partial, cache_dir=cache_dir or run.root / "cache", refresh_cache=force)
+        student = stage.run(cfg, partial, cache_dir=cache_dir or run.root / "cache", refresh_cache=force,
+                            stop_after=stop_after)
         return [student, untrained_artifact(cfg, partial)]
 
     made = run.made("distill", section, inputs, ["student", "untrained", stage.HELDOUT], make,

@@ -7,7 +7,8 @@ then, in this one process:
 - the chosen artifact and Optimum's INT8 artifacts of the teacher (avx2 and avx512-vnni dynamic, where Optimum runs)
   timed interleaved at 1×128 and 32×128 (target: ≥ 2.5× Optimum's best at both);
 - the search's wall time against distilling the chosen student alone in a fresh run directory, teacher labelling
-  included as the search's was (target: ≤ 2×).
+  included as the search's was (target: ≤ 2×), where the search's time went (its phases), and whether the lone
+  run's student is bit for bit the search's finalist (it should be: the finalist is its rungs continued).
 
 Run: .venv/bin/python benchmarks/distill/search_targets.py [--run runs/minilm-search-cpu] [--work runs/search-targets]
          [--label search-targets] [--out FILE]
@@ -52,6 +53,15 @@ def distil_alone(cfg: Any, chosen: dict[str, Any], work: Path) -> float:
     return float(read_manifest(work / "alone")["stages"]["distill"]["wall_s"])
 
 
+def same_weights(a: Path, b: Path) -> bool:
+    """Whether two students' safetensors hold identical tensors (the search's finalist against the lone run)."""
+    import torch
+    from safetensors.torch import load_file
+
+    wa, wb = (load_file(str(next(p.glob("*.safetensors")))) for p in (a, b))
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 def speeds(ours: Path, work: Path, teacher: Path, rounds: int, per_round: int) -> dict[str, Any]:
     """p50 per shape of our artifact and Optimum's INT8 teacher artifacts, interleaved; ratios to Optimum's best."""
     files = {"ours": ours}
@@ -83,6 +93,9 @@ def main() -> None:
     chosen = read_json(args.run / "search" / "chosen.json")
     search_s = float(read_manifest(args.run)["stages"]["search"]["wall_s"])
     alone_s = distil_alone(cfg, chosen, args.work)
+    identical = same_weights(args.run / "search" / chosen["run_dir"] / "distill" / "student",
+                             args.work / "alone" / "distill" / "student")
+    phases = read_json(args.run / "search" / "records.json").get("phases_s", {})
     assert cfg.data.test is not None
     test = read_sts(cfg.data.test.path)
     sts = {"test": test, "unseen": unseen_pairs(test, load_train_texts(cfg.data.train))}
@@ -98,6 +111,7 @@ def main() -> None:
         "sts_unseen": ours["unseen"], "teacher_sts_unseen": theirs["unseen"],
         "unseen_share": ours["unseen"] / theirs["unseen"], "unseen_pairs": len(sts["unseen"].scores),
         "search_s": search_s, "distil_alone_s": alone_s, "cost_ratio": search_s / alone_s,
+        "search_phases_s": phases, "finalist_equals_alone": identical,
         "speedup": {s: t["speedup_vs_optimum_best_int8"] for s, t in timing.items() if isinstance(t, dict)
                     and "p50_ms" in t},
     }

@@ -50,7 +50,9 @@ class SearchSpace(StrictModel):
 class SearchConfig(StrictModel):
     """Find the fastest student that keeps ``min_quality`` of the teacher on ``target``: every candidate scored
     untrained (fidelity, latency), the promising ones distilled briefly, successive halving giving survivors
-    ``eta`` times more steps, the finalists distilled fully, exported, fused and quantized, and measured."""
+    ``eta`` times more steps, the finalists distilled fully, exported, fused and quantized, and measured. A
+    proxy rung is the first steps of the candidate's own distillation (``distill``'s schedule, paused there);
+    a survivor's next rung and a finalist's distillation continue from it."""
 
     min_quality: float = Field(gt=0, le=1.5, description="Floor: the candidate's metric over the teacher's, "
                                "e.g. 0.97.")
@@ -66,8 +68,8 @@ class SearchConfig(StrictModel):
                                        "from an empty cache (tg128 in llama-bench's terms); ranked by ms per token.")
     space: SearchSpace
     budget_minutes: float = Field(gt=0, description="Wall-clock budget of the whole search, in minutes.")
-    proxy_steps: PositiveInt | None = Field(None, description="Steps of the first proxy rung (default: "
-                                            "distill.steps / 10).")
+    proxy_steps: PositiveInt | None = Field(None, description="Step of the schedule the first proxy rung "
+                                            "pauses at (default: distill.steps / 10).")
     eta: int = Field(3, ge=2, description="Successive halving: each rung keeps 1/eta of the candidates and gives "
                      "them eta times the steps.")
     promising: PositiveInt = Field(8, description="Most candidates distilled in the first proxy rung (the "

@@ -26,6 +26,7 @@ from edgedistill.distill.from_config import (
 from edgedistill.distill.hidden_width import prune_hidden, residual_activation_scores
 from edgedistill.distill.label_store import LabelStore, store_key
 from edgedistill.distill.layer_search import choose_layers, fidelity
+from edgedistill.distill.pause import pause_if_stopped
 from edgedistill.distill.trainer import CHECKPOINT, train
 from edgedistill.distill.width import prune_width, unit_activation_scores
 from edgedistill.errors import ConfigError
@@ -168,12 +169,17 @@ def untrained_artifact(config: PipelineConfig, out: Path) -> Artifact:
     return Artifact("student-untrained", "hf", out / "untrained", config.teacher.task)
 
 
-def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool = False) -> Artifact:
+def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool = False,
+        stop_after: int | None = None) -> Artifact:
     """Distil ``config.teacher`` into the configured student inside ``out``: ``out/student`` (returned; its
     ``meta`` holds the stage metrics: the student's shape, training losses, the keep-better choice) and
     ``out/untrained`` (:func:`untrained_artifact`, the student before training).
 
     ``refresh_cache`` (``--force``): ask the teacher again for every row instead of reading the label store.
+    ``stop_after``: pause at that step (:mod:`edgedistill.distill.pause`).
+
+    Raises:
+        Paused: training stopped at ``stop_after``, before the schedule's end (the checkpoint stays in ``out``).
 
     Under torchrun every rank runs this; ranks other than 0 label and train alongside rank 0 and return after
     training without writing anything into ``out``.
@@ -200,8 +206,10 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
     with progress_bar("distilling", total=config.distill.steps, unit="steps", hint=hint) as advance:
         losses = train(student, tokenizer, texts, targets, config.distill, out,
                        on_step=lambda step, loss: advance(1, loss=loss), teacher=live, evaluate=evaluate,
-                       world=world)
+                       world=world, stop_after=stop_after)
     del teacher, live
+    pause_if_stopped(config.distill, stop_after, out, config.teacher.task,
+                     (lambda folder: save_task_model(student, tokenizer, folder)) if world.main else None)
     if not world.main:
         return Artifact("student", "hf", out / "student", config.teacher.task,
                         {"rank": world.rank, "loss_last": losses[-1]})

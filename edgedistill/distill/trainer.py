@@ -26,6 +26,7 @@ from edgedistill.config import DistillConfig
 from edgedistill.distill.capture import ModelInfo, capture, model_info
 from edgedistill.distill.distributed import World, average_gradients, current_world, global_sum
 from edgedistill.distill.losses import LossSet
+from edgedistill.distill.pause import last_step
 from edgedistill.distill.schedules import linear_schedule, lr_factor
 from edgedistill.errors import ConfigError, EdgeDistillError
 from edgedistill.models.task_model import TaskModel, model_inputs
@@ -216,18 +217,20 @@ def maybe_evaluate(run: Run, evaluate: Callable[[TaskModel], float] | None, work
 def train(student: TaskModel, tokenizer: Any, texts: list[str], teacher_outputs: Targets, cfg: DistillConfig,
           work_dir: Path, on_step: Callable[[int, float], None] | None = None,
           teacher: torch.nn.Module | None = None, evaluate: Callable[[TaskModel], float] | None = None,
-          world: World | None = None) -> list[float]:
+          world: World | None = None, stop_after: int | None = None) -> list[float]:
     """Train ``student`` on ``texts`` (see :func:`train_batches`); return the loss per step."""
     return train_batches(student, text_encoder(tokenizer, texts, cfg.max_length, student), len(texts), teacher_outputs,
-                         cfg,
-                         work_dir, on_step, teacher, evaluate, world)
+                         cfg, work_dir, on_step, teacher, evaluate, world, stop_after)
 
 
 def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets, cfg: DistillConfig,
                   work_dir: Path, on_step: Callable[[int, float], None] | None = None,
                   teacher: torch.nn.Module | None = None, evaluate: Callable[[Any], float] | None = None,
-                  world: World | None = None) -> list[float]:
+                  world: World | None = None, stop_after: int | None = None) -> list[float]:
     """Train ``student`` in place on ``n`` rows given by ``encode``; return the loss per step.
+
+    ``stop_after``: stop at that step of the schedule and checkpoint there (:mod:`edgedistill.distill.pause`);
+    the best-weights choice is then left to the run that reaches the end.
 
     Resumes from ``work_dir/checkpoint.pt``. Any module works as student (texts, images: whatever ``encode``
     feeds it). Under torchrun (``world``, default: from the environment) every rank calls this with the same
@@ -257,15 +260,16 @@ def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets
     if cfg.dropout is not None:
         set_dropout(student, cfg.dropout)
     student.train()
-    while run.step < cfg.steps:
+    until = last_step(cfg, stop_after)
+    while run.step < until:
         run.history.append(optimizer_step(run, encode, n, teacher_outputs, teacher))
         run.step += 1
         if on_step is not None:
             on_step(run.step, run.history[-1])
         maybe_evaluate(run, evaluate, work_dir)
-        if run.step % cfg.checkpoint_every == 0 and run.step < cfg.steps and world.main:
+        if (run.step % cfg.checkpoint_every == 0 or run.step == until) and run.step < cfg.steps and world.main:
             save_checkpoint(work_dir / CHECKPOINT, run.state())
-    if cfg.keep_best and run.best is not None:
+    if cfg.keep_best and run.best is not None and until == cfg.steps:
         student.load_state_dict(torch.load(work_dir / BEST, weights_only=True))
     student.to("cpu").eval()
     return run.history

@@ -21,6 +21,7 @@ from edgedistill.artifacts import Artifact, atomic_write_bytes, atomic_write_jso
 from edgedistill.config import PipelineConfig
 from edgedistill.data.corpus import load_train_texts, split_holdout
 from edgedistill.distill.distributed import current_world
+from edgedistill.distill.pause import pause_if_stopped
 from edgedistill.distill.trainer import CHECKPOINT
 from edgedistill.lm.answers import gather_prompts, split_prompts, teacher_answers, text_targets
 from edgedistill.lm.records import Generation, SequenceTargets
@@ -157,9 +158,14 @@ def teacher_data(config: PipelineConfig, teacher: LMTeacher, tokenizer: Any, cac
     return TeacherData(texts, heldout_texts, train_prompts, heldout_prompts, answers, cache)
 
 
-def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool = False) -> Artifact:
+def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool = False,
+        stop_after: int | None = None) -> Artifact:
     """Distil a text-generation teacher into the configured student inside ``out``; returns the student (``meta``:
-    the stage metrics: student shape, losses, teacher usage, cache size, notes)."""
+    the stage metrics: student shape, losses, teacher usage, cache size, notes).
+
+    Raises:
+        Paused: training stopped at ``stop_after``, before the schedule's end (:mod:`edgedistill.distill.pause`).
+    """
     world = current_world()
     teacher = load_lm_teacher(config.teacher)
     tokenizer = student_tokenizer(config, teacher)
@@ -186,7 +192,10 @@ def run(config: PipelineConfig, out: Path, cache_dir: Path, refresh_cache: bool 
     data = LMData(seqs, tokenizer.pad_token_id, stops, k)
     with progress_bar("distilling", total=config.distill.steps, unit="steps",
                       hint="lower distill.steps or distill.batch_size") as advance:
-        losses = train_lm(student, data, config.distill, out, live, lambda s, loss: advance(1, loss=loss), world)
+        losses = train_lm(student, data, config.distill, out, live, lambda s, loss: advance(1, loss=loss), world,
+                          stop_after)
+    pause_if_stopped(config.distill, stop_after, out, "text-generation",
+                     (lambda folder: save_model(student, tokenizer, folder)) if world.main else None)
     notes = teacher_notes(teacher, answers)
     metrics.update(
         train_sequences=len(seqs), train_prompts=len(train_prompts), heldout_prompts=len(heldout_prompts),

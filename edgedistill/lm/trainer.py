@@ -26,6 +26,7 @@ from edgedistill.config import DistillConfig, LossSpec
 from edgedistill.distill.capture import ModelInfo, capture, model_info
 from edgedistill.distill.distributed import World, current_world, global_sum, global_sums
 from edgedistill.distill.losses import LossSet
+from edgedistill.distill.pause import last_step
 from edgedistill.distill.trainer import (
     CHECKPOINT,
     Run,
@@ -209,9 +210,11 @@ def checkpoint(run: Run, work_dir: Path, sharded: bool) -> None:
 
 
 def train_lm(student: Any, data: LMData, cfg: DistillConfig, work_dir: Path, teacher: Any = None,
-             on_step: Callable[[int, float], None] | None = None, world: World | None = None) -> list[float]:
+             on_step: Callable[[int, float], None] | None = None, world: World | None = None,
+             stop_after: int | None = None) -> list[float]:
     """Train ``student`` (a causal LM) in place on ``data``; return the loss per step. ``teacher`` (its model)
-    runs live when a loss needs full logits (forward_kl, gkd).
+    runs live when a loss needs full logits (forward_kl, gkd). ``stop_after``: stop at that step of the schedule
+    and checkpoint there (:mod:`edgedistill.distill.pause`).
 
     With ``cfg.fsdp`` under torchrun a copy of the student trains sharded, and at the end its gathered weights are
     loaded into ``student`` on rank 0 only (the other ranks' ``student`` stays untrained: they publish nothing);
@@ -231,12 +234,13 @@ def train_lm(student: Any, data: LMData, cfg: DistillConfig, work_dir: Path, tea
     if cfg.dropout is not None:
         set_dropout(model, cfg.dropout)
     model.train()
-    while run.step < cfg.steps:
+    until = last_step(cfg, stop_after)
+    while run.step < until:
         run.history.append(optimizer_step(run, data, teacher, sharded))
         run.step += 1
         if on_step is not None:
             on_step(run.step, run.history[-1])
-        if run.step % cfg.checkpoint_every == 0 and run.step < cfg.steps:
+        if (run.step % cfg.checkpoint_every == 0 or run.step == until) and run.step < cfg.steps:
             checkpoint(run, work_dir, sharded)
     if sharded:
         from edgedistill.lm.fsdp import gathered_weights, load_gathered

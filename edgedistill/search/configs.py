@@ -29,18 +29,15 @@ def precision_steps(cfg: PipelineConfig, precisions: Sequence[str]) -> list[tupl
             for precision, made_by, default in makers(cfg.teacher.task) if precision in precisions]
 
 
-def candidate_config(cfg: PipelineConfig, spec: FromTeacher, precisions: Sequence[str], steps: int | None = None,
+def candidate_config(cfg: PipelineConfig, spec: FromTeacher, precisions: Sequence[str],
                      name: str | None = None) -> PipelineConfig:
-    """``cfg`` for one student: ``spec`` instead of the search, quantized into ``precisions``. ``steps``: a proxy
-    distillation (that many steps, no keep-better comparison); none: the config's own distillation, unchanged,
-    so the chosen finalist's stages are the ones the pipeline would run."""
+    """``cfg`` for one student: ``spec`` instead of the search, quantized into ``precisions``; the config's own
+    distillation, unchanged, so the chosen finalist's stages are the ones the pipeline would run (a proxy rung is
+    that distillation paused part-way, :mod:`edgedistill.distill.pause`)."""
     update: dict[str, Any] = {"student": StudentConfig(from_teacher=spec),
                               "quantize": [s for _, s in precision_steps(cfg, precisions)]}
     if name is not None:
         update["name"] = name
-    if steps is not None:
-        update["distill"] = cfg.distill.model_copy(update={"steps": steps, "keep_better": False,
-                                                           "eval_every": None})
     return cfg.model_copy(update=update)
 
 

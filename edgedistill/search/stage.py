@@ -6,13 +6,16 @@
    the Task metric of each shipped artifact, and latency (measured here interleaved, or estimated for a target).
    The Task's side of each step is a :class:`~edgedistill.search.task_search.TaskSearch`.
 3. The promising architectures (the untrained Pareto fronts, up to ``promising``) go through successive halving
-   on short proxy distillations (:mod:`edgedistill.search.halving`).
-4. The finalists are distilled with the config's own recipe, exported, fused and quantized, and measured.
+   on proxy rungs (:mod:`edgedistill.search.halving`): each architecture's distillation with the config's own
+   recipe, paused at the rung's step and measured there; a survivor's next rung continues from it.
+4. The finalists' distillations run on to the end of the schedule; they are exported, fused, quantized and
+   measured. A finalist's rungs were the first steps of its distillation: nothing trained is thrown away, and the
+   result is what distilling it alone gives.
 5. The fastest shipped candidate meeting the floor is chosen; ``chosen.json`` says which and why.
 
 Writes into ``out``: ``records.json`` (every candidate: config, steps, quality, latency, why it was dropped),
-``front.json``, ``search.png``, ``chosen.json``, and one folder per architecture (its run directories; the
-chosen finalist's ``<architecture>/full`` is what the pipeline carries on with).
+``front.json``, ``search.png``, ``chosen.json``, and one folder per architecture (its run directories: untrained
+and ``full``; the chosen finalist's ``<architecture>/full`` is what the pipeline carries on with).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from edgedistill.search.space import Architecture, Candidate, TeacherShape, arch
 from edgedistill.search.task_search import Scored, TaskSearch, task_search
 
 CHOSEN, FRONT, PLOT = "chosen.json", "front.json", "search.png"
+FULL = "full"  # an architecture's distillation run: its proxy rungs are pauses of it, its finalist run the end
 OUTPUTS = ("records.json", FRONT, PLOT, CHOSEN)
 
 
@@ -79,12 +83,11 @@ class Search:
         walls = {n: r["rungs"][max(r["rungs"], key=int)] for n, r in self.records.data["architectures"].items()
                  if r["rungs"]}
         if name in walls:
-            return float(walls[name]["wall_s"]) / float(walls[name]["steps"])
+            return per_step(walls[name])
         if not walls:
             return None
         ref = next(iter(walls))
-        scale = self.latency_of(name) / self.latency_of(ref)
-        return scale * float(walls[ref]["wall_s"]) / float(walls[ref]["steps"])
+        return self.latency_of(name) / self.latency_of(ref) * per_step(walls[ref])
 
     def latency_of(self, name: str) -> float:
         """An architecture's fastest candidate's latency."""
@@ -92,13 +95,20 @@ class Search:
         return float(min(c["latency_ms"] for c in cands))
 
     def affords(self, name: str, steps: int, full_after: bool = True) -> bool:
-        """Whether the budget left covers ``steps`` of distillation (and, by default, a full one after it)."""
-        per_step = self.seconds_per_step(name)
+        """Whether the budget left covers distilling ``name`` on to step ``steps`` (and, by default, the finalists'
+        distillations to the end of the schedule after that)."""
+        seconds = self.seconds_per_step(name)
         spent = self.records.spent_s()
-        if per_step is None:
+        if seconds is None:
             return spent < self.budget_s
-        after = per_step * self.cfg.distill.steps * self.spec.finalists if full_after else 0.0
-        return spent + per_step * steps + after <= self.budget_s
+        full = self.cfg.distill.steps
+        after = seconds * (full - steps) * self.spec.finalists if full_after else 0.0
+        return spent + seconds * (steps - steps_done(self, name)) + after <= self.budget_s
+
+
+def per_step(rung: dict[str, Any]) -> float:
+    """Seconds per step of a recorded rung (the steps it trained on top of the previous rung)."""
+    return float(rung["wall_s"]) / float(rung.get("trained", rung["steps"]))
 
 
 def prepare(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Search:
@@ -107,11 +117,12 @@ def prepare(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Search:
     assert cfg.student.search is not None
     records = Records(out, {"search": cfg.student.search.model_dump(mode="json")})
     task = task_search(cfg, out, cache_dir)
-    search = Search(cfg, out, cache_dir, records, task, task.prepare())
-    search.metric = cfg.student.search.metric or task.default_metric()
-    if "teacher" not in records.data:
-        records.set("teacher", search.quality(task.teacher_metrics(search.metric), cfg.teacher.task)
-                    | {"metric_name": search.metric})
+    with records.phase("prepare"):
+        search = Search(cfg, out, cache_dir, records, task, task.prepare())
+        search.metric = cfg.student.search.metric or task.default_metric()
+        if "teacher" not in records.data:
+            records.set("teacher", search.quality(task.teacher_metrics(search.metric), cfg.teacher.task)
+                        | {"metric_name": search.metric})
     search.teacher_score = float(records.data["teacher"]["metric"])
     if search.teacher_score <= 0:
         raise InputError(f"the teacher scores {search.teacher_score:g} on {search.metric}; a floor relative to it "
@@ -125,20 +136,26 @@ def score_untrained(search: Search) -> None:
     found = architectures(search.spec.space, search.shape)
     console.print(f"search: {len(found)} architectures × {len(search.spec.space.precision)} precisions, "
                   f"scored untrained")
-    layers = {count: layers_for(search, count) for count in {a.layers for a in found} if isinstance(count, int)}
-    for arch in found:
-        scored = search.task.score(arch, search.shape, layers.get(arch.layers) if isinstance(arch.layers, int)
-                                   else None, search.out / arch.name)
-        search.scored[arch.name] = scored
-        record = search.records.architecture(arch.name)
-        record.update(spec=scored.spec, fidelity=scored.fidelity)
-        for precision, artifact in scored.artifacts.items():
-            cand = search.records.candidate(artifact.name)
-            cand.update(architecture=arch.name, precision=precision)
-            if "untrained" not in cand:
-                cand["untrained"] = search.measure(artifact)
-        search.records.save()
-    time_candidates(search)
+    with search.records.phase("layers"):
+        layers = {count: layers_for(search, count) for count in {a.layers for a in found} if isinstance(count, int)}
+    with search.records.phase("untrained"):
+        for arch in found:
+            ship_untrained(search, arch, layers.get(arch.layers) if isinstance(arch.layers, int) else None)
+    with search.records.phase("timing"):
+        time_candidates(search)
+
+
+def ship_untrained(search: Search, arch: Architecture, layers: list[int] | None) -> None:
+    """One architecture derived, shipped in every precision and measured, untrained."""
+    scored = search.task.score(arch, search.shape, layers, search.out / arch.name)
+    search.scored[arch.name] = scored
+    search.records.architecture(arch.name).update(spec=scored.spec, fidelity=scored.fidelity)
+    for precision, artifact in scored.artifacts.items():
+        cand = search.records.candidate(artifact.name)
+        cand.update(architecture=arch.name, precision=precision)
+        if "untrained" not in cand:
+            cand["untrained"] = search.measure(artifact)
+    search.records.save()
 
 
 def layers_for(search: Search, count: int) -> list[int]:
@@ -189,27 +206,46 @@ def dominates(a: Contender, b: Contender) -> bool:
 
 
 def proxy(search: Search, name: str, steps: int) -> float:
-    """Distil architecture ``name`` for ``steps`` (a proxy rung) and return its quality; recorded, so a resumed
-    search never trains it again. The proxy's run directory is removed once recorded."""
+    """Distil architecture ``name`` up to step ``steps`` of the config's own schedule (a proxy rung), continuing
+    from its previous rung, and return its quality there; recorded, so a resumed search never trains it again.
+
+    Every rung and the final distillation of an architecture are one run, ``<architecture>/full``, paused at each
+    rung (:mod:`edgedistill.distill.pause`): a finalist's rungs are the first steps of its final distillation.
+    """
     from edgedistill import api
+    from edgedistill.distill.pause import Paused
 
     record = search.records.architecture(name)
     if str(steps) in record["rungs"]:
         return float(record["rungs"][str(steps)]["quality"])
-    cfg = candidate_config(search.cfg, FromTeacher.model_validate(search.scored[name].spec), ["fp32"], steps)
-    run_dir = search.out / name / f"proxy-{steps}"
     start = time.perf_counter()
-    student = api.distill(cfg, run_dir, cache_dir=search.cache_dir)
+    try:
+        student = api.distill(full_config(search, name), search.out / name / FULL, cache_dir=search.cache_dir,
+                              stop_after=steps)
+    except Paused as paused:
+        student = paused.student
     wall = time.perf_counter() - start
-    record["rungs"][str(steps)] = {"steps": steps, **search.measure(student), "wall_s": round(wall, 2)}
+    record["rungs"][str(steps)] = {"steps": steps, "trained": steps - steps_done(search, name),
+                                   **search.measure(student), "wall_s": round(wall, 2)}
     search.records.save()
-    shutil.rmtree(run_dir, ignore_errors=True)
     return float(record["rungs"][str(steps)]["quality"])
 
 
+def full_config(search: Search, name: str) -> PipelineConfig:
+    """The config of architecture ``name``'s run: its student, the config's own distillation, every precision."""
+    spec = FromTeacher.model_validate(search.scored[name].spec)
+    return candidate_config(search.cfg, spec, search.spec.space.precision)
+
+
+def steps_done(search: Search, name: str) -> int:
+    """Steps of its schedule architecture ``name`` has been distilled for (its last rung's)."""
+    rungs = search.records.architecture(name)["rungs"]
+    return max((int(k) for k in rungs), default=0)
+
+
 def finish(search: Search, finalists: list[Contender]) -> None:
-    """Step 4: each finalist distilled with the config's recipe in ``<architecture>/full``, shipped in every
-    precision and measured."""
+    """Step 4: each finalist's distillation run to the end of the config's schedule in ``<architecture>/full``
+    (resumed from its last rung), shipped in every precision and measured."""
     from edgedistill import api
 
     precisions = search.spec.space.precision
@@ -218,12 +254,13 @@ def finish(search: Search, finalists: list[Contender]) -> None:
         if record.get("status") != "finalist" and not search.affords(c.name, search.cfg.distill.steps, False):
             search.records.drop(c.name, f"the budget left cannot distil it fully ({search.cfg.distill.steps} steps)")
             continue
-        record.update(status="finalist", run_dir=f"{c.name}/full")
-        cfg = candidate_config(search.cfg, FromTeacher.model_validate(search.scored[c.name].spec), precisions)
-        run_dir = search.out / c.name / "full"
+        record.update(status="finalist", run_dir=f"{c.name}/{FULL}")
+        cfg = full_config(search, c.name)
+        run_dir = search.out / c.name / FULL
         start = time.perf_counter()
         student = api.distill(cfg, run_dir, cache_dir=search.cache_dir)
         record.setdefault("full_distill_s", round(time.perf_counter() - start, 2))
+        record.setdefault("resumed_from_step", steps_done(search, c.name))
         for precision, artifact in search.task.ship(student, run_dir, cfg, precisions).items():
             cand = search.records.candidate(Candidate(architecture_of(search, c.name), precision).name)
             cand.setdefault("final", search.measure(artifact) | {"path": str(artifact.path.relative_to(
@@ -275,13 +312,16 @@ def choose(search: Search) -> dict[str, Any]:
             "search_s": round(search.records.spent_s(), 1), "full_distill_s": arch.get("full_distill_s")}
 
 
-def prune_untrained(out: Path, scored: dict[str, Scored]) -> None:
+def prune(search: Search) -> None:
     """Once chosen, the untrained candidates' model files go (their numbers are in the records; their run
-    directories keep their manifests): a search of a 6-layer teacher would otherwise leave gigabytes."""
-    for name in scored:
-        for path in (out / name / "untrained").rglob("*"):
+    directories keep their manifests), and so do the paused runs of the architectures that never became
+    finalists (checkpoints and snapshots): a search of a 6-layer teacher would otherwise leave gigabytes."""
+    for name in search.scored:
+        for path in (search.out / name / "untrained").rglob("*"):
             if path.is_file() and path.suffix in (".onnx", ".safetensors", ".data", ".bin"):
                 path.unlink()
+        if search.records.architecture(name).get("status") != "finalist":
+            shutil.rmtree(search.out / name / FULL, ignore_errors=True)
 
 
 def check_budget(search: Search, after: str) -> None:
@@ -306,19 +346,21 @@ def run(cfg: PipelineConfig, out: Path, cache_dir: Path) -> Artifact:
     spec = search.spec
     full = search.cfg.distill.steps
     rungs = rung_steps(spec.proxy_steps or max(1, full // 10), full, spec.eta)
-    kept = successive_halving(contenders(search), rungs, spec.min_quality, spec.eta, spec.finalists,
-                              train=lambda n, s: proxy(search, n, s), afford=search.affords,
-                              drop=search.records.drop)
+    with search.records.phase("proxies"):
+        kept = successive_halving(contenders(search), rungs, spec.min_quality, spec.eta, spec.finalists,
+                                  train=lambda n, s: proxy(search, n, s), afford=search.affords,
+                                  drop=search.records.drop)
     if not kept or not any(search.affords(c.name, full, False) for c in kept):
         raise InputError(f"student.search.budget_minutes {spec.budget_minutes:g} is too small to train even one "
                          f"candidate fully ({full} steps) after {search.records.spent_s() / 60:.2f} min of search; "
                          "raise it, or lower distill.steps")
-    finish(search, kept)
+    with search.records.phase("final"):
+        finish(search, kept)
     chosen = choose(search)
     rows = points(search.records.data)
     atomic_write_json(out / FRONT, {"front": pareto([r for r in rows if r["stage"] == "final"]), "points": rows})
     over = f"geometric mean over {', '.join(chosen['latency'])}; " if len(chosen["latency"]) > 1 else ""
     plot(rows, spec.min_quality, f"{over}{search.task.latency_kind()}", out / PLOT)
     atomic_write_json(out / CHOSEN, chosen)
-    prune_untrained(out, search.scored)
+    prune(search)
     return Artifact("search", "search", out / CHOSEN, cfg.teacher.task, chosen)

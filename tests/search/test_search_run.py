@@ -38,6 +38,9 @@ def test_the_chosen_is_the_fastest_shipped_candidate_meeting_the_floor(searched_
     front = read_json(searched_run / "search" / "front.json")
     assert chosen["candidate"] in {p["name"] for p in front["front"]}
     assert (searched_run / "search" / "search.png").stat().st_size > 10_000
+    phases = records["phases_s"]  # where the search's time went, phase by phase
+    assert set(phases) == {"prepare", "layers", "untrained", "timing", "proxies", "final"}
+    assert all(s > 0 for s in phases.values()) and sum(phases.values()) <= records["spent_s"]
 
 
 def test_the_pipeline_carries_the_chosen_finalist_on(searched_run: Path) -> None:
@@ -74,9 +77,10 @@ def test_a_killed_search_resumes_without_training_again(tmp_path: Path, deep_tea
     calls: list[str] = []
     distill = api.distill
 
-    def counted(cfg: Any, out: Path, force: bool = False, cache_dir: Path | None = None) -> Any:
-        calls.append(out.name)
-        return distill(cfg, out, force, cache_dir)
+    def counted(cfg: Any, out: Path, force: bool = False, cache_dir: Path | None = None,
+                stop_after: int | None = None) -> Any:
+        calls.append(f"{out.parent.name}@{stop_after}" if stop_after else f"{out.parent.name}@end")
+        return distill(cfg, out, force, cache_dir, stop_after)
 
     def killed(*args: Any) -> None:
         raise KeyboardInterrupt
@@ -86,17 +90,19 @@ def test_a_killed_search_resumes_without_training_again(tmp_path: Path, deep_tea
     with pytest.raises(KeyboardInterrupt):
         api.search(config, tmp_path / "run")
     before = read_json(tmp_path / "run" / "search.partial" / "records.json")
-    proxies = [c for c in calls if c.startswith("proxy-")]
-    assert proxies
+    proxies = [c for c in calls if not c.endswith("@end")]
+    assert proxies and not [c for c in calls if c.endswith("@end")]
     monkeypatch.undo()
     monkeypatch.setattr(api, "distill", counted)
     calls.clear()
     chosen = api.search(config, tmp_path / "run")
-    assert not [c for c in calls if c.startswith("proxy-")], f"proxies {proxies} were trained again"
+    assert not [c for c in calls if not c.endswith("@end")], f"proxies {proxies} were trained again"
+    assert calls == [f"{chosen['architecture']}@end"]  # the finalist's distillation, resumed from its last rung
     after = read_json(tmp_path / "run" / "search" / "records.json")
     for name, arch in before["architectures"].items():
         assert after["architectures"][name]["rungs"] == arch["rungs"]
     assert after["spent_s"] >= before["spent_s"] and chosen["candidate"]
+    assert after["phases_s"]["proxies"] >= before["phases_s"]["proxies"]  # a resume adds to its phases' clocks
 
 
 def test_a_floor_no_candidate_meets_names_the_best_and_publishes_nothing(tmp_path: Path, deep_teacher: Path,
@@ -164,3 +170,31 @@ def test_the_cli_searches_and_says_bad_input_in_one_line(tmp_path: Path, deep_te
     done = runner.invoke(app, ["search", str(config), "--out", str(tmp_path / "run")])
     assert done.exit_code == 0, done.output
     assert "chosen: L1-H32-A2-F64-fp32: quality" in done.output and "why: the fastest shipped" in done.output
+
+
+def test_the_finalist_is_its_rungs_continued_and_equals_distilling_it_alone(searched_run: Path,
+                                                                            tmp_path: Path) -> None:
+    """Proxy rungs pause the candidate's own distillation; the finalist's run resumes from its last rung, and ends
+    with the very weights a fresh run of the chosen config gives. Non-finalists' paused runs are pruned."""
+    import torch
+    from safetensors.torch import load_file
+
+    from edgedistill.config import FromTeacher, load_config
+    from edgedistill.search.configs import candidate_config
+
+    records = read_json(searched_run / "search" / "records.json")
+    chosen = read_json(searched_run / "search" / "chosen.json")
+    arch = records["architectures"][chosen["architecture"]]
+    rungs = sorted(int(k) for k in arch["rungs"])
+    assert arch["resumed_from_step"] == (rungs[-1] if rungs else 0)
+    for name, other in records["architectures"].items():
+        assert (searched_run / "search" / name / "full").exists() == (other["status"] == "finalist"), name
+        steps = sorted(int(k) for k in other["rungs"])
+        assert [other["rungs"][str(s)]["trained"] for s in steps] == [b - a for a, b in zip([0, *steps], steps)]
+    cfg = load_config(next(searched_run.parent.glob("*.yaml")))  # the config the fixture searched with
+    alone = api.distill(candidate_config(cfg, FromTeacher.model_validate(chosen["student"]["from_teacher"]),
+                                         [chosen["precision"]]), tmp_path / "alone")
+    ours = searched_run / "search" / chosen["run_dir"] / "distill" / "student"
+    theirs = load_file(str(next(alone.path.glob("*.safetensors"))))
+    for key, value in load_file(str(next(ours.glob("*.safetensors")))).items():
+        assert torch.equal(value, theirs[key]), key
