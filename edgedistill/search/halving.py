@@ -6,6 +6,12 @@ floor (after this rung, an earlier one, or untrained), every slower one is dropp
 ship slower. After a rung, the
 fastest architecture meeting the floor stays, and of those faster than it (not yet meeting it) the best
 ``1/eta`` by quality go on to the next rung. What is left at the end are the finalists.
+
+The one meeting the floor takes none of the ``1/eta`` places: it is not trained again before the final distillation
+(it already qualifies), so the places go to faster ones that might still reach the floor. Counting it among them
+would drop every faster contender as soon as a slower one met the floor early: with four contenders and eta 4, a
+3-layer MiniLM student meeting a 97 % floor after 40 steps at lr 4e-4 left no place for the 2-layer one, which
+was at 96.1 % then and keeps 99 % of the teacher fully distilled.
 """
 
 from __future__ import annotations
@@ -66,12 +72,11 @@ def survivors(trained: list[Contender], floor: float, eta: int, keep: int, steps
     """The fastest contender meeting the floor, and the best 1/eta (at least ``keep``) of those faster than it."""
     best = fastest_meeting(trained, floor)
     faster = [c for c in trained if c is not best and (best is None or c.latency_ms < best.latency_ms)]
-    room = max(keep, math.ceil(len(trained) / eta)) - (best is not None)
+    room = max(keep, math.ceil(len(trained) / eta))
     ranked = sorted(faster, key=lambda c: c.quality or 0.0, reverse=True)
     for c in ranked[room:]:
         drop(c.name, f"quality {c.quality:.4f} after {steps} steps is not among the best {room} of those faster "
-                     "than the fastest meeting the floor" if room > 0 else f"quality {c.quality:.4f} after {steps} "
-                     f"steps, below the floor; only the fastest meeting it ({best.name if best else ''}) goes on")
+                     "than the fastest meeting the floor")
     kept = ranked[:room] + ([best] if best is not None else [])
     return sorted(kept, key=lambda c: c.latency_ms)
 
