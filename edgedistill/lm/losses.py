@@ -27,13 +27,26 @@ LOG_ZERO = -1e4
 MIN_TAIL = 1e-12
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean of ``values`` (…) over positions where ``mask`` (…) is nonzero; 0 when none is."""
-    if values.shape != mask.shape:
+def check_mask(positions: torch.Size, mask: torch.Tensor) -> None:
+    if positions != mask.shape:
         raise InputError(f"mask has shape {tuple(mask.shape)} where the logits' positions are "
-                         f"{tuple(values.shape)}; give one mask entry per predicting position")
+                         f"{tuple(positions)}; give one mask entry per predicting position")
+
+
+def masked_rows(mask: torch.Tensor, *tensors: torch.Tensor) -> list[torch.Tensor]:
+    """Each of ``tensors`` (the mask's leading shape, then anything) at the masked positions only, flattened to
+    rows: the losses' per-position divergences then run over the vocabulary of those rows alone (a batch's prompts
+    and padding, often half its positions, cost no log-softmax), and masked-out values never reach the result
+    (not even as NaN)."""
+    for t in tensors:
+        check_mask(t.shape[:mask.dim()], mask)
     keep = mask.to(torch.bool)
-    return torch.where(keep, values, torch.zeros_like(values)).sum() / keep.sum().clamp(min=1)
+    return [t[keep] for t in tensors]
+
+
+def row_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean of the selected rows' values; 0 (still attached to the graph) when no position is masked."""
+    return values.sum() / max(values.numel(), 1)
 
 
 def common_vocab(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,7 +75,8 @@ def forward_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, mask:
     The T² keeps the gradient's scale independent of T (Hinton et al. 2015). Logits (…, V): a vocabulary that
     differs only by padding rows is sliced to the smaller one (:func:`common_vocab`).
     """
-    return masked_mean(per_token_forward_kl(student_logits, teacher_logits, temperature), mask)
+    student, teacher = masked_rows(mask, student_logits, teacher_logits)
+    return row_mean(per_token_forward_kl(student, teacher, temperature))
 
 
 def topk_logprobs(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -125,7 +139,7 @@ def sparse_kl(student_logits: torch.Tensor, top_ids: torch.Tensor, top_logprobs:
     if top_ids.shape != top_logprobs.shape or top_ids.shape[:-1] != student_logits.shape[:-1]:
         raise InputError(f"top_ids {tuple(top_ids.shape)} and top_logprobs {tuple(top_logprobs.shape)} must both "
                          f"be the student logits' positions {tuple(student_logits.shape[:-1])} by k")
-    return masked_mean(per_token_sparse_kl(student_logits, top_ids, top_logprobs), mask)
+    return row_mean(per_token_sparse_kl(*masked_rows(mask, student_logits, top_ids, top_logprobs)))
 
 
 def seqkd(student_logits: torch.Tensor, target_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -134,9 +148,9 @@ def seqkd(student_logits: torch.Tensor, target_ids: torch.Tensor, mask: torch.Te
     ``target_ids`` (…) is the token each position predicts (already shifted); masked-out entries may hold any
     value (−100, the pad id).
     """
-    log_q = F.log_softmax(student_logits.float(), dim=-1)
-    nll = -log_q.gather(-1, target_ids.clamp(min=0).to(torch.int64).unsqueeze(-1)).squeeze(-1)
-    return masked_mean(nll, mask)
+    logits, targets = masked_rows(mask, student_logits, target_ids)
+    log_q = F.log_softmax(logits.float(), dim=-1)
+    return row_mean(-log_q.gather(-1, targets.clamp(min=0).to(torch.int64).unsqueeze(-1)).squeeze(-1))
 
 
 def per_token_generalized_jsd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, beta: float = 0.5,
@@ -170,4 +184,5 @@ def generalized_jsd(student_logits: torch.Tensor, teacher_logits: torch.Tensor, 
     the endpoints are special-cased there too, since JSD_β itself tends to 0 at both ends (JSD_β / β → KL(p ‖ q)
     as β → 0, JSD_β / (1 − β) → KL(q ‖ p) as β → 1). Like TRL, no T² factor is applied.
     """
-    return masked_mean(per_token_generalized_jsd(student_logits, teacher_logits, beta, temperature), mask)
+    student, teacher = masked_rows(mask, student_logits, teacher_logits)
+    return row_mean(per_token_generalized_jsd(student, teacher, beta, temperature))

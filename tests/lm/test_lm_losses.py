@@ -175,3 +175,21 @@ def test_generalized_jsd_is_symmetric_at_one_half_and_checks_beta() -> None:
                                                                     rel=1e-5)
     with pytest.raises(InputError, match="beta"):
         generalized_jsd(s, t, MASK, 1.5)
+
+
+def test_every_loss_has_zero_gradient_at_unmasked_positions_and_is_zero_with_no_position() -> None:
+    s, t = logits(0, 2, 4, 7), logits(1, 2, 4, 7)
+    ids, lp = topk_logprobs(t, 3)
+    targets = t.argmax(-1)
+    losses = {"forward_kl": lambda x, m: forward_kl(x, t, m, 2.0), "sparse_kl": lambda x, m: sparse_kl(x, ids, lp, m),
+              "seqkd": lambda x, m: seqkd(x, targets, m), "gkd": lambda x, m: generalized_jsd(x, t, m, 0.3)}
+    for name, loss in losses.items():
+        student = s.clone().requires_grad_(True)
+        loss(student, MASK).backward()
+        assert student.grad is not None
+        assert torch.all(student.grad[~MASK.bool()] == 0), name
+        assert torch.all(student.grad[MASK.bool()].abs().sum(-1) > 0), name
+        none = s.clone().requires_grad_(True)
+        empty = loss(none, torch.zeros_like(MASK))
+        empty.backward()  # still part of the graph, so a step with no masked position runs
+        assert empty.item() == 0.0 and none.grad is not None and torch.all(none.grad == 0), name
