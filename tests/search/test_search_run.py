@@ -198,3 +198,18 @@ def test_the_finalist_is_its_rungs_continued_and_equals_distilling_it_alone(sear
     theirs = load_file(str(next(alone.path.glob("*.safetensors"))))
     for key, value in load_file(str(next(ours.glob("*.safetensors")))).items():
         assert torch.equal(value, theirs[key]), key
+
+
+def test_a_remote_target_gets_the_roofline_estimate_labelled_as_one(searched_run: Path) -> None:
+    from edgedistill.config import Shape
+    from edgedistill.search import latency
+
+    chosen = read_json(searched_run / "search" / "chosen.json")
+    graph = next((searched_run / "search" / chosen["run_dir"] / "fuse").rglob("*.onnx"))
+    shapes = [Shape(batch=1, seq=16), Shape(batch=8, seq=16)]
+    found = latency.estimated([("fp32", graph, "fp32"), ("int8", graph, "int8")], "jetson-orin-nano-8gb", shapes)
+    assert set(found) == {"fp32", "int8"} and all(set(t) == {"1x16", "8x16"} for t in found.values())
+    assert all(0 < found[p]["1x16"] < found[p]["8x16"] for p in found)  # eight times the work costs more
+    assert found["int8"]["8x16"] < found["fp32"]["8x16"]  # the target's INT8 peak is above its FP32 one
+    kind = latency.latency_kind("jetson-orin-nano-8gb")
+    assert kind.startswith("estimate") and "jetson-orin-nano-8gb" in kind and "measured" not in kind
