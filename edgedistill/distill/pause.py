@@ -33,6 +33,12 @@ def last_step(cfg: DistillConfig, stop_after: int | None) -> int:
     return cfg.steps if stop_after is None else min(stop_after, cfg.steps)
 
 
+def checkpoint_due(step: int, cfg: DistillConfig, until: int) -> bool:
+    """Whether a trainer checkpoints after ``step`` when it trains up to ``until``: every ``checkpoint_every``
+    steps and at a pause, never at the schedule's end (the stage's outputs take over there)."""
+    return (step % cfg.checkpoint_every == 0 or step == until) and step < cfg.steps
+
+
 def pause_if_stopped(cfg: DistillConfig, stop_after: int | None, out: Path, task: str,
                      save: Callable[[Path], None] | None) -> None:
     """After training: if it stopped before the schedule's end, ``save`` the student into ``out/SNAPSHOT`` (rank 0;

@@ -26,7 +26,7 @@ from edgedistill.config import DistillConfig
 from edgedistill.distill.capture import ModelInfo, capture, model_info
 from edgedistill.distill.distributed import World, average_gradients, current_world, global_sum
 from edgedistill.distill.losses import LossSet
-from edgedistill.distill.pause import last_step
+from edgedistill.distill.pause import checkpoint_due, last_step
 from edgedistill.distill.schedules import linear_schedule, lr_factor
 from edgedistill.errors import ConfigError, EdgeDistillError
 from edgedistill.models.task_model import TaskModel, model_inputs
@@ -267,7 +267,7 @@ def train_batches(student: Any, encode: Encode, n: int, teacher_outputs: Targets
         if on_step is not None:
             on_step(run.step, run.history[-1])
         maybe_evaluate(run, evaluate, work_dir)
-        if (run.step % cfg.checkpoint_every == 0 or run.step == until) and run.step < cfg.steps and world.main:
+        if checkpoint_due(run.step, cfg, until) and world.main:
             save_checkpoint(work_dir / CHECKPOINT, run.state())
     if cfg.keep_best and run.best is not None and until == cfg.steps:
         student.load_state_dict(torch.load(work_dir / BEST, weights_only=True))

@@ -26,7 +26,7 @@ from edgedistill.config import DistillConfig, LossSpec
 from edgedistill.distill.capture import ModelInfo, capture, model_info
 from edgedistill.distill.distributed import World, current_world, global_sum, global_sums
 from edgedistill.distill.losses import LossSet
-from edgedistill.distill.pause import last_step
+from edgedistill.distill.pause import checkpoint_due, last_step
 from edgedistill.distill.trainer import (
     CHECKPOINT,
     Run,
@@ -240,7 +240,7 @@ def train_lm(student: Any, data: LMData, cfg: DistillConfig, work_dir: Path, tea
         run.step += 1
         if on_step is not None:
             on_step(run.step, run.history[-1])
-        if (run.step % cfg.checkpoint_every == 0 or run.step == until) and run.step < cfg.steps:
+        if checkpoint_due(run.step, cfg, until):
             checkpoint(run, work_dir, sharded)
     if sharded:
         from edgedistill.lm.fsdp import gathered_weights, load_gathered

@@ -1,10 +1,9 @@
 """Successive halving under a quality floor: cheap proxy distillations decide which students earn more steps.
 
 Rung ``r`` distils every surviving architecture up to step ``rungs[r]`` of its schedule (continuing from its
-previous rung), fastest first. Once one of them meets the
-floor (after this rung, an earlier one, or untrained), every slower one is dropped without training: it could only
-ship slower. After a rung, the
-fastest architecture meeting the floor stays, and of those faster than it (not yet meeting it) the best
+previous rung), fastest first. Once one of them meets the floor (after this rung, an earlier one, or untrained),
+every slower one is dropped without training: it could only ship slower. After a rung, the fastest architecture
+meeting the floor stays, and of those faster than it (not yet meeting it) the best
 ``1/eta`` by quality go on to the next rung. What is left at the end are the finalists.
 
 The one meeting the floor takes none of the ``1/eta`` places: it is not trained again before the final distillation
